@@ -1,0 +1,350 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+/*
+ * The configuration of a dbmim run: one strict schema (unknown fields are errors), defaults for every
+ * field, JSON files plus dotted CLI overrides (`--set model.depth=4`). Errors name the field, the value
+ * and what was expected.
+ */
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
+const num = (min: number, max = Number.MAX_VALUE) => z.number().min(min).max(max);
+const triple = z.tuple([int(1), int(1), int(1)]);
+
+/** Data source: an HDF5 file (CREMI layout) or the synthetic generator. */
+export const DataConfigSchema = z
+  .object({
+    /** HDF5 file; `file.h5` or `file.h5:volumes/raw`. Null means synthetic data. */
+    path: z.string().nullable().default(null),
+    rawKey: z.string().default('volumes/raw'),
+    labelsKey: z.string().default('volumes/labels/neuron_ids'),
+    /** Labels used for evaluation (the ISBI stack judges 2D labels). */
+    evalLabelsKey: z.string().nullable().default(null),
+    /** Sections [start, end) used for training; null = all. */
+    trainZ: z
+      .tuple([int(0), int(1)])
+      .nullable()
+      .default(null),
+    /** Sections [start, end) held out for evaluation; null = none. */
+    evalZ: z
+      .tuple([int(0), int(1)])
+      .nullable()
+      .default(null),
+    /** Shape (z, y, x) of a generated synthetic volume. */
+    syntheticShape: triple.default([32, 128, 128]),
+    /** Apply the standard augmentation to training crops. */
+    augment: z.boolean().default(true),
+  })
+  .strict();
+
+/** The MIM model (ViT-3D encoder + light decoder). `preset` fills the size fields. */
+export const ModelConfigSchema = z
+  .object({
+    preset: z.enum(['tiny', 'small', 'paper']).default('tiny'),
+    crop: triple.default([16, 64, 64]),
+    patch: triple.default([4, 16, 16]),
+    embedDim: int(8).default(96),
+    depth: int(1, 64).default(4),
+    heads: int(1, 64).default(4),
+    mlpRatio: num(0.5, 16).default(4),
+    decoderDim: int(8).default(64),
+    decoderDepth: int(1, 16).default(1),
+    decoderHeads: int(1, 64).default(4),
+    /** Position embedding: fixed sin-cos (default) or learned. */
+    posEmbed: z.enum(['sincos', 'learned']).default('sincos'),
+    /** `mae`: encoder sees visible tokens only (paper). `simmim`: encoder on all tokens with mask tokens. */
+    mode: z.enum(['mae', 'simmim']).default('mae'),
+    /** Loss weight 1 + w * membrane proxy per patch (0 = plain MSE). */
+    membraneWeight: num(0, 100).default(0),
+    /** Weight of the gradient ("structure") loss on the reconstruction. */
+    structureWeight: num(0, 100).default(0),
+    /** Weight of the HOG-feature target beside voxels (the paper). */
+    hogWeight: num(0, 100).default(0),
+  })
+  .strict();
+
+/** Optimizer of the MIM model (AdamW + warmup + cosine). */
+export const OptimConfigSchema = z
+  .object({
+    lr: num(0, 10).default(1.5e-3),
+    minLr: num(0, 10).default(1e-5),
+    weightDecay: num(0, 10).default(0.05),
+    beta1: num(0, 0.999999).default(0.9),
+    beta2: num(0, 0.999999).default(0.95),
+    warmupSteps: int(0).default(20),
+    /** Global gradient-norm clip (0 = off). */
+    clipNorm: num(0).default(1),
+  })
+  .strict();
+
+/** The masking environment. */
+export const EnvConfigSchema = z
+  .object({
+    /** Parallel crops (environments) per step. */
+    numEnvs: int(1, 1024).default(4),
+    /** MIM updates per episode before truncation. */
+    horizon: int(1).default(8),
+    minRatio: num(0, 1).default(0.35),
+    maxRatio: num(0, 1).default(0.9),
+    targetRatio: num(0, 1).default(0.75),
+    /** Held-out crops for the learning-progress and membrane-proxy rewards. */
+    heldOutCrops: int(0, 256).default(4),
+  })
+  .strict();
+
+/** Reward weights: each term is computed and reported, the weighted sum is the reward. */
+export const RewardConfigSchema = z
+  .object({
+    reconstruction: num(-100, 100).default(1),
+    learningProgress: num(-100, 100).default(0),
+    membraneProxy: num(-100, 100).default(0),
+    budget: num(-100, 100).default(0.5),
+    kl: num(-100, 100).default(0),
+  })
+  .strict();
+
+/** PPO hyper-parameters (IPPO and MAPPO). */
+export const PpoConfigSchema = z
+  .object({
+    lr: num(0, 1).default(3e-4),
+    gamma: num(0, 1).default(0.99),
+    gaeLambda: num(0, 1).default(0.95),
+    clipCoef: num(0, 1).default(0.2),
+    vfCoef: num(0).default(0.5),
+    entCoef: num(0).default(0.01),
+    epochs: int(1, 100).default(4),
+    minibatches: int(1, 4096).default(4),
+    maxGradNorm: num(0).default(0.5),
+    targetKl: num(0).nullable().default(null),
+    annealLr: z.boolean().default(true),
+    normAdv: z.boolean().default(true),
+    clipVloss: z.boolean().default(true),
+    hidden: int(4, 4096).default(64),
+    /** Env steps collected per PPO update. */
+    rolloutSteps: int(1).default(8),
+  })
+  .strict();
+
+/** The agent (masking policy) and its options. */
+export const AgentConfigSchema = z
+  .object({
+    name: z.string().min(1).default('ippo'),
+    /** Mask ratio of the heuristic policies. */
+    ratio: num(0, 1).default(0.75),
+    /** `mixed`: share of masks chosen by edge score (the rest random). */
+    edgeFraction: num(0, 1).default(0.5),
+  })
+  .strict();
+
+/** Pretraining schedule. */
+export const TrainConfigSchema = z
+  .object({
+    /** Phase 1: MIM model and policy trained together. */
+    phase1Steps: int(0).default(100),
+    /** Phase 2: policy frozen, MIM training continues. */
+    phase2Steps: int(0).default(0),
+    checkpointEvery: int(0).default(50),
+  })
+  .strict();
+
+/** Segmentation finetuning. */
+export const FinetuneConfigSchema = z
+  .object({
+    steps: int(0).default(300),
+    batchSize: int(1, 256).default(2),
+    lr: num(0, 1).default(1e-3),
+    /** Encoder learning rate as a fraction of `lr` (the encoder trains slower). */
+    encoderLrScale: num(0, 10).default(0.1),
+    loss: z.enum(['mse', 'bce']).default('bce'),
+    /** Extra weight on boundary voxels (0 = off). */
+    boundaryWeight: num(0, 100).default(1),
+    validEvery: int(0).default(50),
+  })
+  .strict();
+
+/** Segmentation and evaluation. */
+export const EvalConfigSchema = z
+  .object({
+    thresholds: z.array(num(0, 1)).min(1).default([0.1, 0.3, 0.5, 0.7, 0.9]),
+    mode2d: z.boolean().default(false),
+    borderNm: num(0).default(0),
+  })
+  .strict();
+
+export const ConfigSchema = z
+  .object({
+    seed: int(0, 2 ** 32 - 1).default(0),
+    data: DataConfigSchema.default(DataConfigSchema.parse({})),
+    model: ModelConfigSchema.default(ModelConfigSchema.parse({})),
+    optim: OptimConfigSchema.default(OptimConfigSchema.parse({})),
+    env: EnvConfigSchema.default(EnvConfigSchema.parse({})),
+    reward: RewardConfigSchema.default(RewardConfigSchema.parse({})),
+    agent: AgentConfigSchema.default(AgentConfigSchema.parse({})),
+    ppo: PpoConfigSchema.default(PpoConfigSchema.parse({})),
+    train: TrainConfigSchema.default(TrainConfigSchema.parse({})),
+    finetune: FinetuneConfigSchema.default(FinetuneConfigSchema.parse({})),
+    eval: EvalConfigSchema.default(EvalConfigSchema.parse({})),
+  })
+  .strict();
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type DataConfig = Config['data'];
+export type ModelConfig = Config['model'];
+export type OptimConfig = Config['optim'];
+export type EnvConfig = Config['env'];
+export type RewardConfig = Config['reward'];
+export type PpoConfig = Config['ppo'];
+export type AgentConfig = Config['agent'];
+export type TrainConfig = Config['train'];
+export type FinetuneConfig = Config['finetune'];
+export type EvalConfig = Config['eval'];
+
+/** Size fields of the named model presets (crop 16x64x64 and patch 4x16x16 unless stated). */
+export const MODEL_PRESETS: Record<ModelConfig['preset'], Partial<ModelConfig>> = {
+  tiny: { embedDim: 96, depth: 4, heads: 4, decoderDim: 64, decoderDepth: 1, decoderHeads: 4 },
+  small: { embedDim: 192, depth: 6, heads: 6, decoderDim: 128, decoderDepth: 1, decoderHeads: 4 },
+  paper: {
+    crop: [32, 160, 160],
+    embedDim: 192,
+    depth: 6,
+    heads: 6,
+    decoderDim: 128,
+    decoderDepth: 1,
+    decoderHeads: 4,
+  },
+};
+
+/** Deep-partial input accepted by {@link resolveConfig}. */
+export type ConfigInput = { [K in keyof Config]?: K extends 'seed' ? number : Partial<Config[K]> };
+
+function describe(v: unknown): string {
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 60 ? s.slice(0, 57) + '...' : s;
+}
+
+function getPath(obj: unknown, path: PropertyKey[]): unknown {
+  let cur = obj;
+  for (const k of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[k];
+  }
+  return cur;
+}
+
+/** Turn zod issues into one readable line per problem: `field: got VALUE, expected ...`. */
+function formatIssues(err: z.ZodError, input: unknown, source: string): string {
+  const lines = err.issues.map((iss) => {
+    const field = iss.path.map(String).join('.') || '(root)';
+    if (iss.code === 'unrecognized_keys') {
+      const keys = iss.keys.map((k) => (field === '(root)' ? k : `${field}.${k}`));
+      return `unknown field ${keys.join(', ')}`;
+    }
+    const got = describe(getPath(input, iss.path));
+    return `${field}: got ${got}, ${iss.message.replace(/^Invalid input: /, '')}`;
+  });
+  return `invalid config (${source}): ${lines.join('; ')}`;
+}
+
+/**
+ * Validate a (partial) config and fill defaults. The model preset's size fields apply first; fields
+ * given explicitly in `input.model` win over the preset.
+ */
+export function resolveConfig(input: unknown = {}, source = 'config'): Config {
+  if (input === null || typeof input !== 'object' || Array.isArray(input))
+    throw new ConfigError(`invalid config (${source}): expected a JSON object, got ${describe(input)}`);
+  const raw = structuredClone(input) as Record<string, unknown>;
+  const model = (raw.model ?? {}) as Record<string, unknown>;
+  if (model && typeof model === 'object') {
+    const preset = (model.preset ?? 'tiny') as string;
+    if (preset in MODEL_PRESETS)
+      raw.model = { ...MODEL_PRESETS[preset as ModelConfig['preset']], ...model, preset };
+  }
+  const r = ConfigSchema.safeParse(raw);
+  if (!r.success) throw new ConfigError(formatIssues(r.error, raw, source));
+  const c = r.data;
+  if (c.env.minRatio > c.env.maxRatio)
+    throw new ConfigError(
+      `invalid config (${source}): env.minRatio ${c.env.minRatio} is above env.maxRatio ${c.env.maxRatio}`,
+    );
+  for (let i = 0; i < 3; i++) {
+    if (c.model.crop[i]! % c.model.patch[i]! !== 0)
+      throw new ConfigError(
+        `invalid config (${source}): model.crop ${describe(c.model.crop)} is not a multiple of model.patch ${describe(c.model.patch)}`,
+      );
+  }
+  if (c.model.embedDim % c.model.heads !== 0)
+    throw new ConfigError(
+      `invalid config (${source}): model.embedDim ${c.model.embedDim} is not divisible by model.heads ${c.model.heads}`,
+    );
+  if (c.model.decoderDim % c.model.decoderHeads !== 0)
+    throw new ConfigError(
+      `invalid config (${source}): model.decoderDim ${c.model.decoderDim} is not divisible by model.decoderHeads ${c.model.decoderHeads}`,
+    );
+  return c;
+}
+
+/** Read a JSON config file; errors name the file. */
+export function readConfigFile(path: string): Record<string, unknown> {
+  if (!existsSync(path)) throw new ConfigError(`config file not found: ${path}`);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Parse a CLI override value: JSON when it parses (numbers, booleans, arrays), else a string. */
+function parseValue(v: string): unknown {
+  try {
+    return JSON.parse(v);
+  } catch {
+    if (/^\d+(,\d+)+$/.test(v)) return v.split(',').map(Number);
+    return v;
+  }
+}
+
+/** Apply dotted overrides `a.b=value` to a plain config object (returns a new object). */
+export function applyOverrides(base: Record<string, unknown>, overrides: string[]): Record<string, unknown> {
+  const out = structuredClone(base);
+  for (const o of overrides) {
+    const eq = o.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`invalid override '${o}': expected field.path=value`);
+    const path = o.slice(0, eq).split('.');
+    let cur: Record<string, unknown> = out;
+    for (const k of path.slice(0, -1)) {
+      if (cur[k] === undefined) cur[k] = {};
+      if (typeof cur[k] !== 'object' || cur[k] === null)
+        throw new ConfigError(`invalid override '${o}': '${k}' is not a section`);
+      cur = cur[k] as Record<string, unknown>;
+    }
+    cur[path[path.length - 1]!] = parseValue(o.slice(eq + 1));
+  }
+  return out;
+}
+
+/** Load config from an optional file plus overrides, validated. */
+export function loadConfig(file?: string, overrides: string[] = [], extra: ConfigInput = {}): Config {
+  const base = file ? readConfigFile(file) : {};
+  const merged = deepMerge(base, extra as Record<string, unknown>);
+  return resolveConfig(applyOverrides(merged, overrides), file ?? 'config');
+}
+
+/** Merge b into a (objects recursively; arrays and scalars replace). */
+export function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    if (v === undefined) continue;
+    const av = out[k];
+    if (v && typeof v === 'object' && !Array.isArray(v) && av && typeof av === 'object' && !Array.isArray(av))
+      out[k] = deepMerge(av as Record<string, unknown>, v as Record<string, unknown>);
+    else out[k] = v;
+  }
+  return out;
+}
