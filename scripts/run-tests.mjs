@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 const pattern = process.argv[2] ?? '\\.test\\.ts$';
 const child = spawn(process.execPath, ['--import', 'tsx', 'node_modules/uvu/bin.js', 'test', pattern], {
   stdio: ['ignore', 'pipe', 'inherit'],
-  env: { ...process.env, FORCE_COLOR: '0' },
+  env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
 });
 let out = '';
 child.stdout.on('data', (d) => {
