@@ -1,0 +1,69 @@
+import type { DependencyContainer } from 'tsyringe';
+import type { Config } from '../core/config.js';
+import { rootDi } from '../core/container.js';
+import { ConfigError } from '../core/errors.js';
+import type { Rng } from '../core/rng.js';
+import { agentToken } from '../core/tokens.js';
+import type { Agent } from './agent.js';
+
+/*
+ * The agent registry: factories registered in the DI container under `agentToken(name)`, so
+ * `--agent my-agent` (config `agent.name`) builds an agent defined outside the library. The built-in
+ * agents are registered when src/agents/index.ts is imported.
+ */
+
+/** What a factory gets to build an agent for an env. */
+export interface AgentContext {
+  obsDim: number;
+  stateDim: number;
+  numAgents: number;
+  numEnvs: number;
+  config: Config;
+  /** The agent's own stream (split it per purpose). */
+  rng: Rng;
+}
+
+export type AgentFactory = (ctx: AgentContext) => Agent;
+
+// tsyringe cannot list registrations; the names are kept beside it (per container).
+const names = new WeakMap<DependencyContainer, Set<string>>();
+
+function nameSet(c: DependencyContainer): Set<string> {
+  let s = names.get(c);
+  if (!s) names.set(c, (s = new Set()));
+  return s;
+}
+
+/** Register (or replace) the factory of agent `name`. */
+export function registerAgent(
+  name: string,
+  factory: AgentFactory,
+  container: DependencyContainer = rootDi,
+): void {
+  if (!/^[A-Za-z0-9][\w.-]*$/.test(name))
+    throw new ConfigError(`registerAgent: invalid agent name '${name}' (letters, digits, '-', '_', '.')`);
+  if (typeof factory !== 'function')
+    throw new ConfigError(`registerAgent('${name}'): factory must be a function`);
+  container.register(agentToken(name), { useValue: factory });
+  nameSet(container).add(name);
+}
+
+/** Names of the registered agents (sorted). */
+export function registeredAgents(container: DependencyContainer = rootDi): string[] {
+  return [...nameSet(container)].sort();
+}
+
+/** Build the agent registered under `name`; unknown names are a ConfigError listing the known ones. */
+export function createAgent(name: string, ctx: AgentContext, container: DependencyContainer = rootDi): Agent {
+  const token = agentToken(name);
+  if (!container.isRegistered(token, true))
+    throw new ConfigError(
+      `unknown agent '${name}' (agent.name / --agent); registered agents: ${registeredAgents(container).join(', ') || '(none)'}`,
+    );
+  const agent = container.resolve<AgentFactory>(token)(ctx);
+  if (!agent || typeof agent.act !== 'function' || typeof agent.update !== 'function')
+    throw new ConfigError(
+      `agent factory '${name}' did not return an Agent (act/observe/update/save/load/dispose)`,
+    );
+  return agent;
+}

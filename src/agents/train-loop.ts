@@ -1,0 +1,85 @@
+import type { ParallelEnv, StepInfo } from '../env/parallel-env.js';
+import type { ActInput, Agent, UpdateStats } from './agent.js';
+
+/*
+ * A minimal on-policy loop (act -> step -> observe, update every `rolloutSteps` steps, reset on episode
+ * end), for toy envs, examples and benchmarks. The pretraining trainer (src/tasks/pretrain) is the full
+ * version with phases, events and checkpoints.
+ */
+
+export interface TrainLoopOptions {
+  /** Policy updates to run. */
+  updates: number;
+  /** Env steps per update (default 8). */
+  rolloutSteps?: number;
+  /** Seed of the first reset (later resets continue the env's stream). */
+  seed?: number;
+  /** Act greedily (evaluation; no learning happens when true). */
+  deterministic?: boolean;
+}
+
+export interface TrainLoopResult {
+  /** Per update: the learner's stats plus `meanReward` and, when the env reports it, `correct`. */
+  history: UpdateStats[];
+  steps: number;
+}
+
+function mean(a: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]!;
+  return a.length ? s / a.length : 0;
+}
+
+/** Run `updates` rollouts of `rolloutSteps` steps, updating the agent after each. */
+export function trainOnEnv(
+  env: ParallelEnv<StepInfo>,
+  agent: Agent,
+  opts: TrainLoopOptions,
+): TrainLoopResult {
+  const T = opts.rolloutSteps ?? 8;
+  const learn = agent.learns && !opts.deterministic;
+  let obs = env.reset({ seed: opts.seed }).observations;
+  const history: UpdateStats[] = [];
+  let steps = 0;
+  for (let u = 0; u < opts.updates; u++) {
+    let reward = 0;
+    let correct = 0;
+    let hasCorrect = false;
+    for (let t = 0; t < T; t++) {
+      const input: ActInput = {
+        observations: obs,
+        state: env.state(),
+        numEnvs: env.numEnvs,
+        numAgents: env.numAgents,
+        obsDim: env.obsDim,
+        stateDim: env.stateDim,
+        deterministic: opts.deterministic,
+      };
+      const out = agent.act(input);
+      const res = env.step(out.actions, out.probs);
+      steps++;
+      if (learn)
+        agent.observe({
+          input,
+          output: out,
+          realizedActions: res.infos.realizedActions,
+          rewards: res.rewards,
+          terminations: res.terminations,
+          truncations: res.truncations,
+          nextObservations: res.observations,
+          nextState: env.state(),
+        });
+      reward += mean(res.rewards) / T;
+      const c = res.infos.correct;
+      if (c instanceof Float32Array) {
+        correct += mean(c) / T;
+        hasCorrect = true;
+      }
+      const ended = res.truncations.some((x) => x === 1) || res.terminations.some((x) => x === 1);
+      obs = ended ? env.reset().observations : res.observations;
+    }
+    const stats = (learn ? agent.update((u + 1) / opts.updates) : null) ?? {};
+    history.push({ ...stats, meanReward: reward, ...(hasCorrect ? { correct } : {}) });
+  }
+  return { history, steps };
+}

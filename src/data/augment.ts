@@ -1,0 +1,134 @@
+import type { Rng } from '../core/rng.js';
+import type { Shape3 } from './types.js';
+
+/*
+ * Standard EM crop augmentation (pytorch_connectomics style): xy flips, xy transpose (the dihedral group
+ * of the square, so all 90-degree rotations, only when the crop's y == x), z flip, intensity scale and
+ * shift (raw only), and an optional missing section (raw only). Geometric ops are applied identically to
+ * raw and labels. Each crop draws its own plan from the given Rng.
+ */
+
+/** Probabilities and ranges of the augmentations (defaults in comments). */
+export interface AugmentOptions {
+  /** Probability of flipping along x, along y, along z (each independent). Default 0.5. */
+  flipProb?: number;
+  /** Probability of swapping y and x (only for square crops). Default 0.5. */
+  transposeProb?: number;
+  /** Flip along z at all (off for data where z order matters). Default true. */
+  flipZ?: boolean;
+  /** Intensity scale drawn uniformly from [1 - s, 1 + s]. Default 0.1. */
+  scaleRange?: number;
+  /** Intensity shift drawn uniformly from [-s, s]. Default 0.1. */
+  shiftRange?: number;
+  /** Probability that one section of the crop is missing (raw only). Default 0 (off). */
+  missingSectionProb?: number;
+  /** What a missing section is filled with: the crop's mean or 0. Default 'mean'. */
+  missingFill?: 'mean' | 'zero';
+}
+
+/** One crop's augmentation, drawn by {@link drawAugment}. */
+export interface AugmentPlan {
+  flipZ: boolean;
+  flipY: boolean;
+  flipX: boolean;
+  /** Swap y and x (after flips are applied as index maps, see {@link applyGeometry}). */
+  transpose: boolean;
+  scale: number;
+  shift: number;
+  /** Index of the section (in the output crop) that goes missing, or -1. */
+  missingSection: number;
+  missingFill: 'mean' | 'zero';
+}
+
+/** The plan that changes nothing. */
+export const IDENTITY_PLAN: AugmentPlan = {
+  flipZ: false,
+  flipY: false,
+  flipX: false,
+  transpose: false,
+  scale: 1,
+  shift: 0,
+  missingSection: -1,
+  missingFill: 'mean',
+};
+
+/** Draw one crop's plan (a fixed number of draws whatever the options, so streams stay aligned). */
+export function drawAugment(rng: Rng, shape: Shape3, opts: AugmentOptions = {}): AugmentPlan {
+  const flipProb = opts.flipProb ?? 0.5;
+  const transposeProb = opts.transposeProb ?? 0.5;
+  const scaleRange = opts.scaleRange ?? 0.1;
+  const shiftRange = opts.shiftRange ?? 0.1;
+  const missingProb = opts.missingSectionProb ?? 0;
+  const u = Array.from({ length: 8 }, () => rng.next());
+  return {
+    flipZ: (opts.flipZ ?? true) && u[0]! < flipProb,
+    flipY: u[1]! < flipProb,
+    flipX: u[2]! < flipProb,
+    transpose: shape[1] === shape[2] && u[3]! < transposeProb,
+    scale: 1 + scaleRange * (2 * u[4]! - 1),
+    shift: shiftRange * (2 * u[5]! - 1),
+    missingSection: u[6]! < missingProb ? Math.min(shape[0] - 1, Math.floor(u[7]! * shape[0])) : -1,
+    missingFill: opts.missingFill ?? 'mean',
+  };
+}
+
+/**
+ * Apply the geometric part of a plan to one crop `[d, h, w]` of any element type; returns a new array.
+ * out[z, y, x] = in[z', y', x'] with z' = flipZ ? d-1-z : z, and (y', x') the flipped, then possibly
+ * transposed in-plane index. Raw and labels given the same plan stay aligned voxel for voxel.
+ */
+export function applyGeometry<T extends Float32Array | Uint32Array | Uint8Array>(
+  plan: AugmentPlan,
+  src: T,
+  shape: Shape3,
+): T {
+  const [d, h, w] = shape;
+  if (!plan.flipZ && !plan.flipY && !plan.flipX && !plan.transpose) return src.slice() as T;
+  const out = new (src.constructor as new (n: number) => T)(src.length);
+  for (let z = 0; z < d; z++) {
+    const sz = plan.flipZ ? d - 1 - z : z;
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        // Output (y, x) reads input (a, b): transpose swaps the roles, flips reverse an axis.
+        let a = plan.transpose ? x : y;
+        let b = plan.transpose ? y : x;
+        if (plan.flipY) a = h - 1 - a;
+        if (plan.flipX) b = w - 1 - b;
+        out[(z * h + y) * w + x] = src[(sz * h + a) * w + b]!;
+      }
+    }
+  }
+  return out;
+}
+
+/** Apply the intensity part of a plan to raw in place: scale, shift, clamp to [0, 1], missing section. */
+export function applyIntensity(plan: AugmentPlan, raw: Float32Array, shape: Shape3): void {
+  if (plan.scale !== 1 || plan.shift !== 0) {
+    for (let i = 0; i < raw.length; i++) {
+      const v = raw[i]! * plan.scale + plan.shift;
+      raw[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+  }
+  if (plan.missingSection >= 0) {
+    const sec = shape[1] * shape[2];
+    let fill = 0;
+    if (plan.missingFill === 'mean') {
+      let s = 0;
+      for (let i = 0; i < raw.length; i++) s += raw[i]!;
+      fill = s / raw.length;
+    }
+    raw.fill(fill, plan.missingSection * sec, (plan.missingSection + 1) * sec);
+  }
+}
+
+/** Augment one crop: geometry on raw and labels, intensity on raw. Returns new arrays. */
+export function augmentCrop(
+  plan: AugmentPlan,
+  raw: Float32Array,
+  labels: Uint32Array | undefined,
+  shape: Shape3,
+): { raw: Float32Array; labels?: Uint32Array } {
+  const r = applyGeometry(plan, raw, shape);
+  applyIntensity(plan, r, shape);
+  return labels ? { raw: r, labels: applyGeometry(plan, labels, shape) } : { raw: r };
+}

@@ -1,0 +1,332 @@
+import * as tf from '@tensorflow/tfjs';
+import type { FinetuneConfig, ModelConfig } from '../core/config.js';
+import { CheckpointError, InputError } from '../core/errors.js';
+import { Rng } from '../core/rng.js';
+import type { Shape3 } from '../data/types.js';
+import { AdamW, type AdamWStepInfo } from './adamw.js';
+import {
+  assignVariables,
+  loadCheckpoint,
+  saveCheckpoint,
+  toCheckpointTensors,
+  type Checkpoint,
+} from './checkpoint.js';
+import { Conv3d, ConvTranspose3d } from './conv3d.js';
+import { Dense } from './dense.js';
+import { ParamStore } from './params.js';
+import { warmupCosine } from './schedule.js';
+import { RowSelection } from './select-rows.js';
+import type { NamedTensor } from './types.js';
+import { VitEncoder } from './vit-encoder.js';
+
+/*
+ * Affinity network for neuron segmentation: the MIM encoder (same parameter names, `encoder/...`) on all
+ * patches, then a narrow UNETR-style decoder: the final tokens and the tokens of a middle block are
+ * concatenated on the patch grid, projected, and upsampled by non-overlapping transposed 3-D convolutions
+ * (one axis doubling per stage until the patch size is undone), then fused with features of the raw input
+ * at full resolution (skip connection) and mapped to 3 affinity channels (z, y, x) with a sigmoid.
+ * Training: MSE or BCE, per-voxel weights, AdamW with two parameter groups (encoder lr scaled).
+ */
+
+/** Decoder widths and schedule options beyond FinetuneConfig. */
+export interface AffinityNetOptions {
+  /** Channels after the token projection and after each upsampling stage (narrow: CPU-friendly). */
+  channels?: number[];
+  /** Channels of the raw-input skip branch and the fusion convolution. */
+  rawChannels?: number;
+  weightDecay?: number;
+  /** Warmup updates before the cosine decay over `finetune.steps`. */
+  warmupSteps?: number;
+  clipNorm?: number;
+}
+
+/** Default decoder widths: projection, then one entry per upsampling stage (reused if fewer). */
+export const AFFINITY_CHANNELS = [32, 32, 16, 16, 8];
+export const AFFINITY_RAW_CHANNELS = 8;
+
+/** Upsampling strides per stage that undo `patch` (powers of two): each stage doubles some axes. */
+export function upsampleStages(patch: Shape3): [number, number, number][] {
+  const logs = patch.map((p) => Math.log2(p));
+  if (!logs.every((l) => Number.isInteger(l)))
+    throw new InputError(`affinity net: patch [${patch}] must be powers of two for the upsampling decoder`);
+  const n = Math.max(...logs);
+  // axes with fewer doublings start later, so the last (finest) stages upsample all axes
+  return Array.from(
+    { length: n },
+    (_, s) => logs.map((l) => (s >= n - l ? 2 : 1)) as [number, number, number],
+  );
+}
+
+interface AffinityCheckpointConfig {
+  kind: 'affinity';
+  model: ModelConfig;
+  finetune: FinetuneConfig;
+  options: AffinityNetOptions;
+}
+
+/** Loss of one finetuning step. */
+export interface AffinityStepResult {
+  loss: number;
+  lr: number;
+  gradNorm: number;
+}
+
+export class AffinityNet {
+  readonly params: ParamStore;
+  readonly encoder: VitEncoder;
+  readonly crop: Shape3;
+  readonly numPatches: number;
+  /** Index of the encoder block whose tokens feed the skip (middle of the stack). */
+  readonly skipBlock: number;
+  private readonly proj: Dense;
+  private readonly ups: ConvTranspose3d[];
+  private readonly rawConv: Conv3d;
+  private readonly fuse: Conv3d;
+  private readonly head: Conv3d;
+  readonly optimizer: AdamW;
+  lastUpdate: AdamWStepInfo | null = null;
+
+  constructor(
+    readonly config: ModelConfig,
+    readonly finetune: FinetuneConfig,
+    rng: Rng,
+    readonly options: AffinityNetOptions = {},
+  ) {
+    this.params = new ParamStore(rng.split('init'));
+    this.encoder = new VitEncoder(this.params.scope('encoder'), config);
+    this.crop = [...config.crop];
+    this.numPatches = this.encoder.grid.numPatches;
+    this.skipBlock = Math.max(0, Math.floor(config.depth / 2) - 1);
+    const ch = options.channels ?? AFFINITY_CHANNELS;
+    const rc = options.rawChannels ?? AFFINITY_RAW_CHANNELS;
+    const dec = this.params.scope('seg');
+    const d = config.embedDim;
+    this.proj = new Dense(dec.scope('proj'), 2 * d, ch[0]!);
+    const stages = upsampleStages(config.patch);
+    const width = (i: number) => ch[Math.min(i, ch.length - 1)]!;
+    this.ups = stages.map((s, i) => new ConvTranspose3d(dec.scope(`up/${i}`), width(i), width(i + 1), s));
+    const last = width(stages.length);
+    this.rawConv = new Conv3d(dec.scope('raw'), 1, rc, 3);
+    this.fuse = new Conv3d(dec.scope('fuse'), last + rc, rc, 3);
+    this.head = new Conv3d(dec.scope('head'), rc, 3, 1);
+    const encParams = this.params.list('encoder/');
+    const decParams = this.params.list('seg/');
+    this.optimizer = new AdamW(
+      [
+        { name: 'encoder', params: encParams, lrScale: finetune.encoderLrScale },
+        { name: 'decoder', params: decParams, lrScale: 1 },
+      ],
+      { beta1: 0.9, beta2: 0.999, weightDecay: options.weightDecay ?? 0.01, clipNorm: options.clipNorm ?? 1 },
+      warmupCosine({
+        lr: finetune.lr,
+        minLr: finetune.lr * 0.01,
+        warmupSteps: options.warmupSteps ?? Math.min(20, Math.floor(finetune.steps / 10)),
+        totalSteps: Math.max(1, finetune.steps),
+      }),
+    );
+  }
+
+  get step(): number {
+    return this.optimizer.step;
+  }
+
+  /** Encoder tokens (normed) for all patches: `[batch*numPatches, D]` plus the skip block's tokens. */
+  private tokens(raw: Float32Array, batch: number): { out: tf.Tensor2D; mid: tf.Tensor2D } {
+    const g = this.encoder.grid;
+    const np = this.numPatches;
+    const patches = tf.tensor2d(g.patchify(raw, batch), [batch * np, g.patchVoxels]);
+    const sel = new RowSelection(
+      batch * np,
+      np,
+      Array.from({ length: batch * np }, (_, i): [number, number] => [i, i % np]),
+    );
+    try {
+      const x = this.encoder.embed(patches, sel);
+      const { out, hidden } = this.encoder.run(x, batch, np, null, [this.skipBlock]);
+      return { out, mid: hidden[0]! };
+    } finally {
+      sel.dispose();
+    }
+  }
+
+  /** Affinity logits, channels-last `[batch, d, h, w, 3]`. */
+  private logits(raw: Float32Array, batch: number): tf.Tensor5D {
+    this.encoder.grid.checkRaw(raw, batch);
+    const [gz, gy, gx] = this.encoder.grid.grid;
+    const [d, h, w] = this.crop;
+    const { out, mid } = this.tokens(raw, batch);
+    const t = tf.relu(this.proj.apply(tf.concat([out, mid], 1) as tf.Tensor2D)); // [b*np, c0]
+    let f = tf.reshape(t, [batch, gz, gy, gx, t.shape[1]]) as tf.Tensor5D;
+    for (const up of this.ups) f = tf.relu(up.apply(f));
+    const r = tf.relu(this.rawConv.apply(tf.tensor5d(raw, [batch, d, h, w, 1])));
+    const fused = tf.relu(this.fuse.apply(tf.concat([f, r], 4) as tf.Tensor5D));
+    return this.head.apply(fused);
+  }
+
+  /** Affinities in [0, 1]: raw `[batch, d, h, w]` -> `[batch, 3, d, h, w]` (channel z, y, x). */
+  predict(raw: Float32Array, batch: number): Float32Array {
+    const nhwc = tf.tidy(() => tf.sigmoid(this.logits(raw, batch)).dataSync() as Float32Array);
+    return toChannelsFirst(nhwc, batch, this.crop);
+  }
+
+  /** Encoder output tokens without gradient: `[batch, numPatches, D]` (caller disposes). */
+  encode(raw: Float32Array, batch: number): tf.Tensor3D {
+    this.encoder.grid.checkRaw(raw, batch);
+    return tf.tidy(() =>
+      tf.reshape(this.tokens(raw, batch).out, [batch, this.numPatches, this.config.embedDim]),
+    );
+  }
+
+  /**
+   * One update. targets `[batch, 3, d, h, w]` in [0, 1]; optional per-voxel weights of the same shape.
+   * Loss is the weighted mean of MSE on probabilities or BCE on logits (finetune.loss).
+   */
+  trainStep(
+    raw: Float32Array,
+    batch: number,
+    targets: Float32Array,
+    weights?: Float32Array,
+  ): AffinityStepResult {
+    const n = batch * 3 * this.crop[0] * this.crop[1] * this.crop[2];
+    if (targets.length !== n)
+      throw new InputError(
+        `affinity targets: ${targets.length} values, expected [${batch}, 3, ${this.crop}] = ${n}`,
+      );
+    if (weights && weights.length !== n)
+      throw new InputError(
+        `affinity weights: ${weights.length} values, expected [${batch}, 3, ${this.crop}] = ${n}`,
+      );
+    const shape: [number, number, number, number, number] = [batch, ...this.crop, 3];
+    const tgt = tf.tensor5d(toChannelsLast(targets, batch, this.crop), shape);
+    const wt = weights ? tf.tensor5d(toChannelsLast(weights, batch, this.crop), shape) : null;
+    let wsum = n;
+    if (weights) {
+      wsum = 0;
+      for (let i = 0; i < n; i++) wsum += weights[i]!;
+    }
+    const norm = 1 / Math.max(wsum, 1e-12);
+    try {
+      const { value, grads } = tf.variableGrads(() => {
+        const z = this.logits(raw, batch);
+        const per =
+          this.finetune.loss === 'bce'
+            ? // max(z, 0) - z t + log(1 + exp(-|z|)): stable BCE on logits
+              tf.add(tf.sub(tf.relu(z), tf.mul(z, tgt)), tf.log1p(tf.exp(tf.neg(tf.abs(z)))))
+            : tf.square(tf.sub(tf.sigmoid(z), tgt));
+        return tf.mul(tf.sum(wt ? tf.mul(per, wt) : per), norm) as tf.Scalar;
+      }, this.optimizer.variables());
+      const loss = value.dataSync()[0]!;
+      value.dispose();
+      this.lastUpdate = this.optimizer.apply(grads);
+      tf.dispose(grads);
+      return { loss, lr: this.lastUpdate.lr, gradNorm: this.lastUpdate.gradNorm };
+    } finally {
+      tgt.dispose();
+      wt?.dispose();
+    }
+  }
+
+  namedWeights(): NamedTensor[] {
+    return this.params.named();
+  }
+
+  /**
+   * Load the encoder weights by name from a MIM (or affinity) checkpoint directory or object. Every
+   * `encoder/...` weight of this network must be present with the same shape; others are ignored.
+   */
+  loadEncoder(src: string | Checkpoint): void {
+    const ckpt = typeof src === 'string' ? loadCheckpoint(src) : src;
+    assignVariables(
+      ckpt,
+      this.params.list('encoder/').map((p) => ({ name: p.name, variable: p.variable })),
+      { dir: typeof src === 'string' ? src : 'encoder weights' },
+    );
+  }
+
+  /** A network whose encoder matches a MIM checkpoint's architecture, with its encoder weights loaded. */
+  static fromMimCheckpoint(
+    dir: string,
+    finetune: FinetuneConfig,
+    rng: Rng,
+    options: AffinityNetOptions = {},
+  ): AffinityNet {
+    const ckpt = loadCheckpoint(dir);
+    const cfg = ckpt.manifest.config as { kind?: string; model?: ModelConfig } | null;
+    if (!cfg?.model)
+      throw new CheckpointError(`checkpoint ${dir}: no model config (not a dbmim MIM checkpoint)`);
+    const net = new AffinityNet(cfg.model, finetune, rng, options);
+    try {
+      net.loadEncoder(ckpt);
+    } catch (e) {
+      net.dispose();
+      throw e;
+    }
+    return net;
+  }
+
+  /** Write weights, optimizer moments, step and config (atomic). */
+  async save(dir: string, extra: Record<string, unknown> = {}): Promise<void> {
+    const config: AffinityCheckpointConfig = {
+      kind: 'affinity',
+      model: this.config,
+      finetune: this.finetune,
+      options: this.options,
+    };
+    await saveCheckpoint(
+      dir,
+      toCheckpointTensors([...this.namedWeights(), ...this.optimizer.stateTensors()]),
+      {
+        step: this.step,
+        config,
+        meta: extra,
+      },
+    );
+  }
+
+  /** Rebuild from {@link save}. */
+  static async load(dir: string): Promise<AffinityNet> {
+    const ckpt = loadCheckpoint(dir);
+    const cfg = ckpt.manifest.config as AffinityCheckpointConfig | null;
+    if (!cfg || cfg.kind !== 'affinity')
+      throw new CheckpointError(`checkpoint ${dir}: not an affinity network checkpoint`);
+    const net = new AffinityNet(cfg.model, cfg.finetune, Rng.fromSeed(0), cfg.options);
+    try {
+      assignVariables(
+        ckpt,
+        net.params.list().map((p) => ({ name: p.name, variable: p.variable })),
+        { dir },
+      );
+      net.optimizer.loadState((n) => ckpt.tensors.get(n), ckpt.manifest.step, dir);
+    } catch (e) {
+      net.dispose();
+      throw e;
+    }
+    return net;
+  }
+
+  dispose(): void {
+    this.encoder.dispose();
+    this.optimizer.dispose();
+    this.params.dispose();
+  }
+}
+
+/** `[b, d, h, w, 3]` -> `[b, 3, d, h, w]`. */
+function toChannelsFirst(x: Float32Array, batch: number, crop: Shape3): Float32Array {
+  const v = crop[0] * crop[1] * crop[2];
+  const out = new Float32Array(x.length);
+  for (let b = 0; b < batch; b++)
+    for (let i = 0; i < v; i++)
+      for (let c = 0; c < 3; c++) out[(b * 3 + c) * v + i] = x[(b * v + i) * 3 + c]!;
+  return out;
+}
+
+/** `[b, 3, d, h, w]` -> `[b, d, h, w, 3]`. */
+function toChannelsLast(x: Float32Array, batch: number, crop: Shape3): Float32Array {
+  const v = crop[0] * crop[1] * crop[2];
+  const out = new Float32Array(x.length);
+  for (let b = 0; b < batch; b++)
+    for (let c = 0; c < 3; c++)
+      for (let i = 0; i < v; i++) out[(b * v + i) * 3 + c] = x[(b * 3 + c) * v + i]!;
+  return out;
+}

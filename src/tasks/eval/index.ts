@@ -1,0 +1,17 @@
+/** Instances from affinities (watershed, agglomeration) and segmentation scores (VOI, adapted Rand). */
+export { boundaryMap } from './affinity-graph.js';
+export { watershed, type WatershedOptions, type Fragments } from './watershed.js';
+export { agglomerate, type AgglomerateOptions, type ThresholdSegmentation } from './agglomerate.js';
+export { segment, type SegmentOptions } from './segment.js';
+export { contingency, type ContingencyTable } from './contingency.js';
+export { variationOfInformation, type Voi } from './voi.js';
+export { adaptedRand, type AdaptedRand } from './rand.js';
+export { borderMask } from './border-mask.js';
+export { labelIds, type LabelArray } from './labels.js';
+export {
+  evaluateSegmentation,
+  type EvaluateOptions,
+  type SegmentationScores,
+} from './metrics.js';
+export { UnionFind } from './union-find.js';
+export { MinHeap } from './heap.js';
