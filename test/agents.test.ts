@@ -167,6 +167,20 @@ test('random hits its ratio on average (stochastic rounding) and its probs match
   assert.is(agent.learns, false);
 });
 
+test('heuristic save/load restores the sampling stream (exact resume)', async () => {
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = join(mkdtempSync(join(tmpdir(), 'dbmim-heur-')), 'agent');
+  const a = new RandomMaskAgent(Rng.fromSeed(1), 0.5);
+  a.act(makeInput(new Array(8).fill(0)));
+  await a.save(dir);
+  const b = new RandomMaskAgent(Rng.fromSeed(99), 0.5);
+  await b.load(dir);
+  const input = makeInput(new Array(8).fill(0));
+  assert.equal([...b.act(input).actions], [...a.act(input).actions]);
+});
+
 test('rankProbs orders preferences so the budget flips the weakest choice first', () => {
   const p = rankProbs({ chosen: new Uint8Array([1, 1, 0, 0]), priority: new Float64Array([5, 9, 1, 3]) });
   assert.ok(p[1]! > p[0]! && p[0]! > 0.5 && 0.5 > p[3]! && p[3]! > p[2]!);
