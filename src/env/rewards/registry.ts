@@ -1,0 +1,79 @@
+import type { DependencyContainer } from 'tsyringe';
+import type { RewardConfig } from '../../core/config.js';
+import { rootDi } from '../../core/container.js';
+import { ConfigError } from '../../core/errors.js';
+import { rewardToken } from '../../core/tokens.js';
+import { budgetReward } from './budget.js';
+import { klReward } from './kl.js';
+import { learningProgressReward } from './learning-progress.js';
+import { membraneProxyReward } from './membrane-proxy.js';
+import { reconstructionReward } from './reconstruction.js';
+import type { RewardFactory, RewardFn } from './types.js';
+
+/*
+ * Reward terms live in the DI container under `rewardToken(name)` as factories. The built-in terms are
+ * registered on first use; `registerReward` adds (or replaces) a term from outside the library, and a
+ * non-zero weight under its name (MaskingEnv's `rewardTerms` option) turns it on.
+ */
+
+/** Config field of each built-in term's weight -> the term's registered name. */
+export const REWARD_CONFIG_NAMES: Record<keyof RewardConfig, string> = {
+  reconstruction: 'reconstruction',
+  learningProgress: 'learning-progress',
+  membraneProxy: 'membrane-proxy',
+  budget: 'budget',
+  kl: 'kl',
+};
+
+const BUILTINS: Record<string, RewardFactory> = {
+  reconstruction: reconstructionReward,
+  'learning-progress': learningProgressReward,
+  'membrane-proxy': membraneProxyReward,
+  budget: budgetReward,
+  kl: klReward,
+};
+
+/** Names registered through this module (for error messages). */
+const known = new Set<string>();
+
+function ensureBuiltins(container: DependencyContainer): void {
+  for (const [name, f] of Object.entries(BUILTINS)) {
+    known.add(name);
+    if (!container.isRegistered(rewardToken(name), true))
+      rootDi.register(rewardToken(name), { useValue: f });
+  }
+}
+
+/** Register a stateful term: `factory` builds one term per env. Replaces an earlier registration. */
+export function registerRewardFactory(name: string, factory: RewardFactory, container: DependencyContainer = rootDi): void {
+  if (!/^[a-z0-9][a-z0-9_-]*$/i.test(name))
+    throw new ConfigError(`registerReward: invalid name '${name}' (letters, digits, '-' and '_')`);
+  ensureBuiltins(container);
+  container.register(rewardToken(name), { useValue: factory });
+  known.add(name);
+}
+
+/** Register a stateless term computing `[numEnvs * numAgents]` values from a step's context. */
+export function registerReward(name: string, fn: RewardFn, container: DependencyContainer = rootDi): void {
+  registerRewardFactory(name, () => ({ compute: fn }), container);
+}
+
+/** The factory registered under `name`; a ConfigError naming the known terms when there is none. */
+export function resolveReward(name: string, container: DependencyContainer = rootDi): RewardFactory {
+  ensureBuiltins(container);
+  const token = rewardToken(name);
+  if (!container.isRegistered(token, true))
+    throw new ConfigError(`unknown reward term '${name}' (registered: ${[...known].sort().join(', ')})`);
+  return container.resolve<RewardFactory>(token);
+}
+
+/** Term name -> weight: the config's built-in weights, then `extra` (adds or overrides by name). */
+export function rewardWeights(reward: RewardConfig, extra: Record<string, number> = {}): Record<string, number> {
+  const w: Record<string, number> = {};
+  for (const [k, name] of Object.entries(REWARD_CONFIG_NAMES)) w[name] = reward[k as keyof RewardConfig];
+  for (const [name, v] of Object.entries(extra)) {
+    if (!Number.isFinite(v)) throw new ConfigError(`reward weight of '${name}' must be a finite number, got ${v}`);
+    w[name] = v;
+  }
+  return w;
+}
