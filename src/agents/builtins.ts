@@ -11,14 +11,31 @@ export const BUILTIN_AGENTS = ['ippo', 'mappo', 'random', 'edge', 'mixed', 'bloc
 
 /** Register the built-in agents in the root container (idempotent). */
 export function registerBuiltinAgents(): void {
-  registerAgent('ippo', (c: AgentContext) => createIppo(c));
-  registerAgent('mappo', (c: AgentContext) => createMappo(c));
+  const ppo = (c: AgentContext) => ({
+    ...c,
+    activation: c.config.ppo.activation,
+    valueNorm: c.config.ppo.valueNorm ?? undefined,
+    useContext: c.config.ppo.useContext,
+  });
+  const edge = (c: AgentContext) => ({
+    ratio: c.config.agent.ratio,
+    power: c.config.agent.edgePower,
+    noise: c.config.agent.edgeNoise,
+  });
+  registerAgent('ippo', (c: AgentContext) => createIppo(ppo(c)));
+  registerAgent('mappo', (c: AgentContext) => createMappo(ppo(c)));
   registerAgent('random', (c) => new RandomMaskAgent(c.rng, c.config.agent.ratio));
-  registerAgent('edge', (c) => new EdgeMaskAgent(c.rng, { ratio: c.config.agent.ratio }));
+  registerAgent('edge', (c) => new EdgeMaskAgent(c.rng, edge(c)));
   registerAgent(
     'mixed',
-    (c) =>
-      new MixedMaskAgent(c.rng, { ratio: c.config.agent.ratio, edgeFraction: c.config.agent.edgeFraction }),
+    (c) => new MixedMaskAgent(c.rng, { ...edge(c), edgeFraction: c.config.agent.edgeFraction }),
   );
-  registerAgent('block', (c) => new BlockMaskAgent(c.rng, { ratio: c.config.agent.ratio }));
+  registerAgent(
+    'block',
+    (c) =>
+      new BlockMaskAgent(c.rng, {
+        ratio: c.config.agent.ratio,
+        maxSideFraction: c.config.agent.blockMaxSideFraction,
+      }),
+  );
 }

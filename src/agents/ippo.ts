@@ -20,6 +20,8 @@ export interface IppoOptions {
   activation?: DecisionActivation;
   /** Normalize value targets (default false for IPPO). */
   valueNorm?: boolean;
+  /** Add the pooled env context to each agent's logit (default true). */
+  useContext?: boolean;
 }
 
 /** Build an IPPO learner. */
@@ -34,6 +36,7 @@ export function createIppo(o: IppoOptions): PpoAgent {
     ppo: o.config.ppo,
     rng: o.rng,
     activation: o.activation,
+    useContext: o.useContext,
     valueNorm: o.valueNorm ?? false,
   });
 }

@@ -22,6 +22,8 @@ export interface MappoOptions {
   activation?: DecisionActivation;
   /** Normalize value targets (default true for MAPPO). */
   valueNorm?: boolean;
+  /** Add the pooled env context to each agent's logit (default true). */
+  useContext?: boolean;
 }
 
 /** Build a MAPPO learner. */
@@ -36,6 +38,7 @@ export function createMappo(o: MappoOptions): PpoAgent {
     ppo: o.config.ppo,
     rng: o.rng,
     activation: o.activation,
+    useContext: o.useContext,
     valueNorm: o.valueNorm ?? true,
   });
 }

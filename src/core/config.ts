@@ -121,6 +121,12 @@ export const PpoConfigSchema = z
     normAdv: z.boolean().default(true),
     clipVloss: z.boolean().default(true),
     hidden: int(4, 4096).default(64),
+    /** Hidden activation of the decision module's MLPs. */
+    activation: z.enum(['tanh', 'gelu']).default('tanh'),
+    /** Normalize value targets (running mean/std); null = on for MAPPO, off for IPPO. */
+    valueNorm: z.boolean().nullable().default(null),
+    /** Add the pooled context of the env's patches to each agent's logit. */
+    useContext: z.boolean().default(true),
     /** Env steps collected per PPO update. */
     rolloutSteps: int(1).default(8),
   })
@@ -134,6 +140,12 @@ export const AgentConfigSchema = z
     ratio: num(0, 1).default(0.75),
     /** `mixed`: share of masks chosen by edge score (the rest random). */
     edgeFraction: num(0, 1).default(0.5),
+    /** `edge`/`mixed`: score = membrane proxy ^ power (sharper preference for larger powers). */
+    edgePower: num(0, 100).default(1),
+    /** `edge`/`mixed`: std of gaussian noise added to the edge score (0 = deterministic ranking). */
+    edgeNoise: num(0, 100).default(0),
+    /** `block`: largest cuboid side as a fraction of the patch grid. */
+    blockMaxSideFraction: num(0, 1).default(0.5),
   })
   .strict();
 

@@ -44,7 +44,9 @@ export function agglomerate(
       `agglomerate: fragments have ${fragments.length} voxels, affinities shape [3, ${shape.join(', ')}] needs ${n}`,
     );
   if (opts.thresholds.length === 0 || opts.thresholds.some((t) => !Number.isFinite(t)))
-    throw new InputError(`agglomerate: thresholds must be a non-empty list of numbers, got [${opts.thresholds}]`);
+    throw new InputError(
+      `agglomerate: thresholds must be a non-empty list of numbers, got [${opts.thresholds}]`,
+    );
   const minSize = opts.minSize ?? 0;
   const [d, h, w] = shape;
   const hw = h * w;

@@ -7,7 +7,12 @@ import type { Shape3 } from '../../data/types.js';
  * pixel is <= `borderNm` (in nm, using the y and x voxel sizes) is to be ignored, border pixels included.
  * @returns Uint8Array `[D, H, W]`, 1 = ignore.
  */
-export function borderMask(labels: ArrayLike<number>, shape: Shape3, resolution: Shape3, borderNm: number): Uint8Array {
+export function borderMask(
+  labels: ArrayLike<number>,
+  shape: Shape3,
+  resolution: Shape3,
+  borderNm: number,
+): Uint8Array {
   const [d, h, w] = shape;
   const hw = h * w;
   const [, ry, rx] = resolution;

@@ -8,10 +8,6 @@ export { variationOfInformation, type Voi } from './voi.js';
 export { adaptedRand, type AdaptedRand } from './rand.js';
 export { borderMask } from './border-mask.js';
 export { labelIds, type LabelArray } from './labels.js';
-export {
-  evaluateSegmentation,
-  type EvaluateOptions,
-  type SegmentationScores,
-} from './metrics.js';
+export { evaluateSegmentation, type EvaluateOptions, type SegmentationScores } from './metrics.js';
 export { UnionFind } from './union-find.js';
 export { MinHeap } from './heap.js';

@@ -2,13 +2,7 @@ import { InputError } from '../../core/errors.js';
 
 /** Label arrays the scores accept (ids as stored; 64-bit ids as bigint arrays). */
 export type LabelArray =
-  | Uint8Array
-  | Uint16Array
-  | Uint32Array
-  | Int32Array
-  | Float64Array
-  | BigUint64Array
-  | BigInt64Array;
+  Uint8Array | Uint16Array | Uint32Array | Int32Array | Float64Array | BigUint64Array | BigInt64Array;
 
 /**
  * Label ids as numbers. Number arrays pass through. A bigint array is read as a Float64Array when every
@@ -38,7 +32,8 @@ export function labelIds(labels: LabelArray, what = 'labels'): ArrayLike<number>
     return out;
   }
   const table = new Map<bigint, number>();
-  const u = labels instanceof BigUint64Array ? labels : new BigUint64Array(labels.buffer, labels.byteOffset, n);
+  const u =
+    labels instanceof BigUint64Array ? labels : new BigUint64Array(labels.buffer, labels.byteOffset, n);
   for (let i = 0; i < n; i++) {
     const id = u[i]!;
     if (id === 0n) continue;

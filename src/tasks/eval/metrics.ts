@@ -62,7 +62,9 @@ export function evaluateSegmentation(
     if (!(opts.borderNm >= 0)) throw new InputError(`evaluate: borderNm must be >= 0, got ${opts.borderNm}`);
     const resolution = opts.resolution ?? [1, 1, 1];
     if (!resolution.every((r) => r > 0))
-      throw new InputError(`evaluate: resolution must be positive (z, y, x nm), got [${resolution.join(', ')}]`);
+      throw new InputError(
+        `evaluate: resolution must be positive (z, y, x nm), got [${resolution.join(', ')}]`,
+      );
     ignore = borderMask(g, shape, resolution, opts.borderNm);
   }
   const ranges: [number, number][] = opts.mode2d

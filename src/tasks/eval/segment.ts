@@ -28,7 +28,11 @@ export interface SegmentOptions extends WatershedOptions {
  * `thresholds` in one pass (in 3D unless `mode2d`).
  * @returns one `{threshold, labels}` per threshold, in the order given; labels `[D, H, W]` uint32, ids from 1.
  */
-export function segment(affinities: Float32Array, shape: Shape3, opts: SegmentOptions): ThresholdSegmentation[] {
+export function segment(
+  affinities: Float32Array,
+  shape: Shape3,
+  opts: SegmentOptions,
+): ThresholdSegmentation[] {
   const xy = opts.mode2d === true || (opts.fragments ?? 'xy') === 'xy';
   const fragments = watershed(affinities, shape, { ...opts, mode2d: xy });
   return agglomerate(fragments.labels, affinities, shape, {

@@ -176,7 +176,9 @@ export class PretrainTrainer {
       episodeLen++;
 
       if (learning && state.step % this.rolloutSteps === 0) {
-        const stats: UpdateStats = agent.update(state.step / Math.max(1, config.train.phase1Steps)) ?? {};
+        // Progress before this rollout (CleanRL anneals with the fraction done before the update).
+        const progress = (state.step - this.rolloutSteps) / Math.max(1, config.train.phase1Steps);
+        const stats: UpdateStats = agent.update(progress) ?? {};
         state.updates++;
         log({ type: 'update', step: state.step, stats: { ...stats, ...this.diagnostics.flush() } });
       } else if (!agent.learns && state.step % this.rolloutSteps === 0) {

@@ -104,12 +104,16 @@ export function encoderFromTensors(
 }
 
 /** Normalize anything accepted under {@link PretrainedEncoderValue}. */
-export function encoderFromValue(value: unknown, source = `DI token ${String(TOKENS.PretrainedEncoder)}`): EncoderWeights {
+export function encoderFromValue(
+  value: unknown,
+  source = `DI token ${String(TOKENS.PretrainedEncoder)}`,
+): EncoderWeights {
   if (Array.isArray(value)) return encoderFromTensors(value as NamedTensor[], null, source);
   if (value && typeof value === 'object') {
     const v = value as Record<string, unknown>;
     if (typeof v.encoderWeights === 'function') {
-      const cfg = v.config && typeof v.config === 'object' && 'embedDim' in v.config ? (v.config as ModelConfig) : null;
+      const cfg =
+        v.config && typeof v.config === 'object' && 'embedDim' in v.config ? (v.config as ModelConfig) : null;
       return encoderFromTensors((v.encoderWeights as () => NamedTensor[]).call(value), cfg, source);
     }
     if (Array.isArray(v.weights))

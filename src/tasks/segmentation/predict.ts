@@ -42,7 +42,9 @@ export async function predictAffinities(
 ): Promise<Float32Array> {
   const [D, H, W] = raw.shape;
   if (raw.data.length !== D * H * W)
-    throw new InputError(`predict: raw volume has ${raw.data.length} voxels, shape [${raw.shape}] needs ${D * H * W}`);
+    throw new InputError(
+      `predict: raw volume has ${raw.data.length} voxels, shape [${raw.shape}] needs ${D * H * W}`,
+    );
   return slidingWindowPredict(raw.data, raw.shape, (windows, n) => model.predict(windows, n), {
     window: model.crop,
     channels: 3,
@@ -64,7 +66,9 @@ export async function writeAffinities(
 ): Promise<void> {
   const n = 3 * shape[0] * shape[1] * shape[2];
   if (affinities.length !== n)
-    throw new InputError(`affinities to write into ${file}: ${affinities.length} values, shape [3,${shape}] needs ${n}`);
+    throw new InputError(
+      `affinities to write into ${file}: ${affinities.length} values, shape [3,${shape}] needs ${n}`,
+    );
   await writeDatasets(file, [
     {
       key: AFFINITIES_KEY,
