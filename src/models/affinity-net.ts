@@ -81,8 +81,8 @@ export class AffinityNet {
   private readonly proj: Dense;
   private readonly ups: ConvTranspose3d[];
   private readonly rawConv: Conv3d;
-  private readonly fuse: Conv3d;
-  private readonly head: Conv3d;
+  private readonly fuse: Dense;
+  private readonly head: Dense;
   readonly optimizer: AdamW;
   lastUpdate: AdamWStepInfo | null = null;
 
@@ -107,8 +107,10 @@ export class AffinityNet {
     this.ups = stages.map((s, i) => new ConvTranspose3d(dec.scope(`up/${i}`), width(i), width(i + 1), s));
     const last = width(stages.length);
     this.rawConv = new Conv3d(dec.scope('raw'), 1, rc, 3);
-    this.fuse = new Conv3d(dec.scope('fuse'), last + rc, rc, 3);
-    this.head = new Conv3d(dec.scope('head'), rc, 3, 1);
+    // full-resolution layers are 1x1x1 (dense on [voxels, channels]): wasm's Conv3D is a naive loop,
+    // ~100x slower per MAC than matMul, so only the 1-channel raw branch uses a 3x3x3 kernel
+    this.fuse = new Dense(dec.scope('fuse'), last + rc, rc);
+    this.head = new Dense(dec.scope('head'), rc, 3);
     const encParams = this.params.list('encoder/');
     const decParams = this.params.list('seg/');
     this.optimizer = new AdamW(
@@ -159,13 +161,17 @@ export class AffinityNet {
     let f = tf.reshape(t, [batch, gz, gy, gx, t.shape[1]]) as tf.Tensor5D;
     for (const up of this.ups) f = tf.relu(up.apply(f));
     const r = tf.relu(this.rawConv.apply(tf.tensor5d(raw, [batch, d, h, w, 1])));
-    const fused = tf.relu(this.fuse.apply(tf.concat([f, r], 4) as tf.Tensor5D));
-    return this.head.apply(fused);
+    const cat = tf.concat([f, r], 4); // [b, d, h, w, last + rc]
+    const fused = tf.relu(this.fuse.apply(tf.reshape(cat, [-1, cat.shape[4]!]) as tf.Tensor2D));
+    return tf.reshape(this.head.apply(fused), [batch, d, h, w, 3]) as tf.Tensor5D;
   }
 
   /** Affinities in [0, 1]: raw `[batch, d, h, w]` -> `[batch, 3, d, h, w]` (channel z, y, x). */
   predict(raw: Float32Array, batch: number): Float32Array {
-    const nhwc = tf.tidy(() => tf.sigmoid(this.logits(raw, batch)).dataSync() as Float32Array);
+    // never return a large typed array from tf.tidy: it scans every element looking for tensors
+    const t = tf.tidy(() => tf.sigmoid(this.logits(raw, batch)));
+    const nhwc = t.dataSync() as Float32Array;
+    t.dispose();
     return toChannelsFirst(nhwc, batch, this.crop);
   }
 

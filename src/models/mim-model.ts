@@ -326,10 +326,14 @@ export class MimModel implements MimModelLike {
   evaluate(raw: Float32Array, batch: number, mask: Uint8Array): MimStepResult {
     const pb = this.prepare(raw, batch, mask);
     try {
-      const [loss, per] = tf.tidy(() => {
+      // tensors out of the tidy, data read after (tidy scans returned arrays element by element)
+      const [lt, pt] = tf.tidy(() => {
         const r = this.lossOf(pb);
-        return [r.loss.dataSync()[0]!, r.perPatch.dataSync() as Float32Array] as const;
+        return [r.loss, r.perPatch];
       });
+      const loss = lt.dataSync()[0]!;
+      const per = pt.dataSync() as Float32Array;
+      tf.dispose([lt, pt]);
       return { loss, perPatchLoss: per, maskRatio: pb.maskRatio };
     } finally {
       for (const t of pb.tensors) t.dispose();
@@ -343,7 +347,9 @@ export class MimModel implements MimModelLike {
   reconstruct(raw: Float32Array, batch: number, mask: Uint8Array): Float32Array {
     const pb = this.prepare(raw, batch, mask);
     try {
-      const pred = tf.tidy(() => this.decPred.apply(this.decoderTokens(pb)).dataSync() as Float32Array);
+      const pt = tf.tidy(() => this.decPred.apply(this.decoderTokens(pb)));
+      const pred = pt.dataSync() as Float32Array;
+      pt.dispose();
       const g = this.encoder.grid;
       const patches = g.patchify(raw, batch);
       const pv = g.patchVoxels;

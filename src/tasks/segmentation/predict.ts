@@ -56,13 +56,15 @@ export async function predictAffinities(
 
 /**
  * Write affinities `[3, D, H, W]` to a new HDF5 file (atomically) under {@link AFFINITIES_KEY}, float32,
- * with the `resolution` attribute (z, y, x in nm).
+ * with the `resolution` attribute (z, y, x in nm) and, when given, `offset` (z, y, x in nm, CREMI style:
+ * where the volume starts in the source when only some sections were predicted).
  */
 export async function writeAffinities(
   file: string,
   affinities: Float32Array,
   shape: Shape3,
   resolution: Shape3,
+  offset?: Shape3,
 ): Promise<void> {
   const n = 3 * shape[0] * shape[1] * shape[2];
   if (affinities.length !== n)
@@ -75,7 +77,7 @@ export async function writeAffinities(
       data: affinities,
       shape: [3, ...shape],
       dtype: 'float32',
-      attrs: { resolution: [...resolution] },
+      attrs: { resolution: [...resolution], ...(offset ? { offset: [...offset] } : {}) },
     },
   ]);
 }
