@@ -11,7 +11,12 @@ test.before(async () => {
 });
 
 // One crop 1x2x2 (z, y, x): ids [[1, 1], [0, 2]].
-const batch: CropBatch = { n: 1, shape: [1, 2, 2], raw: new Float32Array(4), labels: Uint32Array.from([1, 1, 0, 2]) };
+const batch: CropBatch = {
+  n: 1,
+  shape: [1, 2, 2],
+  raw: new Float32Array(4),
+  labels: Uint32Array.from([1, 1, 0, 2]),
+};
 
 test('targets: affinities of the crop labels; weights 1 without boundary weighting', () => {
   const { target, weight } = affinityTargets(batch);
@@ -24,13 +29,23 @@ test('targets: affinities of the crop labels; weights 1 without boundary weighti
 test('targets: boundary voxels weigh 1 + boundaryWeight, normalized to mean 1; channel weights apply', () => {
   // Boundary (4-neighbourhood in plane): every voxel touches a different id or is 0 -> all boundary.
   // Use a crop with an interior: 1x1x3 ids [5, 5, 5] -> no boundary at all; 1x1x3 [5, 5, 0]: voxels 1, 2.
-  const b: CropBatch = { n: 1, shape: [1, 1, 3], raw: new Float32Array(3), labels: Uint32Array.from([5, 5, 0]) };
+  const b: CropBatch = {
+    n: 1,
+    shape: [1, 1, 3],
+    raw: new Float32Array(3),
+    labels: Uint32Array.from([5, 5, 0]),
+  };
   const { weight } = affinityTargets(b, { boundaryWeight: 2, channelWeights: [0, 1, 1] });
   // Raw weights per channel: z [0,0,0], y [1,3,3], x [1,3,3]; sum 14 over 9 entries -> scale 9/14.
   const s = 9 / 14;
   const want = [0, 0, 0, s, 3 * s, 3 * s, s, 3 * s, 3 * s];
-  Array.from(weight).forEach((w, i) => assert.ok(Math.abs(w - want[i]!) < 1e-6, `weight ${i}: ${w} vs ${want[i]}`));
-  assert.throws(() => affinityTargets(b, { boundaryWeight: -1 }), (e: Error) => e instanceof ConfigError && /boundaryWeight/.test(e.message));
+  Array.from(weight).forEach((w, i) =>
+    assert.ok(Math.abs(w - want[i]!) < 1e-6, `weight ${i}: ${w} vs ${want[i]}`),
+  );
+  assert.throws(
+    () => affinityTargets(b, { boundaryWeight: -1 }),
+    (e: Error) => e instanceof ConfigError && /boundaryWeight/.test(e.message),
+  );
   assert.throws(() => affinityTargets({ ...b, labels: undefined }), /no labels/);
 });
 

@@ -53,7 +53,9 @@ export function applyMaskBudget(actions: Int32Array, opts: MaskBudgetOptions): I
   const { numEnvs, numAgents, minRatio, maxRatio, preferences, rng } = opts;
   const n = numEnvs * numAgents;
   if (actions.length !== n)
-    throw new InputError(`mask budget: actions have length ${actions.length}, expected numEnvs * numAgents = ${n}`);
+    throw new InputError(
+      `mask budget: actions have length ${actions.length}, expected numEnvs * numAgents = ${n}`,
+    );
   if (preferences && preferences.length !== n)
     throw new InputError(
       `mask budget: preferences have length ${preferences.length}, expected numEnvs * numAgents = ${n}`,
@@ -91,7 +93,11 @@ export function applyMaskBudget(actions: Int32Array, opts: MaskBudgetOptions): I
 }
 
 /** Realized mask ratio of every env `[numEnvs]`. */
-export function maskRatios(actions: Int32Array | Uint8Array, numEnvs: number, numAgents: number): Float32Array {
+export function maskRatios(
+  actions: Int32Array | Uint8Array,
+  numEnvs: number,
+  numAgents: number,
+): Float32Array {
   const r = new Float32Array(numEnvs);
   for (let e = 0; e < numEnvs; e++) {
     let c = 0;

@@ -87,7 +87,17 @@ interface ActiveTerm {
   term: RewardTerm;
 }
 
-function parseSection<T>(schema: { safeParse(v: unknown): { success: boolean; data?: T; error?: { issues: { path: PropertyKey[]; message: string }[] } } }, v: unknown, section: string): T {
+function parseSection<T>(
+  schema: {
+    safeParse(v: unknown): {
+      success: boolean;
+      data?: T;
+      error?: { issues: { path: PropertyKey[]; message: string }[] };
+    };
+  },
+  v: unknown,
+  section: string,
+): T {
   const r = schema.safeParse(v ?? {});
   if (!r.success)
     throw new ConfigError(
@@ -143,9 +153,12 @@ export class MaskingEnv implements ParallelEnv<MaskingStepInfo> {
     this.stSpace = new Box(-Infinity, Infinity, [this.stateDim]);
     const [gz, gy, gx] = model.grid;
     if (gz * gy * gx !== model.numPatches)
-      throw new InputError(`model grid [${model.grid.join(',')}] does not hold numPatches ${model.numPatches}`);
+      throw new InputError(
+        `model grid [${model.grid.join(',')}] does not hold numPatches ${model.numPatches}`,
+      );
     const ids: string[] = [];
-    for (let z = 0; z < gz; z++) for (let y = 0; y < gy; y++) for (let x = 0; x < gx; x++) ids.push(patchAgentId(z, y, x));
+    for (let z = 0; z < gz; z++)
+      for (let y = 0; y < gy; y++) for (let x = 0; x < gx; x++) ids.push(patchAgentId(z, y, x));
     this.possibleAgents = ids;
     this.cropSource = opts.cropSource;
     this.rng = opts.rng;
@@ -156,7 +169,11 @@ export class MaskingEnv implements ParallelEnv<MaskingStepInfo> {
     // Held-out batch and its fixed mask (targetRatio of the patches, kept inside the budget).
     this.heldOut =
       ec.heldOutCrops > 0
-        ? this.checkCrops((opts.heldOutSource ?? opts.cropSource).sample(ec.heldOutCrops), ec.heldOutCrops, 'held-out crops')
+        ? this.checkCrops(
+            (opts.heldOutSource ?? opts.cropSource).sample(ec.heldOutCrops),
+            ec.heldOutCrops,
+            'held-out crops',
+          )
         : { n: 0, shape: [...model.crop] as Shape3, raw: new Float32Array(0) };
     this.heldOutMask = this.fixedMask(this.heldOut.n, opts.rng.split('held-out-mask'));
 
@@ -413,7 +430,9 @@ export class MaskingEnv implements ParallelEnv<MaskingStepInfo> {
       );
     for (let i = 0; i < n; i++)
       if (actions[i] !== 0 && actions[i] !== 1)
-        throw new InputError(`MaskingEnv.step: action of row ${i} is ${actions[i]}; expected 0 (keep) or 1 (mask)`);
+        throw new InputError(
+          `MaskingEnv.step: action of row ${i} is ${actions[i]}; expected 0 (keep) or 1 (mask)`,
+        );
     if (preferences === undefined) return;
     if (!(preferences instanceof Float32Array) || preferences.length !== n)
       throw new InputError(
@@ -422,20 +441,26 @@ export class MaskingEnv implements ParallelEnv<MaskingStepInfo> {
     for (let i = 0; i < n; i++) {
       const p = preferences[i]!;
       if (!(p >= 0 && p <= 1))
-        throw new InputError(`MaskingEnv.step: preference of row ${i} is ${p}; expected a probability in [0, 1]`);
+        throw new InputError(
+          `MaskingEnv.step: preference of row ${i} is ${p}; expected a probability in [0, 1]`,
+        );
     }
   }
 
   private checkMim(r: MimStepResult, n: number): void {
     if (r.perPatchLoss.length !== n)
-      throw new InputError(`model.trainStep returned ${r.perPatchLoss.length} per-patch losses; expected ${n}`);
+      throw new InputError(
+        `model.trainStep returned ${r.perPatchLoss.length} per-patch losses; expected ${n}`,
+      );
     if (!Number.isFinite(r.loss))
       throw new DbmimError(`MaskingEnv.step: the MIM loss is ${r.loss} (training diverged?)`, 'non-finite');
   }
 
   private checkAgent(agent: string): void {
     if (!this.possibleAgents.includes(agent))
-      throw new InputError(`MaskingEnv: unknown agent '${agent}' (agents are patch_z_y_x on grid [${this.model.grid.join(',')}])`);
+      throw new InputError(
+        `MaskingEnv: unknown agent '${agent}' (agents are patch_z_y_x on grid [${this.model.grid.join(',')}])`,
+      );
   }
 
   private checkOpen(): void {
@@ -480,7 +505,10 @@ export interface CreateMaskingEnvOptions {
  * cosine schedule over phase1Steps + phase2Steps updates) and the config's data (HDF5 file or synthetic
  * volume) unless given.
  */
-export async function createMaskingEnv(config: Config, opts: CreateMaskingEnvOptions = {}): Promise<MaskingEnv> {
+export async function createMaskingEnv(
+  config: Config,
+  opts: CreateMaskingEnvOptions = {},
+): Promise<MaskingEnv> {
   const rng = opts.rng ?? Rng.fromSeed(config.seed);
   const cropSource = opts.cropSource ?? (await cropSourceFromConfig(config, rng.split('crops')));
   const totalSteps = Math.max(1, config.train.phase1Steps + config.train.phase2Steps);

@@ -19,9 +19,17 @@ export interface RidgeProbe {
  * @param x `[n, d]` features, row-major
  * @param y `[n]` targets
  */
-export function ridgeFit(x: ArrayLike<number>, y: ArrayLike<number>, n: number, d: number, lambda: number): RidgeProbe {
+export function ridgeFit(
+  x: ArrayLike<number>,
+  y: ArrayLike<number>,
+  n: number,
+  d: number,
+  lambda: number,
+): RidgeProbe {
   if (x.length !== n * d || y.length !== n)
-    throw new InputError(`ridgeFit: x has ${x.length} values and y ${y.length}; expected [${n}, ${d}] and [${n}]`);
+    throw new InputError(
+      `ridgeFit: x has ${x.length} values and y ${y.length}; expected [${n}, ${d}] and [${n}]`,
+    );
   if (n < 1) throw new InputError('ridgeFit: needs at least one row');
   const xm = new Float64Array(d);
   let ym = 0;
@@ -66,7 +74,8 @@ function choleskySolve(a: Float64Array, r: Float64Array, d: number): Float64Arra
   for (let j = 0; j < d; j++) {
     let s = a[j * d + j]!;
     for (let k = 0; k < j; k++) s -= l[j * d + k]! ** 2;
-    if (!(s > 0)) throw new InputError(`ridgeFit: the normal equations are not positive definite (pivot ${j})`);
+    if (!(s > 0))
+      throw new InputError(`ridgeFit: the normal equations are not positive definite (pivot ${j})`);
     const ljj = Math.sqrt(s);
     l[j * d + j] = ljj;
     for (let i = j + 1; i < d; i++) {
@@ -91,7 +100,13 @@ function choleskySolve(a: Float64Array, r: Float64Array, d: number): Float64Arra
 }
 
 /** Mean squared error of a probe on rows `[n, d]`. */
-export function probeMse(p: RidgeProbe, x: ArrayLike<number>, y: ArrayLike<number>, n: number, d: number): number {
+export function probeMse(
+  p: RidgeProbe,
+  x: ArrayLike<number>,
+  y: ArrayLike<number>,
+  n: number,
+  d: number,
+): number {
   let s = 0;
   for (let i = 0; i < n; i++) {
     let v = p.b;

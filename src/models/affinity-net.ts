@@ -79,9 +79,11 @@ export class AffinityNet {
   /** Index of the encoder block whose tokens feed the skip (middle of the stack). */
   readonly skipBlock: number;
   private readonly proj: Dense;
+  private readonly projSkip: Dense;
   private readonly ups: ConvTranspose3d[];
   private readonly rawConv: Conv3d;
   private readonly fuse: Dense;
+  private readonly fuseRaw: Dense;
   private readonly head: Dense;
   readonly optimizer: AdamW;
   lastUpdate: AdamWStepInfo | null = null;
@@ -101,7 +103,10 @@ export class AffinityNet {
     const rc = options.rawChannels ?? AFFINITY_RAW_CHANNELS;
     const dec = this.params.scope('seg');
     const d = config.embedDim;
-    this.proj = new Dense(dec.scope('proj'), 2 * d, ch[0]!);
+    // dense(concat(a, b)) written as dense(a) + dense(b): the gradient of a last-axis concat is a SplitV
+    // that runs ~100x slower than the matmuls in wasm
+    this.proj = new Dense(dec.scope('proj'), d, ch[0]!);
+    this.projSkip = new Dense(dec.scope('proj_skip'), d, ch[0]!, { bias: false });
     const stages = upsampleStages(config.patch);
     const width = (i: number) => ch[Math.min(i, ch.length - 1)]!;
     this.ups = stages.map((s, i) => new ConvTranspose3d(dec.scope(`up/${i}`), width(i), width(i + 1), s));
@@ -109,7 +114,8 @@ export class AffinityNet {
     this.rawConv = new Conv3d(dec.scope('raw'), 1, rc, 3);
     // full-resolution layers are 1x1x1 (dense on [voxels, channels]): wasm's Conv3D is a naive loop,
     // ~100x slower per MAC than matMul, so only the 1-channel raw branch uses a 3x3x3 kernel
-    this.fuse = new Dense(dec.scope('fuse'), last + rc, rc);
+    this.fuse = new Dense(dec.scope('fuse'), last, rc);
+    this.fuseRaw = new Dense(dec.scope('fuse_raw'), rc, rc, { bias: false });
     this.head = new Dense(dec.scope('head'), rc, 3);
     const encParams = this.params.list('encoder/');
     const decParams = this.params.list('seg/');
@@ -157,12 +163,13 @@ export class AffinityNet {
     const [gz, gy, gx] = this.encoder.grid.grid;
     const [d, h, w] = this.crop;
     const { out, mid } = this.tokens(raw, batch);
-    const t = tf.relu(this.proj.apply(tf.concat([out, mid], 1) as tf.Tensor2D)); // [b*np, c0]
-    let f = tf.reshape(t, [batch, gz, gy, gx, t.shape[1]]) as tf.Tensor5D;
+    const t = tf.relu(tf.add(this.proj.apply(out), this.projSkip.apply(mid))); // [b*np, c0]
+    let f = tf.reshape(t, [batch, gz, gy, gx, this.proj.outDim]) as tf.Tensor5D;
     for (const up of this.ups) f = tf.relu(up.apply(f));
     const r = tf.relu(this.rawConv.apply(tf.tensor5d(raw, [batch, d, h, w, 1])));
-    const cat = tf.concat([f, r], 4); // [b, d, h, w, last + rc]
-    const fused = tf.relu(this.fuse.apply(tf.reshape(cat, [-1, cat.shape[4]!]) as tf.Tensor2D));
+    const f2 = tf.reshape(f, [-1, f.shape[4]]) as tf.Tensor2D; // [voxels, last]
+    const r2 = tf.reshape(r, [-1, r.shape[4]]) as tf.Tensor2D; // [voxels, rc]
+    const fused = tf.relu(tf.add(this.fuse.apply(f2), this.fuseRaw.apply(r2))) as tf.Tensor2D;
     return tf.reshape(this.head.apply(fused), [batch, d, h, w, 3]) as tf.Tensor5D;
   }
 

@@ -2,6 +2,9 @@ import type { Command } from 'commander';
 import { register as info } from './info.js';
 import { register as data } from './data.js';
 import { register as synth } from './synth.js';
+import { register as pretrain } from './pretrain.js';
+import { register as finetune } from './finetune.js';
+import { register as predict } from './predict.js';
 
 /** Every command module registers itself here (one line each). */
-export const COMMANDS: ((program: Command) => void)[] = [info, data, synth];
+export const COMMANDS: ((program: Command) => void)[] = [info, data, synth, pretrain, finetune, predict];

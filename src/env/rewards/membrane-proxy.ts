@@ -27,7 +27,8 @@ export function probeTargets(
       for (let y = 0; y < h; y++)
         for (let x = 0; x < w; x++) {
           const p =
-            (Math.floor(z / patch[0]) * grid[1] + Math.floor(y / patch[1])) * grid[2] + Math.floor(x / patch[2]);
+            (Math.floor(z / patch[0]) * grid[1] + Math.floor(y / patch[1])) * grid[2] +
+            Math.floor(x / patch[2]);
           out[c * np + p]! += b[off + (z * h + y) * w + x]!;
         }
   }
@@ -54,7 +55,14 @@ export const membraneProxyReward: RewardFactory = (setup) => {
       } finally {
         tokens.dispose();
       }
-      const mse = crossFittedProbeMse(x, targets, heldOut.n, model.numPatches, model.embedDim, PROBE_REL_LAMBDA);
+      const mse = crossFittedProbeMse(
+        x,
+        targets,
+        heldOut.n,
+        model.numPatches,
+        model.embedDim,
+        PROBE_REL_LAMBDA,
+      );
       return shared(-mse, ctx.numEnvs, ctx.numAgents);
     },
   };

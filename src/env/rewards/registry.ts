@@ -39,13 +39,16 @@ const known = new Set<string>();
 function ensureBuiltins(container: DependencyContainer): void {
   for (const [name, f] of Object.entries(BUILTINS)) {
     known.add(name);
-    if (!container.isRegistered(rewardToken(name), true))
-      rootDi.register(rewardToken(name), { useValue: f });
+    if (!container.isRegistered(rewardToken(name), true)) rootDi.register(rewardToken(name), { useValue: f });
   }
 }
 
 /** Register a stateful term: `factory` builds one term per env. Replaces an earlier registration. */
-export function registerRewardFactory(name: string, factory: RewardFactory, container: DependencyContainer = rootDi): void {
+export function registerRewardFactory(
+  name: string,
+  factory: RewardFactory,
+  container: DependencyContainer = rootDi,
+): void {
   if (!/^[a-z0-9][a-z0-9_-]*$/i.test(name))
     throw new ConfigError(`registerReward: invalid name '${name}' (letters, digits, '-' and '_')`);
   ensureBuiltins(container);
@@ -68,11 +71,15 @@ export function resolveReward(name: string, container: DependencyContainer = roo
 }
 
 /** Term name -> weight: the config's built-in weights, then `extra` (adds or overrides by name). */
-export function rewardWeights(reward: RewardConfig, extra: Record<string, number> = {}): Record<string, number> {
+export function rewardWeights(
+  reward: RewardConfig,
+  extra: Record<string, number> = {},
+): Record<string, number> {
   const w: Record<string, number> = {};
   for (const [k, name] of Object.entries(REWARD_CONFIG_NAMES)) w[name] = reward[k as keyof RewardConfig];
   for (const [name, v] of Object.entries(extra)) {
-    if (!Number.isFinite(v)) throw new ConfigError(`reward weight of '${name}' must be a finite number, got ${v}`);
+    if (!Number.isFinite(v))
+      throw new ConfigError(`reward weight of '${name}' must be a finite number, got ${v}`);
     w[name] = v;
   }
   return w;

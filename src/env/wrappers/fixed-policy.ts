@@ -14,7 +14,9 @@ export interface PolicyInput {
 }
 
 /** A policy: actions `[numEnvs * numAgents]`, optionally with mask preferences for the budget. */
-export type PolicyFn = (input: PolicyInput) => Int32Array | { actions: Int32Array; preferences?: Float32Array };
+export type PolicyFn = (
+  input: PolicyInput,
+) => Int32Array | { actions: Int32Array; preferences?: Float32Array };
 
 /** One step of a fixed-policy run. */
 export interface StepRecord {
@@ -58,7 +60,8 @@ export function runFixedPolicy(
       obsDim: env.obsDim,
       step: s,
     });
-    const { actions, preferences } = out instanceof Int32Array ? { actions: out, preferences: undefined } : out;
+    const { actions, preferences } =
+      out instanceof Int32Array ? { actions: out, preferences: undefined } : out;
     const r = env.step(actions, preferences);
     const ratio = r.infos.maskRatio;
     const terms: Record<string, number> = {};
@@ -66,7 +69,8 @@ export function runFixedPolicy(
     const ended = r.terminations.some((x) => x === 1) || r.truncations.some((x) => x === 1);
     const rec: StepRecord = {
       step: s,
-      maskRatio: ratio instanceof Float32Array || Array.isArray(ratio) ? mean(ratio) : mean(r.infos.realizedActions),
+      maskRatio:
+        ratio instanceof Float32Array || Array.isArray(ratio) ? mean(ratio) : mean(r.infos.realizedActions),
       mimLoss: typeof r.infos.mimLoss === 'number' ? r.infos.mimLoss : null,
       rewardMean: mean(r.rewards),
       rewardTerms: terms,

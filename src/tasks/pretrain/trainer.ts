@@ -111,6 +111,7 @@ export class PretrainTrainer {
     let lastLoss = NaN;
     let nextCkpt = config.train.checkpointEvery > 0 ? state.step + config.train.checkpointEvery : Infinity;
     let lastCkpt: string | null = opts.resumeDir ?? null;
+    let savedAt = opts.resumeDir ? state.step : -1;
     let phase: 1 | 2 = state.step < config.train.phase1Steps ? 1 : 2;
     log({ type: 'phase', step: state.step, phase });
 
@@ -201,19 +202,22 @@ export class PretrainTrainer {
       } else obs = res.observations;
 
       const stopping = opts.signal?.aborted === true;
-      if (
-        (state.step >= nextCkpt || stopping || state.step === total) &&
-        ended &&
-        this.isBoundary(state.step)
-      ) {
-        if (config.train.checkpointEvery > 0 || stopping || state.step === total) {
-          await this.save(ckptDir, state);
-          lastCkpt = ckptDir;
-          log({ type: 'checkpoint', step: state.step, dir: ckptDir });
-          nextCkpt = state.step + Math.max(1, config.train.checkpointEvery);
-        }
+      const atBoundary = ended && this.isBoundary(state.step);
+      if (atBoundary && (state.step >= nextCkpt || stopping)) {
+        await this.save(ckptDir, state, true);
+        lastCkpt = ckptDir;
+        savedAt = state.step;
+        log({ type: 'checkpoint', step: state.step, dir: ckptDir });
+        nextCkpt = state.step + Math.max(1, config.train.checkpointEvery);
         if (stopping) break;
       }
+    }
+    // The run always ends with a checkpoint (the encoder handoff reads it). Off an episode boundary it
+    // still holds the final weights, but resuming from it is not bit-exact (trainer.json says so).
+    if (savedAt !== state.step) {
+      await this.save(ckptDir, state, false);
+      lastCkpt = ckptDir;
+      log({ type: 'checkpoint', step: state.step, dir: ckptDir });
     }
     const seconds = (performance.now() - t0) / 1000;
     log({ type: 'done', step: state.step, seconds });
@@ -228,13 +232,13 @@ export class PretrainTrainer {
     };
   }
 
-  private async save(dir: string, state: TrainerState): Promise<void> {
+  private async save(dir: string, state: TrainerState, boundary: boolean): Promise<void> {
     await writeDirAtomic(dir, async (tmp) => {
       await this.model.save(join(tmp, 'model'));
       await this.agent.save(join(tmp, 'agent'));
       writeFileSync(
         join(tmp, 'trainer.json'),
-        JSON.stringify({ format: 'dbmim-trainer', ...state, config: this.config }, null, 1),
+        JSON.stringify({ format: 'dbmim-trainer', ...state, boundary, config: this.config }, null, 1),
       );
     });
   }
@@ -243,11 +247,19 @@ export class PretrainTrainer {
     const p = join(dir, 'trainer.json');
     if (!existsSync(p))
       throw new DbmimError(`cannot resume: ${p} not found (not a pretraining checkpoint)`, 'checkpoint');
-    const s = JSON.parse(readFileSync(p, 'utf8')) as TrainerState & { format?: string; config?: Config };
+    const s = JSON.parse(readFileSync(p, 'utf8')) as TrainerState & {
+      format?: string;
+      config?: Config;
+      boundary?: boolean;
+    };
     if (s.format !== 'dbmim-trainer' || !Number.isInteger(s.step) || !Number.isInteger(s.episode))
       throw new DbmimError(`cannot resume: ${p} is not a dbmim trainer state`, 'checkpoint');
     const diff = configDiff(s.config, this.config, ['train']);
     if (diff) throw new DbmimError(`cannot resume from ${dir}: config differs at ${diff}`, 'checkpoint');
+    if (s.boundary === false)
+      console.error(
+        `warning: ${dir} was written off an episode boundary; the resumed run is not bit-identical to an uninterrupted one`,
+      );
     await this.model.load(join(dir, 'model'));
     await this.agent.load(join(dir, 'agent'));
     return { step: s.step, episode: s.episode, updates: s.updates ?? 0 };

@@ -8,7 +8,12 @@ import { Rng } from '../../core/rng.js';
 import { CropSampler } from '../../data/crop-sampler.js';
 import type { CropBatch, LabelVolume, RawVolume } from '../../data/types.js';
 import { AffinityNet, type AffinityNetOptions } from '../../models/affinity-net.js';
-import { affinityLossJs, affinityTargets } from './affinity-loss.js';
+import {
+  affinityLossJs,
+  affinityTargets,
+  type AffinityTargetOptions,
+  type AffinityTargets,
+} from './affinity-loss.js';
 import {
   encoderFromContainer,
   encoderFromDir,
@@ -16,6 +21,7 @@ import {
   type EncoderWeights,
   type PretrainedEncoderValue,
 } from './encoder-source.js';
+import { predictAffinities } from './predict.js';
 
 /*
  * Segmentation finetuning (DESIGN.md, "Segmentation"): an affinity network (the ViT encoder + a
@@ -57,7 +63,10 @@ export interface FinetuneOptions {
   onStep?: (step: number, loss: number) => void;
   /** Called after every validation with (step, validation loss). */
   onValid?: (step: number, loss: number) => void;
-  /** Held-out crops evaluated at each validation. Default 4. */
+  /**
+   * Held-out crops evaluated at each validation. Default 4. (A held-out volume thinner than a crop is
+   * predicted whole instead.)
+   */
   validCrops?: number;
   /** Loss weight of the z, y, x affinity channels. Default [1, 1, 1]. */
   channelWeights?: [number, number, number];
@@ -130,7 +139,9 @@ function pickEncoderFields(m: ModelConfig): Partial<ModelConfig> {
 function checkVolume(v: LabelledVolume, what: string): void {
   const s = v.raw.shape;
   if (v.raw.data.length !== s[0] * s[1] * s[2])
-    throw new InputError(`finetune ${what}: raw has ${v.raw.data.length} voxels, shape [${s}] needs ${s[0] * s[1] * s[2]}`);
+    throw new InputError(
+      `finetune ${what}: raw has ${v.raw.data.length} voxels, shape [${s}] needs ${s[0] * s[1] * s[2]}`,
+    );
   if (v.labels.shape.some((x, i) => x !== s[i]))
     throw new InputError(`finetune ${what}: labels shape [${v.labels.shape}] differs from raw shape [${s}]`);
 }
@@ -139,7 +150,7 @@ function checkVolume(v: LabelledVolume, what: string): void {
 function validationLoss(
   net: AffinityNet,
   crops: CropBatch,
-  targets: { target: Float32Array; weight: Float32Array },
+  targets: AffinityTargets,
   batchSize: number,
   kind: 'mse' | 'bce',
 ): number {
@@ -150,9 +161,36 @@ function validationLoss(
     const pred = net.predict(crops.raw.subarray(b0 * vox, (b0 + n) * vox), n); // [n, 3, d, h, w]
     const lo = b0 * 3 * vox;
     const hi = (b0 + n) * 3 * vox;
-    sum += affinityLossJs(pred, targets.target.subarray(lo, hi), targets.weight.subarray(lo, hi), kind) * (hi - lo);
+    sum +=
+      affinityLossJs(pred, targets.target.subarray(lo, hi), targets.weight.subarray(lo, hi), kind) *
+      (hi - lo);
   }
   return sum / targets.target.length;
+}
+
+/** Held-out data of the validation loss: fixed crops, or the whole volume when it is thinner than a crop. */
+type Validation =
+  | { kind: 'crops'; crops: CropBatch; targets: AffinityTargets }
+  | { kind: 'volume'; raw: RawVolume; targets: AffinityTargets };
+
+/**
+ * Held-out crops drawn once and never augmented, so the curve compares like with like. A held-out volume
+ * smaller than the crop on some axis (a few held-out sections) is predicted whole instead, by sliding
+ * windows (which pad it), and scored on every voxel.
+ */
+function prepareValidation(
+  net: AffinityNet,
+  v: LabelledVolume,
+  root: Rng,
+  validCrops: number,
+  targetOpts: AffinityTargetOptions,
+): Validation {
+  if (v.raw.shape.every((s, i) => s >= net.crop[i]!)) {
+    const crops = new CropSampler(v, { crop: net.crop, rng: root.split('valid-crops') }).sample(validCrops);
+    return { kind: 'crops', crops, targets: affinityTargets(crops, targetOpts) };
+  }
+  const whole: CropBatch = { n: 1, shape: [...v.raw.shape], raw: v.raw.data, labels: v.labels.data };
+  return { kind: 'volume', raw: v.raw, targets: affinityTargets(whole, targetOpts) };
 }
 
 /**
@@ -183,19 +221,11 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
       rng: root.split('train-crops'),
       augment: config.data.augment,
     });
-    const targetOpts = {
+    const targetOpts: AffinityTargetOptions = {
       boundaryWeight: ft.boundaryWeight,
       ...(opts.channelWeights ? { channelWeights: opts.channelWeights } : {}),
     };
-    // Held-out crops: drawn once, never augmented, so the curve compares like with like.
-    const valid = opts.valid
-      ? (() => {
-          const crops = new CropSampler(opts.valid, { crop: net.crop, rng: root.split('valid-crops') }).sample(
-            validCrops,
-          );
-          return { crops, targets: affinityTargets(crops, targetOpts) };
-        })()
-      : null;
+    const valid = opts.valid ? prepareValidation(net, opts.valid, root, validCrops, targetOpts) : null;
 
     const out = opts.outDir ?? null;
     const metricsPath = out ? join(out, 'metrics.jsonl') : null;
@@ -215,15 +245,23 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
 
     const trainLoss: LossPoint[] = [];
     const validLoss: LossPoint[] = [];
-    const validate = (step: number) => {
+    const validate = async (step: number) => {
       if (!valid) return;
-      const loss = validationLoss(net, valid.crops, valid.targets, ft.batchSize, ft.loss);
+      const loss =
+        valid.kind === 'crops'
+          ? validationLoss(net, valid.crops, valid.targets, ft.batchSize, ft.loss)
+          : affinityLossJs(
+              await predictAffinities(net, valid.raw, { batch: ft.batchSize }),
+              valid.targets.target,
+              valid.targets.weight,
+              ft.loss,
+            );
       validLoss.push({ step, loss });
       log({ type: 'valid', step, loss });
       opts.onValid?.(step, loss);
     };
 
-    validate(0);
+    await validate(0);
     let step = 0;
     const every = opts.checkpointEvery ?? 0;
     while (step < ft.steps && !opts.signal?.aborted) {
@@ -232,17 +270,19 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
       const r = net.trainStep(batch.raw, batch.n, target, weight);
       step++;
       if (!Number.isFinite(r.loss))
-        throw new InputError(`finetune: the training loss became ${r.loss} at step ${step} (lower finetune.lr?)`);
+        throw new InputError(
+          `finetune: the training loss became ${r.loss} at step ${step} (lower finetune.lr?)`,
+        );
       trainLoss.push({ step, loss: r.loss });
       log({ type: 'train', step, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm });
       opts.onStep?.(step, r.loss);
-      if (ft.validEvery > 0 && step % ft.validEvery === 0) validate(step);
+      if (ft.validEvery > 0 && step % ft.validEvery === 0) await validate(step);
       if (checkpointDir && every > 0 && step % every === 0 && step < ft.steps)
         await net.save(checkpointDir, saveMeta());
       // Yield to the event loop so a signal handler (Ctrl-C) can run between steps.
       if (step % 10 === 0) await new Promise((r) => setImmediate(r));
     }
-    if (valid && validLoss[validLoss.length - 1]!.step !== step) validate(step);
+    if (valid && validLoss[validLoss.length - 1]!.step !== step) await validate(step);
     if (checkpointDir) await net.save(checkpointDir, saveMeta());
     const seconds = (performance.now() - t0) / 1000;
     log({ type: 'done', step, seconds });

@@ -1,0 +1,11 @@
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from './src/core/backend.js';
+await selectBackend('wasm');
+const u = tf.randomNormal([1, 1, 2, 2, 2], 0, 1, 'float32', 1); const w = tf.randomNormal([1, 2, 2, 3, 2], 0, 1, 'float32', 2);
+const r = tf.randomNormal([1, 1, 4, 4, 3], 0, 1, 'float32', 3);
+const a = tf.sum(tf.mul(tf.conv3dTranspose(u as tf.Tensor5D, w as tf.Tensor5D, [1, 1, 4, 4, 3], [1, 2, 2], 'valid'), r)).dataSync()[0];
+const b = tf.sum(tf.mul(tf.conv3d(r as tf.Tensor5D, w as tf.Tensor5D, [1, 2, 2], 'valid'), u)).dataSync()[0];
+console.log('wasm', a, b);
+await tf.setBackend('cpu');
+const a2 = tf.sum(tf.mul(tf.conv3dTranspose(u as tf.Tensor5D, w as tf.Tensor5D, [1, 1, 4, 4, 3], [1, 2, 2], 'valid'), r)).dataSync()[0];
+console.log('cpu', a2);

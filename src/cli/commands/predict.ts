@@ -1,0 +1,91 @@
+import type { Command } from 'commander';
+import { ConfigError } from '../../core/errors.js';
+import { DEFAULT_RAW_KEY, datasetInfo, parseDatasetRef, readRaw, type Region } from '../../data/hdf5.js';
+import type { Shape3 } from '../../data/types.js';
+import { AffinityNet } from '../../models/affinity-net.js';
+import { AFFINITIES_KEY, predictAffinities, writeAffinities } from '../../tasks/segmentation/predict.js';
+import { useBackend, type GlobalOptions } from '../context.js';
+import { parseZRange } from './finetune.js';
+
+interface PredictCliOptions {
+  model: string;
+  data: string;
+  out: string;
+  z?: string;
+  raw: string;
+  overlap: string;
+  batch: string;
+}
+
+function number(value: string, option: string, lo: number, hi: number, int = false): number {
+  const v = Number(value);
+  if (value.trim() === '' || !Number.isFinite(v) || v < lo || v > hi || (int && !Number.isInteger(v)))
+    throw new ConfigError(
+      `${option}: expected ${int ? 'an integer' : 'a number'} in [${lo}, ${hi}], got '${value}'`,
+    );
+  return v;
+}
+
+export function register(program: Command): void {
+  program
+    .command('predict')
+    .description(
+      `predict affinities [3, D, H, W] of a whole volume with a finetuned affinity network (sliding windows, ` +
+        `overlap blending) and write them to HDF5 under ${AFFINITIES_KEY}`,
+    )
+    .requiredOption('--model <dir>', 'affinity network checkpoint (the model/ directory written by finetune)')
+    .requiredOption('--data <file>', 'HDF5 file with raw EM (file.h5 or file.h5:raw/key)')
+    .requiredOption('--out <file>', 'output HDF5 file (written atomically)')
+    .option('--z <a,b>', 'predict sections [a, b) only')
+    .option('--raw <key>', 'raw dataset key', DEFAULT_RAW_KEY)
+    .option('--overlap <f>', 'overlap of neighbouring windows per axis, in [0, 0.9]', '0.5')
+    .option('--batch <n>', 'windows per forward pass', '4')
+    .action(async (opts: PredictCliOptions, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const overlap = number(opts.overlap, '--overlap', 0, 0.9);
+      const batch = number(opts.batch, '--batch', 1, 1024, true);
+      const z = opts.z ? parseZRange(opts.z, '--z') : undefined;
+      await useBackend(g);
+      const { file, key } = parseDatasetRef(opts.data, opts.raw);
+      let region: Region | undefined;
+      if (z) {
+        const shape = (await datasetInfo(file, key)).shape;
+        if (shape.length !== 3 || z[1] > shape[0]!)
+          throw new ConfigError(`--z: sections [${z}] are outside volume [${shape}] of ${file}:${key}`);
+        region = { offset: [z[0], 0, 0], size: [z[1] - z[0], shape[1]!, shape[2]!] };
+      }
+      const raw = await readRaw(file, key, region);
+      const net = await AffinityNet.load(opts.model);
+      try {
+        const t0 = performance.now();
+        const quiet = g.quiet === true;
+        let lastPct = -1;
+        const aff = await predictAffinities(net, raw, {
+          overlap,
+          batch,
+          onProgress: (done, total) => {
+            const pct = Math.floor((100 * done) / total / 10) * 10;
+            if (!quiet && pct !== lastPct) {
+              lastPct = pct;
+              process.stderr.write(`predict ${done}/${total} windows\n`);
+            }
+          },
+        });
+        const seconds = (performance.now() - t0) / 1000;
+        const offset: Shape3 | undefined = z ? [z[0] * raw.resolution[0], 0, 0] : undefined;
+        await writeAffinities(opts.out, aff, raw.shape, raw.resolution, offset);
+        const voxels = raw.shape[0] * raw.shape[1] * raw.shape[2];
+        console.log(
+          JSON.stringify({
+            out: opts.out,
+            key: AFFINITIES_KEY,
+            shape: [3, ...raw.shape],
+            seconds: Number(seconds.toFixed(2)),
+            voxelsPerSecond: Math.round(voxels / Math.max(seconds, 1e-9)),
+          }),
+        );
+      } finally {
+        net.dispose();
+      }
+    });
+}

@@ -1,0 +1,277 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../src/core/backend.js';
+import { Rng } from '../src/core/rng.js';
+import { dense } from '../src/models/dense.js';
+import { layerNorm } from '../src/models/layer-norm.js';
+import { gelu } from '../src/models/gelu.js';
+import { attentionCore, keyBiasFromCounts } from '../src/models/attention.js';
+import { RowSelection } from '../src/models/select-rows.js';
+import { biasAdd, convTranspose3d } from '../src/models/conv3d.js';
+import { ParamStore } from '../src/models/params.js';
+import { TransformerBlock } from '../src/models/transformer-block.js';
+import { PatchGrid } from '../src/models/patch-grid.js';
+import { sincosPosEmbed3d } from '../src/models/pos-embed.js';
+import { warmupCosine } from '../src/models/schedule.js';
+import { AdamW } from '../src/models/adamw.js';
+import { normalizePatches, hogFeatures, hogDim } from '../src/models/mim-targets.js';
+import { upsampleStages } from '../src/models/affinity-net.js';
+
+/*
+ * Building blocks: every hand-written backward against central finite differences on tiny shapes, the
+ * padding mask, patch geometry, the schedule and one AdamW update computed by hand.
+ */
+
+test.before(async () => {
+  await selectBackend('wasm');
+});
+
+function randTensor(rng: Rng, shape: number[], scale = 1): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(
+    Float32Array.from({ length: n }, () => rng.normal() * scale),
+    shape,
+  );
+}
+
+/**
+ * Compare tf.grads of L = sum(f(inputs) * R) with central differences over every input entry.
+ * Returns the largest |analytic - numeric| relative to max(1, |numeric|).
+ */
+function gradCheck(
+  f: (...xs: tf.Tensor[]) => tf.Tensor,
+  inputs: tf.Tensor[],
+  seed: number,
+  eps = 1e-2,
+): number {
+  const rng = Rng.fromSeed(seed);
+  const out0 = tf.tidy(() => f(...inputs));
+  const r = randTensor(rng, out0.shape);
+  out0.dispose();
+  const loss = (...xs: tf.Tensor[]) => tf.sum(tf.mul(f(...xs), r)) as tf.Scalar;
+  const analytic = tf
+    .tidy(() => tf.grads(loss)(inputs))
+    .map((g) => {
+      const d = g.dataSync().slice();
+      g.dispose();
+      return d;
+    });
+  let worst = 0;
+  inputs.forEach((x, i) => {
+    const base = x.dataSync().slice();
+    for (let j = 0; j < base.length; j++) {
+      const evalAt = (v: number) => {
+        const data = base.slice();
+        data[j] = v;
+        return tf.tidy(() => {
+          const xs = inputs.map((y, k) => (k === i ? tf.tensor(data, x.shape) : y));
+          return loss(...xs).dataSync()[0]!;
+        });
+      };
+      const num = (evalAt(base[j]! + eps) - evalAt(base[j]! - eps)) / (2 * eps);
+      worst = Math.max(worst, Math.abs(analytic[i]![j]! - num) / Math.max(1, Math.abs(num)));
+    }
+  });
+  r.dispose();
+  return worst;
+}
+
+test('dense: custom backward matches finite differences (with and without bias)', () => {
+  const rng = Rng.fromSeed(1);
+  const x = randTensor(rng, [5, 4]);
+  const w = randTensor(rng, [4, 3]);
+  const b = randTensor(rng, [3]);
+  assert.ok(gradCheck((x, w, b) => dense(x as tf.Tensor2D, w!, b), [x, w, b], 2) < 2e-3);
+  assert.ok(gradCheck((x, w) => dense(x as tf.Tensor2D, w!), [x, w], 3) < 2e-3);
+  // forward is the plain product plus bias
+  const want = tf.tidy(() => tf.add(tf.matMul(x, w), b).dataSync());
+  const got = tf.tidy(() => dense(x as tf.Tensor2D, w, b).dataSync());
+  got.forEach((v, i) => assert.ok(Math.abs(v - want[i]!) < 1e-5));
+  tf.dispose([x, w, b]);
+});
+
+test('layer norm: forward normalizes rows, backward matches finite differences', () => {
+  const rng = Rng.fromSeed(4);
+  const x = randTensor(rng, [3, 6], 2);
+  const g = randTensor(rng, [6]);
+  const b = randTensor(rng, [6]);
+  const ones = tf.ones([6]);
+  const zeros = tf.zeros([6]);
+  const y = tf.tidy(() => layerNorm(x as tf.Tensor2D, ones, zeros).arraySync() as number[][]);
+  for (const row of y) {
+    const m = row.reduce((a, v) => a + v, 0) / row.length;
+    const v = row.reduce((a, u) => a + (u - m) ** 2, 0) / row.length;
+    assert.ok(Math.abs(m) < 1e-5);
+    assert.ok(Math.abs(v - 1) < 1e-3);
+  }
+  assert.ok(gradCheck((x, g, b) => layerNorm(x as tf.Tensor2D, g!, b!), [x, g, b], 5) < 3e-3);
+  tf.dispose([x, g, b, ones, zeros]);
+});
+
+test('gelu: values at hand-computed points and backward', () => {
+  const x = tf.tensor1d([-2, 0, 1]);
+  const y = tf.tidy(() => gelu(x).dataSync());
+  const s = (v: number) => 1 / (1 + Math.exp(-1.702 * v));
+  [-2, 0, 1].forEach((v, i) => assert.ok(Math.abs(y[i]! - v * s(v)) < 1e-6));
+  const rng = Rng.fromSeed(6);
+  const z = randTensor(rng, [7], 2);
+  assert.ok(gradCheck((z) => gelu(z!), [z], 7) < 2e-3);
+  tf.dispose([x, z]);
+});
+
+test('attention core: backward matches finite differences, with padded keys', () => {
+  const rng = Rng.fromSeed(8);
+  const [batch, tokens, heads, dim] = [2, 3, 2, 4];
+  const qkv = randTensor(rng, [batch * tokens, 3 * dim]);
+  const bias = keyBiasFromCounts([3, 2], tokens)!;
+  assert.ok(gradCheck((q) => attentionCore(q as tf.Tensor2D, batch, tokens, heads, bias), [qkv], 9) < 3e-3);
+  assert.ok(gradCheck((q) => attentionCore(q as tf.Tensor2D, batch, tokens, heads, null), [qkv], 10) < 3e-3);
+  assert.is(keyBiasFromCounts([3, 3], 3), null);
+  tf.dispose([qkv, bias]);
+});
+
+test('attention: a padded token does not change any real token output (transformer block)', () => {
+  const store = new ParamStore(Rng.fromSeed(11).split('init'));
+  const blk = new TransformerBlock(store.scope('b'), 8, 2, 2);
+  const rng = Rng.fromSeed(12);
+  const a = randTensor(rng, [4, 8]); // sample 0: 4 real tokens
+  const real = randTensor(rng, [2, 8]); // sample 1: 2 real tokens
+  const outs = [1, 2].map((k) =>
+    tf.tidy(() => {
+      const pad = randTensor(Rng.fromSeed(100 + k), [2, 8], 10 * k); // different garbage each run
+      const x = tf.concat([a, real, pad], 0) as tf.Tensor2D;
+      const bias = keyBiasFromCounts([4, 2], 4)!;
+      return blk.apply(x, 2, 4, bias).arraySync() as number[][];
+    }),
+  );
+  const alone = tf.tidy(() => blk.apply(real as tf.Tensor2D, 1, 2, null).arraySync() as number[][]);
+  for (const o of outs) {
+    for (let r = 0; r < 4; r++)
+      for (let c = 0; c < 8; c++) assert.ok(Math.abs(o[r]![c]! - outs[0]![r]![c]!) < 1e-6);
+    for (let r = 0; r < 2; r++)
+      for (let c = 0; c < 8; c++)
+        assert.ok(Math.abs(o[4 + r]![c]! - alone[r]![c]!) < 1e-5, `row ${r} col ${c}`);
+  }
+  // and the gradient reaching the padded rows from real outputs is exactly zero
+  const g = tf.tidy(() => {
+    const x = tf.concat([a, real, randTensor(rng, [2, 8])], 0) as tf.Tensor2D;
+    const bias = keyBiasFromCounts([4, 2], 4)!;
+    const sel = tf.tensor2d([1, 1, 1, 1, 1, 1, 0, 0], [8, 1]);
+    return tf
+      .grad((xi: tf.Tensor) => tf.sum(tf.mul(blk.apply(xi as tf.Tensor2D, 2, 4, bias), sel)))(x)
+      .arraySync() as number[][];
+  });
+  for (const r of [6, 7]) for (const v of g[r]!) assert.is(v, 0);
+  tf.dispose([a, real]);
+  store.dispose();
+});
+
+test('row selection, bias add and transposed conv: backward matches finite differences', () => {
+  const rng = Rng.fromSeed(13);
+  const sel = new RowSelection(4, 3, [
+    [0, 2],
+    [1, 0],
+    [3, 0],
+  ]);
+  const x = randTensor(rng, [3, 2]);
+  const y = tf.tidy(() => sel.apply(x).arraySync() as number[][]);
+  const xs = x.arraySync() as number[][];
+  assert.equal(y, [xs[2], xs[0], [0, 0], xs[0]]);
+  assert.ok(gradCheck((x) => sel.apply(x!), [x], 14) < 2e-3);
+  sel.dispose();
+  const v = randTensor(rng, [1, 2, 2, 1, 3]);
+  const b = randTensor(rng, [3]);
+  assert.ok(gradCheck((v, b) => biasAdd(v!, b!), [v, b], 15) < 2e-3);
+  const u = randTensor(rng, [1, 1, 2, 2, 2]);
+  const w = randTensor(rng, [1, 2, 2, 3, 2]);
+  assert.ok(gradCheck((u, w) => convTranspose3d(u as tf.Tensor5D, w!, [1, 2, 2]), [u, w], 16) < 3e-3);
+  tf.dispose([x, v, b, u, w]);
+});
+
+test('patch grid: patch order z slowest, x fastest; unpatchify inverts patchify', () => {
+  const g = new PatchGrid([2, 4, 4], [1, 2, 2]);
+  assert.equal(g.grid, [2, 2, 2]);
+  const raw = Float32Array.from({ length: 2 * 32 }, (_, i) => i);
+  const p = g.patchify(raw, 2);
+  // patch 1 of sample 0: z 0, y 0, x 2..3 -> voxels 2, 3, 6, 7
+  assert.equal([...p.subarray(4, 8)], [2, 3, 6, 7]);
+  // patch 4 of sample 0: z 1 -> voxels 16, 17, 20, 21
+  assert.equal([...p.subarray(16, 20)], [16, 17, 20, 21]);
+  assert.equal([...g.unpatchify(p, 2)], [...raw]);
+  assert.throws(() => g.patchify(raw, 3), /expected batch 3 x crop \[2,4,4\]/);
+  assert.throws(() => new PatchGrid([4, 6, 6], [4, 4, 4]), /not a positive multiple/);
+});
+
+test('sin-cos position embedding: first axis block is sin/cos of z', () => {
+  const pe = sincosPosEmbed3d([2, 1, 1], 12); // parts 4, 4, 4: sin(z*1), sin(z*0.01), cos(z), cos(z*0.01)
+  assert.ok(Math.abs(pe[12]! - Math.sin(1)) < 1e-6);
+  assert.ok(Math.abs(pe[12 + 2]! - Math.cos(1)) < 1e-6);
+  assert.ok(Math.abs(pe[12 + 1]! - Math.sin(0.01)) < 1e-6);
+  assert.is(pe[0], 0);
+  assert.is(pe[2], 1);
+});
+
+test('warmup + cosine schedule at hand-computed steps', () => {
+  const s = warmupCosine({ lr: 1, minLr: 0, warmupSteps: 4, totalSteps: 14 });
+  assert.ok(Math.abs(s(0) - 0.2) < 1e-12);
+  assert.ok(Math.abs(s(3) - 0.8) < 1e-12);
+  assert.ok(Math.abs(s(4) - 1) < 1e-12);
+  assert.ok(Math.abs(s(9) - 0.5) < 1e-12);
+  assert.ok(Math.abs(s(14)) < 1e-12);
+  assert.ok(Math.abs(s(30)) < 1e-12);
+});
+
+test('AdamW: one update by hand (decoupled decay only on decayed params, group lr scale)', () => {
+  const store = new ParamStore(Rng.fromSeed(0));
+  const w = store.add('w', [2], { kind: 'values', data: Float32Array.from([1, -2]) }, true);
+  const b = store.add('b', [2], { kind: 'values', data: Float32Array.from([1, -2]) }, false);
+  const opt = new AdamW(
+    [
+      { name: 'a', params: [store.get('w')!], lrScale: 1 },
+      { name: 'b', params: [store.get('b')!], lrScale: 0.5 },
+    ],
+    { beta1: 0.9, beta2: 0.999, weightDecay: 0.1, clipNorm: 0 },
+    () => 0.1,
+  );
+  const c = [3, -4];
+  const grads = tf.tidy(() => ({ [w.name]: tf.tensor1d(c), [b.name]: tf.tensor1d(c) }));
+  const info = opt.apply(grads);
+  tf.dispose(Object.values(grads));
+  // step 1: m_hat = g, v_hat = g^2, so the Adam step is sign(g) (up to eps)
+  const wv = w.dataSync();
+  const bv = b.dataSync();
+  assert.ok(Math.abs(wv[0]! - (1 - 0.1 * (1 + 0.1 * 1))) < 1e-6);
+  assert.ok(Math.abs(wv[1]! - (-2 - 0.1 * (-1 + 0.1 * -2))) < 1e-6);
+  assert.ok(Math.abs(bv[0]! - (1 - 0.05)) < 1e-6);
+  assert.ok(Math.abs(bv[1]! - (-2 + 0.05)) < 1e-6);
+  assert.ok(Math.abs(info.gradNorm - Math.sqrt(50)) < 1e-4);
+  assert.is(opt.step, 1);
+  const names = opt.stateTensors().map((t) => t.name);
+  assert.equal(names, ['optim/m/w', 'optim/v/w', 'optim/m/b', 'optim/v/b']);
+  assert.ok(Math.abs(opt.stateTensors()[0]!.tensor.dataSync()[0]! - 0.3) < 1e-6);
+  opt.dispose();
+  store.dispose();
+});
+
+test('MIM targets: per-patch normalization and HOG layout', () => {
+  const p = Float32Array.from([1, 2, 3, 4, 5, 5, 5, 5]);
+  const n = normalizePatches(p, 2, 4);
+  assert.ok(Math.abs(n[0]! + n[3]!) < 1e-6);
+  assert.ok(Math.abs(n[0]! + 1.3416) < 1e-3);
+  assert.equal([...n.subarray(4)], [0, 0, 0, 0]);
+  assert.is(hogDim([4, 16, 16]), 4 * 2 * 2 * 9);
+  // a vertical edge: all gradient in x -> orientation bin 0 in every cell that sees it
+  const patch = new Float32Array(1 * 8 * 8).map((_, i) => (i % 8 < 4 ? 0 : 1));
+  const h = hogFeatures(patch, 1, [1, 8, 8]);
+  assert.is(h.length, 9);
+  assert.ok(Math.abs(h[0]! - 1) < 1e-3);
+  assert.equal(upsampleStages([4, 16, 16]), [
+    [1, 2, 2],
+    [1, 2, 2],
+    [2, 2, 2],
+    [2, 2, 2],
+  ]);
+});
+
+test.run();
