@@ -93,7 +93,7 @@ test('trainer emits typed events, diagnostics at every update, and publishes the
   assert.ok(existsSync(join(out, 'checkpoint', 'model', 'manifest.json')));
   assert.is(lines(join(out, 'metrics.jsonl')).length, events.length);
   publishEncoder(setup);
-  const enc = setup.container.resolve<{ weights: { name: string }[] }>(TOKENS.PretrainedEncoder);
+  const enc = setup.container.resolve(TOKENS.PretrainedEncoder) as { weights: { name: string }[] };
   assert.ok(enc.weights.length > 0 && enc.weights.every((w) => w.name.startsWith('encoder/')));
   setup.dispose();
   assert.is.not(episodeSeed(1, 0), episodeSeed(1, 1));

@@ -51,7 +51,8 @@ async function mimCheckpoint(config: Config): Promise<string> {
       crop.set(vol.raw.data.subarray((z * 48 + y) * 48, (z * 48 + y) * 48 + 32), (z * 32 + y) * 32);
   const mask = Uint8Array.from({ length: mim.numPatches }, (_, i) => (i % 4 === 0 ? 0 : 1));
   for (let i = 0; i < 2; i++) mim.trainStep(crop, 1, mask);
-  const dir = join(tmp(), 'mim');
+  // Where a pretraining run keeps its MIM model: RUN/checkpoint/model.
+  const dir = join(tmp(), 'run', 'checkpoint', 'model');
   await mim.save(dir);
   mim.dispose();
   return dir;
@@ -114,6 +115,9 @@ test('finetune: the encoder comes from a MIM checkpoint by name; wrong shapes na
   } finally {
     net.dispose();
   }
+  // A pretraining run's output directory resolves to its checkpoint/model.
+  const viaRun = await finetune({ config, encoderDir: join(dir, '..', '..'), train: vol });
+  assert.is(viaRun.encoder, dir);
   // The same weights through the DI token the pretraining trainer publishes.
   const mim = await MimModel.load(dir);
   const c = createRunContainer(config);

@@ -208,6 +208,11 @@ export class MaskingEnv implements ParallelEnv<MaskingStepInfo> {
     return this.terms.map((t) => t.name);
   }
 
+  /** The crops the current observations describe (null before the first reset). */
+  get currentCrops(): CropBatch | null {
+    return this.crops;
+  }
+
   observationSpace(agent: string): Box {
     this.checkAgent(agent);
     return this.obsSpace;

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { customOp } from './custom-op.js';
+import { Dense } from './dense.js';
 import type { ParamScope } from './params.js';
 import { sumRows } from './reduce.js';
 
@@ -48,47 +49,13 @@ export class Conv3d {
 }
 
 /**
- * Transposed 3-D convolution with kernel = stride ('valid'), differentiable: tfjs has no gradient for
- * Conv3DBackpropInputV2, so the backward is written out. The op is the adjoint of
- * `c(y) = conv3d(y, w, stride, 'valid')`, hence dx = c(dy) and dw = filter gradient of c at input dy
- * with output gradient x.
- */
-export function convTranspose3d(x: tf.Tensor5D, w: tf.Tensor, stride: [number, number, number]): tf.Tensor5D {
-  const [b, d, h, wd] = x.shape;
-  const outCh = w.shape[3]!;
-  const outShape: [number, number, number, number, number] = [
-    b,
-    d * stride[0],
-    h * stride[1],
-    wd * stride[2],
-    outCh,
-  ];
-  const op = customOp((xi: tf.Tensor5D, wi: tf.Tensor5D, save: tf.GradSaveFunc) => {
-    save([xi, wi]);
-    return {
-      value: tf.conv3dTranspose(xi, wi, outShape, stride, 'valid'),
-      gradFunc: (dy: tf.Tensor5D, saved: tf.Tensor[]) => {
-        const [xs, ws] = saved as [tf.Tensor5D, tf.Tensor5D];
-        const dx = tf.conv3d(dy, ws, stride, 'valid');
-        const dw = tf.engine().runKernel('Conv3DBackpropFilterV2', { x: dy, dy: xs }, {
-          strides: stride,
-          pad: 'valid',
-          filterShape: ws.shape,
-        } as never) as tf.Tensor;
-        return [dx, dw];
-      },
-    };
-  });
-  return op(x, w) as tf.Tensor5D;
-}
-
-/**
- * A transposed 3-D convolution whose kernel equals its stride (non-overlapping upsampling by `stride`).
- * Weights `[sz, sy, sx, out, in]` (the tfjs conv3dTranspose layout), bias `[out]`.
+ * Non-overlapping upsampling by `stride` (a transposed 3-D convolution with kernel = stride) written as a
+ * dense layer plus a pixel shuffle: `[b, d, h, w, in] · W[in, sz*sy*sx*out]` then two 4-D transposes
+ * that keep contiguous inner blocks (fast paths). tfjs's conv3dTranspose has no gradient and its wasm
+ * kernel gave wrong values for anisotropic strides in our checks; this form avoids both.
  */
 export class ConvTranspose3d {
-  readonly w: tf.Variable;
-  readonly b: tf.Variable;
+  readonly dense: Dense;
 
   constructor(
     scope: ParamScope,
@@ -97,17 +64,20 @@ export class ConvTranspose3d {
     readonly stride: [number, number, number],
   ) {
     const k = stride[0] * stride[1] * stride[2];
-    this.w = scope.add(
-      'w',
-      [...stride, outCh, inCh],
-      { kind: 'xavier', fanIn: inCh, fanOut: outCh * k },
-      true,
-    );
-    this.b = scope.add('b', [outCh], { kind: 'zeros' });
+    // one bias per (kernel offset, channel): a superset of the per-channel conv bias
+    this.dense = new Dense(scope, inCh, k * outCh);
   }
 
   /** `[b, d, h, w, in] -> [b, d*sz, h*sy, w*sx, out]`. */
   apply(x: tf.Tensor5D): tf.Tensor5D {
-    return biasAdd(convTranspose3d(x, this.w, this.stride), this.b);
+    const [b, d, h, w, c] = x.shape;
+    const [sz, sy, sx] = this.stride;
+    const co = this.outCh;
+    const y = this.dense.apply(tf.reshape(x, [b * d * h * w, c]) as tf.Tensor2D); // [b*d*h*w, sz*sy*sx*co]
+    // [b*d, h*w, sz, sy*sx*co] -> [b*d, sz, h*w, sy*sx*co]
+    const t1 = tf.transpose(tf.reshape(y, [b * d, h * w, sz, sy * sx * co]), [0, 2, 1, 3]);
+    // [b*d*sz*h, w, sy, sx*co] -> [b*d*sz*h, sy, w, sx*co]
+    const t2 = tf.transpose(tf.reshape(t1, [b * d * sz * h, w, sy, sx * co]), [0, 2, 1, 3]);
+    return tf.reshape(t2, [b, d * sz, h * sy, w * sx, co]) as tf.Tensor5D;
   }
 }

@@ -3,8 +3,21 @@ import { register as info } from './info.js';
 import { register as data } from './data.js';
 import { register as synth } from './synth.js';
 import { register as pretrain } from './pretrain.js';
+import { register as bench } from './bench.js';
 import { register as finetune } from './finetune.js';
 import { register as predict } from './predict.js';
+import { register as segment } from './segment.js';
+import { register as evaluate } from './evaluate.js';
 
 /** Every command module registers itself here (one line each). */
-export const COMMANDS: ((program: Command) => void)[] = [info, data, synth, pretrain, finetune, predict];
+export const COMMANDS: ((program: Command) => void)[] = [
+  info,
+  data,
+  synth,
+  pretrain,
+  bench,
+  finetune,
+  predict,
+  segment,
+  evaluate,
+];

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { DependencyContainer } from 'tsyringe';
 import type { ModelConfig } from '../../core/config.js';
 import { CheckpointError } from '../../core/errors.js';
@@ -66,8 +68,26 @@ function modelConfigOf(config: unknown): ModelConfig | null {
   return null;
 }
 
-/** Encoder weights of a checkpoint directory (MIM model, pretraining run or affinity network). */
-export function encoderFromDir(dir: string): EncoderWeights {
+/**
+ * Sub-directories tried when `dir` is a run's output directory rather than a checkpoint: a pretraining
+ * run keeps the MIM model in `checkpoint/model/`, a finetuning run its network in `model/`.
+ */
+const RUN_CHECKPOINT_DIRS = ['checkpoint/model', 'model', 'checkpoint'];
+
+/** `dir` itself when it is a checkpoint, else the first of {@link RUN_CHECKPOINT_DIRS} under it that is one. */
+export function checkpointDirOf(dir: string): string {
+  if (existsSync(join(dir, 'manifest.json'))) return dir;
+  for (const sub of RUN_CHECKPOINT_DIRS)
+    if (existsSync(join(dir, sub, 'manifest.json'))) return join(dir, sub);
+  return dir; // loadCheckpoint names what is missing
+}
+
+/**
+ * Encoder weights of a checkpoint directory (MIM model, pretraining run or affinity network); a run's
+ * output directory works too (see {@link checkpointDirOf}).
+ */
+export function encoderFromDir(runOrCheckpointDir: string): EncoderWeights {
+  const dir = checkpointDirOf(runOrCheckpointDir);
   const ckpt = loadCheckpoint(dir);
   const tensors = onlyEncoder(ckpt.tensors.values());
   if (tensors.size === 0)

@@ -2,7 +2,7 @@ import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DependencyContainer } from 'tsyringe';
 import type { Config, ModelConfig } from '../../core/config.js';
-import { ConfigError, InputError } from '../../core/errors.js';
+import { ConfigError, DbmimError, InputError } from '../../core/errors.js';
 import { writeFileAtomic } from '../../core/fs.js';
 import { Rng } from '../../core/rng.js';
 import { CropSampler } from '../../data/crop-sampler.js';
@@ -126,8 +126,7 @@ function resolveEncoder(opts: FinetuneOptions): EncoderWeights | null {
  */
 function chooseModel(config: Config, enc: EncoderWeights | null): ModelConfig {
   if (!enc?.model) return config.model;
-  const m = { ...config.model, ...pickEncoderFields(enc.model), crop: enc.model.crop ?? config.model.crop };
-  return m;
+  return { ...config.model, ...pickEncoderFields(enc.model), crop: enc.model.crop ?? config.model.crop };
 }
 
 function pickEncoderFields(m: ModelConfig): Partial<ModelConfig> {
@@ -270,8 +269,9 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
       const r = net.trainStep(batch.raw, batch.n, target, weight);
       step++;
       if (!Number.isFinite(r.loss))
-        throw new InputError(
+        throw new DbmimError(
           `finetune: the training loss became ${r.loss} at step ${step} (lower finetune.lr?)`,
+          'diverged',
         );
       trainLoss.push({ step, loss: r.loss });
       log({ type: 'train', step, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm });

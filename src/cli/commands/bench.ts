@@ -1,0 +1,76 @@
+import type { Command } from 'commander';
+import { ConfigError } from '../../core/errors.js';
+import { applyOverrides, readConfigFile, type ConfigInput } from '../../core/config.js';
+import { registeredAgents } from '../../agents/index.js';
+import { runBenchmark } from '../../tasks/benchmark/benchmark.js';
+import { PRESETS } from '../../tasks/benchmark/presets.js';
+import { useBackend, type GlobalOptions } from '../context.js';
+
+interface BenchOptions {
+  policies?: string;
+  seeds?: string;
+  data?: string;
+  synthetic?: boolean;
+  out: string;
+  preset: string;
+  scratch: boolean;
+  config?: string;
+  set: string[];
+}
+
+export function register(program: Command): void {
+  program
+    .command('bench')
+    .description(
+      'benchmark masking policies end to end: pretrain with each policy and seed, finetune segmentation, ' +
+        'predict held-out data, segment, score (VOI, ARAND); writes OUT/results.json, OUT/report.md and figures. ' +
+        'Finished runs are skipped on re-run.',
+    )
+    .option('--policies <list>', "comma-separated policies (default: the preset's)")
+    .option('--seeds <list>', "comma-separated seeds (default: the preset's)")
+    .option('--data <file>', 'HDF5 volume in CREMI layout (ISBI split: train sections 0-19, evaluate 20-29)')
+    .option('--synthetic', 'use synthetic volumes (a separate one for evaluation)')
+    .requiredOption('--out <dir>', 'output directory')
+    .option('--preset <name>', 'quick (minutes) or full', 'quick')
+    .option('--no-scratch', 'skip the no-pretraining control')
+    .option('--config <file>', 'JSON config merged over the preset')
+    .option(
+      '--set <field=value>',
+      'override a config field (repeatable)',
+      (v: string, p: string[]) => [...p, v],
+      [],
+    )
+    .action(async (opts: BenchOptions, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      if (!(opts.preset in PRESETS))
+        throw new ConfigError(`--preset: expected quick or full, got '${opts.preset}'`);
+      if (!!opts.data === !!opts.synthetic)
+        throw new ConfigError('give exactly one of --data FILE and --synthetic');
+      const policies = opts.policies?.split(',').map((s) => s.trim());
+      const known = [...registeredAgents(), 'scratch'];
+      for (const p of policies ?? [])
+        if (!known.includes(p))
+          throw new ConfigError(`--policies: unknown policy '${p}' (known: ${known.join(', ')})`);
+      const seeds = opts.seeds?.split(',').map((s) => {
+        const n = Number(s);
+        if (!Number.isInteger(n) || n < 0)
+          throw new ConfigError(`--seeds: expected non-negative integers, got '${s}'`);
+        return n;
+      });
+      const base = opts.config ? readConfigFile(opts.config) : {};
+      const config = applyOverrides(base, opts.set) as ConfigInput;
+      await useBackend(g);
+      const { report, results } = await runBenchmark({
+        preset: opts.preset as 'quick' | 'full',
+        data: opts.synthetic ? null : opts.data!,
+        outDir: opts.out,
+        ...(policies ? { policies } : {}),
+        ...(seeds ? { seeds } : {}),
+        config,
+        noScratch: !opts.scratch,
+        log: g.quiet ? undefined : (l) => console.error(l),
+      });
+      console.log(`report: ${report}`);
+      console.log(`results: ${results.runs.length} runs in ${opts.out}/results.json`);
+    });
+}

@@ -1,0 +1,314 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { activeBackend } from '../../core/backend.js';
+import { deepMerge, resolveConfig, type Config, type ConfigInput } from '../../core/config.js';
+import { ConfigError } from '../../core/errors.js';
+import { writeFileAtomic } from '../../core/fs.js';
+import { VERSION } from '../../version.js';
+import { encodePng, grayToRgb, hstack, labelsToRgb } from '../report/png.js';
+import { evaluateSegmentation } from '../eval/metrics.js';
+import { segment } from '../eval/segment.js';
+import { finetune } from '../segmentation/finetune.js';
+import { predictAffinities } from '../segmentation/predict.js';
+import { buildPretraining, publishEncoder, type PretrainSetup } from '../pretrain/build.js';
+import { loadDataSplit, type DataSplit } from '../data-split.js';
+import type { BenchmarkResults, PretrainRecord, RunRecord } from './results.js';
+import { ISBI_SPLIT, PRESETS, type BenchPreset } from './presets.js';
+import { writeReport } from './report.js';
+
+/*
+ * The main job: which masking policy gives the better encoder for neuron segmentation? For every policy
+ * and seed: pretrain (same MIM updates and crops for all), finetune the same segmentation recipe from that
+ * encoder, predict the held-out volume, segment with a threshold sweep, score; plus a `scratch` control.
+ * Each finished run is saved as OUT/runs/<policy>-s<seed>/result.json; a re-run skips finished runs.
+ */
+
+export interface BenchmarkOptions {
+  preset: BenchPreset['name'];
+  /** HDF5 file (CREMI layout) or null for synthetic data. */
+  data: string | null;
+  outDir: string;
+  /** Override the preset's policies / seeds. */
+  policies?: string[];
+  seeds?: number[];
+  /** Extra config merged over the preset's (e.g. from --config and --set). */
+  config?: ConfigInput;
+  /** Skip the scratch control. */
+  noScratch?: boolean;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+/** The config of one run: preset, data split, user overrides, then policy and seed. */
+export function runConfig(opts: BenchmarkOptions, policy: string, seed: number): Config {
+  const preset = PRESETS[opts.preset];
+  if (!preset) throw new ConfigError(`unknown preset '${opts.preset}' (expected quick or full)`);
+  const data: Record<string, unknown> =
+    opts.data === null
+      ? { path: null, syntheticShape: [32, 128, 128] }
+      : {
+          path: opts.data,
+          trainZ: ISBI_SPLIT.trainZ,
+          evalZ: ISBI_SPLIT.evalZ,
+          labelsKey: ISBI_SPLIT.labelsKey,
+          evalLabelsKey: ISBI_SPLIT.evalLabelsKey,
+        };
+  const base = deepMerge(preset.config as Record<string, unknown>, { data });
+  const merged = deepMerge(base, (opts.config ?? {}) as Record<string, unknown>);
+  const withRun = deepMerge(merged, { seed, agent: { name: policy === 'scratch' ? 'random' : policy } });
+  if (opts.data === null) (withRun.eval as Record<string, unknown>).mode2d = false;
+  return resolveConfig(withRun, `benchmark ${opts.preset}/${policy}/seed ${seed}`);
+}
+
+function runName(policy: string, seed: number): string {
+  return `${policy}-s${seed}`;
+}
+
+/** Pretrain with one policy and collect the curves and diagnostics of the report. */
+async function pretrainPolicy(
+  config: Config,
+  split: DataSplit,
+  dir: string,
+): Promise<{ setup: PretrainSetup; record: PretrainRecord }> {
+  const setup = await buildPretraining(config, { outDir: dir, source: split.train });
+  const mimLoss: number[] = [];
+  const reward: number[] = [];
+  const maskRatio: number[] = [];
+  let diagnostics: Record<string, number> = {};
+  setup.trainer.events$.subscribe((e) => {
+    if (e.type === 'step') {
+      mimLoss.push(e.mimLoss);
+      reward.push(e.reward);
+      maskRatio.push(e.maskRatio);
+    } else if (e.type === 'update') {
+      const d: Record<string, number> = {};
+      for (const [k, v] of Object.entries(e.stats)) if (typeof v === 'number') d[k] = v;
+      if (e.step <= config.train.phase1Steps || !('entropy' in diagnostics))
+        diagnostics = { ...diagnostics, ...d };
+    }
+  });
+  const r = await setup.trainer.run();
+  return {
+    setup,
+    record: {
+      steps: r.steps,
+      seconds: r.seconds,
+      finalMimLoss: r.finalMimLoss,
+      mimLoss,
+      reward,
+      maskRatio,
+      diagnostics,
+    },
+  };
+}
+
+/** The policy's deterministic mask on one fixed crop (for the report's mask figure). */
+function maskPreview(setup: PretrainSetup, seed: number): RunRecord['maskPreview'] {
+  const { env, agent, model } = setup;
+  const obs = env.reset({ seed }).observations;
+  const crops = env.currentCrops;
+  if (!crops) return null;
+  const out = agent.act({
+    observations: obs,
+    state: env.state(),
+    numEnvs: env.numEnvs,
+    numAgents: env.numAgents,
+    obsDim: env.obsDim,
+    stateDim: env.stateDim,
+    deterministic: true,
+  });
+  const [d, h, w] = model.crop;
+  const [gz, gy, gx] = model.grid;
+  const zMid = Math.floor(d / 2);
+  const section = Array.from(crops.raw.subarray(zMid * h * w, (zMid + 1) * h * w));
+  const pz = Math.floor((zMid * gz) / d);
+  const mask = Array.from(out.actions.subarray(pz * gy * gx, (pz + 1) * gy * gx));
+  return { section, mask, grid: [gz, gy, gx], crop: [d, h, w] };
+}
+
+/** One policy x seed: pretrain (unless scratch), finetune, predict, segment, evaluate. */
+async function runOne(
+  opts: BenchmarkOptions,
+  policy: string,
+  seed: number,
+  split: DataSplit,
+): Promise<RunRecord> {
+  const config = runConfig(opts, policy, seed);
+  const dir = join(opts.outDir, 'runs', runName(policy, seed));
+  mkdirSync(dir, { recursive: true });
+  const log = opts.log ?? (() => undefined);
+  let pre: PretrainRecord | null = null;
+  let preview: RunRecord['maskPreview'] = null;
+  let setup: PretrainSetup | null = null;
+  if (policy !== 'scratch') {
+    log(
+      `  pretrain ${policy} seed ${seed}: ${config.train.phase1Steps} + ${config.train.phase2Steps} MIM updates`,
+    );
+    const p = await pretrainPolicy(config, split, join(dir, 'pretrain'));
+    setup = p.setup;
+    pre = p.record;
+    preview = maskPreview(setup, 12345);
+    publishEncoder(setup);
+  }
+  try {
+    log(`  finetune ${policy} seed ${seed}: ${config.finetune.steps} steps`);
+    const ft = await finetune({
+      config,
+      ...(setup ? { container: setup.container } : { encoderDir: null }),
+      train: { raw: split.train.raw, labels: split.train.labels! },
+      outDir: join(dir, 'finetune'),
+      keepModel: true,
+    });
+    const net = ft.net!;
+    const ev = split.eval!;
+    try {
+      let t = performance.now();
+      const aff = await predictAffinities(net, ev.raw);
+      const predictS = (performance.now() - t) / 1000;
+      t = performance.now();
+      const segs = segment(aff, ev.raw.shape, {
+        thresholds: config.eval.thresholds,
+        mode2d: config.eval.mode2d,
+      });
+      const segmentS = (performance.now() - t) / 1000;
+      t = performance.now();
+      const perThreshold = segs.map((s) => ({
+        threshold: s.threshold,
+        ...evaluateSegmentation(ev.labels.data, s.labels, {
+          shape: ev.raw.shape,
+          resolution: ev.raw.resolution,
+          mode2d: config.eval.mode2d,
+          ...(config.eval.borderNm > 0 ? { borderNm: config.eval.borderNm } : {}),
+        }),
+      }));
+      const evaluateS = (performance.now() - t) / 1000;
+      const best = perThreshold.reduce((a, b) => (b.voi_sum < a.voi_sum ? b : a));
+      writeSegPreview(
+        join(dir, 'segmentation.png'),
+        ev,
+        segs.find((s) => s.threshold === best.threshold)!.labels,
+      );
+      const ftLoss = ft.trainLoss.map((p) => p.loss);
+      const record: RunRecord = {
+        policy,
+        seed,
+        pretrain: pre,
+        finetune: {
+          steps: ftLoss.length,
+          seconds: ft.seconds,
+          trainLoss: ftLoss,
+          validLoss: ft.validLoss.at(-1)?.loss ?? null,
+        },
+        predict: { seconds: predictS, voxels: ev.raw.data.length },
+        segment: { seconds: segmentS },
+        evaluate: { seconds: evaluateS },
+        perThreshold,
+        best,
+        maskPreview: preview,
+      };
+      writeFileAtomic(join(dir, 'result.json'), JSON.stringify({ config, record }) + '\n');
+      return record;
+    } finally {
+      net.dispose();
+    }
+  } finally {
+    setup?.dispose();
+  }
+}
+
+/** Raw | ground truth | prediction of the held-out volume's middle section. */
+function writeSegPreview(path: string, ev: NonNullable<DataSplit['eval']>, pred: Uint32Array): void {
+  const [d, h, w] = ev.raw.shape;
+  const z = Math.floor(d / 2);
+  const sl = (a: Float32Array | Uint32Array) => a.subarray(z * h * w, (z + 1) * h * w);
+  const row = hstack(
+    [
+      { rgb: grayToRgb(sl(ev.raw.data) as Float32Array, w, h), width: w },
+      { rgb: labelsToRgb(sl(ev.labels.data) as Uint32Array, w, h), width: w },
+      { rgb: labelsToRgb(sl(pred) as Uint32Array, w, h), width: w },
+    ],
+    h,
+    6,
+  );
+  writeFileAtomic(path, encodePng(row.rgb, row.width, h));
+}
+
+/** A finished run's record when its result.json matches the config this run would use. */
+function finished(opts: BenchmarkOptions, policy: string, seed: number): RunRecord | null {
+  const p = join(opts.outDir, 'runs', runName(policy, seed), 'result.json');
+  if (!existsSync(p)) return null;
+  try {
+    const saved = JSON.parse(readFileSync(p, 'utf8')) as { config: unknown; record: RunRecord };
+    return JSON.stringify(saved.config) === JSON.stringify(runConfig(opts, policy, seed))
+      ? saved.record
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Run the benchmark; writes results.json, report.md and figures into `outDir`; returns the report path. */
+export async function runBenchmark(
+  opts: BenchmarkOptions,
+): Promise<{ report: string; results: BenchmarkResults }> {
+  const preset = PRESETS[opts.preset];
+  if (!preset) throw new ConfigError(`unknown preset '${opts.preset}' (expected quick or full)`);
+  const policies = opts.policies ?? preset.policies;
+  const seeds = opts.seeds ?? preset.seeds;
+  const all = [
+    ...policies,
+    ...(preset.scratch && !opts.noScratch && !policies.includes('scratch') ? ['scratch'] : []),
+  ];
+  const log = opts.log ?? (() => undefined);
+  mkdirSync(opts.outDir, { recursive: true });
+  const first = runConfig(opts, all[0] ?? 'random', seeds[0] ?? 1);
+  const split = await loadDataSplit(first);
+  if (!split.eval) throw new ConfigError('the benchmark needs a held-out evaluation volume (data.evalZ)');
+  if (!split.train.labels)
+    throw new ConfigError(`the benchmark needs training labels (${first.data.labelsKey})`);
+  const runs: RunRecord[] = [];
+  const t0 = performance.now();
+  let i = 0;
+  for (const seed of seeds)
+    for (const policy of all) {
+      i++;
+      const done = finished(opts, policy, seed);
+      if (done) {
+        log(`[${i}/${all.length * seeds.length}] ${policy} seed ${seed}: finished earlier, skipped`);
+        runs.push(done);
+        continue;
+      }
+      log(
+        `[${i}/${all.length * seeds.length}] ${policy} seed ${seed} (${((performance.now() - t0) / 1000).toFixed(0)} s elapsed)`,
+      );
+      const before = tf.memory().numTensors;
+      const r = await runOne(opts, policy, seed, split);
+      runs.push(r);
+      log(
+        `  ${policy} seed ${seed}: VOI sum ${r.best.voi_sum.toFixed(3)}, ARAND ${r.best.arand.toFixed(3)} (threshold ${r.best.threshold}); tensors ${before} -> ${tf.memory().numTensors}`,
+      );
+    }
+  const results: BenchmarkResults = {
+    format: 'dbmim-benchmark',
+    version: 1,
+    preset: opts.preset,
+    data: split.source,
+    backend: activeBackend()?.name ?? 'unknown',
+    startedAt: new Date().toISOString(),
+    policies: all,
+    seeds,
+    config: { dbmim: VERSION, ...runConfig(opts, all[0] ?? 'random', seeds[0] ?? 1) },
+    runs,
+  };
+  writeFileAtomic(join(opts.outDir, 'results.json'), JSON.stringify(results, null, 1) + '\n');
+  const previews = new Map<string, string>();
+  const bestPolicy = [...runs]
+    .filter((r) => r.policy !== 'scratch')
+    .sort((a, b) => a.best.voi_sum - b.best.voi_sum)[0];
+  for (const r of [bestPolicy, runs.find((x) => x.policy === 'scratch')]) {
+    if (r) previews.set(r.policy, `runs/${runName(r.policy, r.seed)}/segmentation.png`);
+  }
+  const report = writeReport(opts.outDir, results, previews);
+  return { report, results };
+}
