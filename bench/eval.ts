@@ -34,7 +34,12 @@ export async function benchEval(): Promise<object[]> {
     const s = evaluateSegmentation(labels.data, best.labels, { shape: SHAPE, mode2d });
     const evaluateS = seconds(t0);
     t0 = performance.now();
-    evaluateSegmentation(labels.data, best.labels, { shape: SHAPE, mode2d, resolution: [40, 4, 4], borderNm: 25 });
+    evaluateSegmentation(labels.data, best.labels, {
+      shape: SHAPE,
+      mode2d,
+      resolution: [40, 4, 4],
+      borderNm: 25,
+    });
     const borderS = seconds(t0);
     rows.push({
       bench: 'eval',

@@ -4,23 +4,22 @@
  * the registry, exactly as `--agent reinforce` would select it. It trains on the toy ScoreMaskEnv.
  *
  * Run: node --import tsx examples/custom-agent.ts [updates]
- *
- * NOTE: written against the public API only. Until src/index.ts re-exports the agents room and the toy
- * envs, it imports them from '../src/agents/index.js' and '../src/env/toy-envs.js'; switch both to
- * '../src/index.js' (or 'dbmim') then.
+ * Written against the public API only ('../src/index.js'; from an installed package: 'dbmim').
  */
 import {
   createAgent,
   registerAgent,
+  resolveConfig,
+  Rng,
+  ScoreMaskEnv,
   trainOnEnv,
+  writeFileAtomic,
   type ActInput,
   type ActOutput,
   type Agent,
   type Transition,
   type UpdateStats,
-} from '../src/agents/index.js';
-import { ScoreMaskEnv } from '../src/env/toy-envs.js';
-import { resolveConfig, Rng, writeFileAtomic } from '../src/index.js';
+} from '../src/index.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 

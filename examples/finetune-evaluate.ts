@@ -77,10 +77,11 @@ function exampleConfig(seed: number, finetuneSteps: number): Config {
       decoderHeads: 2,
     },
     optim: { lr: 1.5e-3, warmupSteps: 20 },
+    // lr 5e-3: at the config default (1e-3) a few hundred steps leave the affinities too soft to segment.
     finetune: {
       steps: finetuneSteps,
       batchSize: 2,
-      lr: 1e-3,
+      lr: 5e-3,
       validEvery: 50,
       loss: 'bce',
       boundaryWeight: 1,

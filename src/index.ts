@@ -1,6 +1,7 @@
 /**
  * dbmim: masked-image-modeling pretraining on EM volumes as a multi-agent RL environment.
- * The public API, room by room (core -> data -> models -> env -> agents -> tasks).
+ * The public API, room by room (core -> data -> models -> env -> agents -> tasks). Importing it
+ * registers the built-in agents and reward terms.
  * @packageDocumentation
  */
 import 'reflect-metadata';
@@ -17,11 +18,70 @@ export * from './core/events.js';
 export * from './core/fs.js';
 // data
 export * from './data/types.js';
+export * from './data/hdf5.js';
+export * from './data/synthetic.js';
+export * from './data/crop-sampler.js';
+export * from './data/augment.js';
+export * from './data/affinities.js';
+export * from './data/membrane.js';
 // models
 export * from './models/types.js';
 export * from './models/checkpoint.js';
+export * from './models/params.js';
+export * from './models/dense.js';
+export * from './models/layer-norm.js';
+export * from './models/gelu.js';
+export * from './models/attention.js';
+export * from './models/mlp.js';
+export * from './models/transformer-block.js';
+export * from './models/patch-grid.js';
+export * from './models/pos-embed.js';
+export * from './models/select-rows.js';
+export * from './models/vit-encoder.js';
+export * from './models/mim-targets.js';
+export * from './models/mim-model.js';
+export * from './models/schedule.js';
+export * from './models/adamw.js';
+export * from './models/conv3d.js';
+export * from './models/affinity-net.js';
+export * from './models/decision-module.js';
 // env
 export * from './env/spaces.js';
 export * from './env/parallel-env.js';
-// agents
-export * from './agents/agent.js';
+export * from './env/observation-layout.js';
+export * from './env/mask-budget.js';
+export * from './env/crop-source.js';
+export * from './env/masking-env.js';
+export * from './env/membrane-probe.js';
+export * from './env/rewards/types.js';
+export * from './env/rewards/registry.js';
+export { bernoulliKl } from './env/rewards/kl.js';
+export { probeTargets } from './env/rewards/membrane-proxy.js';
+export * from './env/dict-adapter.js';
+export * from './env/vector-env.js';
+export * from './env/env-checker.js';
+export * from './env/wrappers/wrapper.js';
+export * from './env/wrappers/normalize-reward.js';
+export * from './env/wrappers/episode-statistics.js';
+export * from './env/wrappers/fixed-policy.js';
+export * from './env/toy-envs.js';
+// agents (registers the built-ins)
+export * from './agents/index.js';
+// tasks
+export * from './tasks/data-split.js';
+export * from './tasks/pretrain/trainer.js';
+export * from './tasks/pretrain/diagnostics.js';
+export * from './tasks/pretrain/build.js';
+export * from './tasks/segmentation/sliding-window.js';
+export * from './tasks/segmentation/encoder-source.js';
+export * from './tasks/segmentation/affinity-loss.js';
+export * from './tasks/segmentation/finetune.js';
+export * from './tasks/segmentation/predict.js';
+export * from './tasks/eval/index.js';
+export * from './tasks/eval/files.js';
+export * from './tasks/benchmark/results.js';
+export * from './tasks/benchmark/presets.js';
+export * from './tasks/benchmark/benchmark.js';
+export * from './tasks/benchmark/report.js';
+export * from './tasks/report/png.js';
+export * from './tasks/report/svg.js';

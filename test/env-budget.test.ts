@@ -8,20 +8,34 @@ test('budget bounds: counts of masks allowed by [minRatio, maxRatio]', () => {
   assert.equal(budgetBounds(64, 0.35, 0.9), [23, 57]); // ceil(22.4), floor(57.6)
   assert.equal(budgetBounds(20, 0.35, 0.9), [7, 18]); // 0.35 * 20 = 7.000000000000001 still allows 7
   assert.equal(budgetBounds(8, 0.35, 0.9), [3, 7]);
-  assert.throws(() => checkBudget(1, 0.35, 0.9), (e: unknown) => e instanceof ConfigError && /no mask count/.test((e as Error).message));
+  assert.throws(
+    () => checkBudget(1, 0.35, 0.9),
+    (e: unknown) => e instanceof ConfigError && /no mask count/.test((e as Error).message),
+  );
 });
 
 test('budget: too many masks unmask the weakest preferences, too few mask the strongest', () => {
   // env 0: all 8 masked -> 7 allowed: unmask the lowest preference (agent 5, p = 0.1)
   // env 1: none masked -> 3 needed: mask agents 2, 7, 0 (p 0.9, 0.8, 0.7)
   const actions = Int32Array.from([1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
-  const prefs = Float32Array.from([0.9, 0.8, 0.7, 0.6, 0.5, 0.1, 0.3, 0.2, 0.7, 0.1, 0.9, 0.2, 0.3, 0.4, 0.5, 0.8]);
-  const out = applyMaskBudget(actions, { numEnvs: 2, numAgents: 8, minRatio: 0.35, maxRatio: 0.9, preferences: prefs });
+  const prefs = Float32Array.from([
+    0.9, 0.8, 0.7, 0.6, 0.5, 0.1, 0.3, 0.2, 0.7, 0.1, 0.9, 0.2, 0.3, 0.4, 0.5, 0.8,
+  ]);
+  const out = applyMaskBudget(actions, {
+    numEnvs: 2,
+    numAgents: 8,
+    minRatio: 0.35,
+    maxRatio: 0.9,
+    preferences: prefs,
+  });
   assert.equal(Array.from(out), [1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 1]);
   assert.equal(Array.from(actions.subarray(0, 2)), [1, 1], 'input unchanged');
   // Within bounds: nothing changes.
   const ok = Int32Array.from([1, 0, 1, 0, 1, 0, 1, 0]);
-  assert.equal(Array.from(applyMaskBudget(ok, { numEnvs: 1, numAgents: 8, minRatio: 0.35, maxRatio: 0.9 })), Array.from(ok));
+  assert.equal(
+    Array.from(applyMaskBudget(ok, { numEnvs: 1, numAgents: 8, minRatio: 0.35, maxRatio: 0.9 })),
+    Array.from(ok),
+  );
 });
 
 test('budget: every realized ratio is in bounds for adversarial inputs (all 0, all 1, random), with and without preferences', () => {
@@ -33,7 +47,8 @@ test('budget: every realized ratio is in bounds for adversarial inputs (all 0, a
       [0, 1],
       [0.75, 0.8],
     ] as const) {
-      if (budgetBounds(numAgents, minRatio, maxRatio)[0] > budgetBounds(numAgents, minRatio, maxRatio)[1]) continue;
+      if (budgetBounds(numAgents, minRatio, maxRatio)[0] > budgetBounds(numAgents, minRatio, maxRatio)[1])
+        continue;
       const numEnvs = 3;
       const n = numEnvs * numAgents;
       const inputs = [
@@ -53,7 +68,10 @@ test('budget: every realized ratio is in bounds for adversarial inputs (all 0, a
             rng: Rng.fromSeed(1),
           });
           for (const r of maskRatios(out, numEnvs, numAgents)) {
-            assert.ok(r >= minRatio - 1e-6 && r <= maxRatio + 1e-6, `ratio ${r} outside [${minRatio}, ${maxRatio}] (N=${numAgents})`);
+            assert.ok(
+              r >= minRatio - 1e-6 && r <= maxRatio + 1e-6,
+              `ratio ${r} outside [${minRatio}, ${maxRatio}] (N=${numAgents})`,
+            );
           }
           // Minimal change: only as many flips as needed.
           for (let e = 0; e < numEnvs; e++) {
@@ -74,12 +92,33 @@ test('budget: every realized ratio is in bounds for adversarial inputs (all 0, a
 
 test('budget: without preferences the flips follow the seeded rng (same seed, same flips)', () => {
   const a = new Int32Array(64).fill(1);
-  const o1 = applyMaskBudget(a, { numEnvs: 1, numAgents: 64, minRatio: 0.35, maxRatio: 0.5, rng: Rng.fromSeed(3) });
-  const o2 = applyMaskBudget(a, { numEnvs: 1, numAgents: 64, minRatio: 0.35, maxRatio: 0.5, rng: Rng.fromSeed(3) });
-  const o3 = applyMaskBudget(a, { numEnvs: 1, numAgents: 64, minRatio: 0.35, maxRatio: 0.5, rng: Rng.fromSeed(4) });
+  const o1 = applyMaskBudget(a, {
+    numEnvs: 1,
+    numAgents: 64,
+    minRatio: 0.35,
+    maxRatio: 0.5,
+    rng: Rng.fromSeed(3),
+  });
+  const o2 = applyMaskBudget(a, {
+    numEnvs: 1,
+    numAgents: 64,
+    minRatio: 0.35,
+    maxRatio: 0.5,
+    rng: Rng.fromSeed(3),
+  });
+  const o3 = applyMaskBudget(a, {
+    numEnvs: 1,
+    numAgents: 64,
+    minRatio: 0.35,
+    maxRatio: 0.5,
+    rng: Rng.fromSeed(4),
+  });
   assert.equal(Array.from(o1), Array.from(o2));
   assert.not.equal(Array.from(o1), Array.from(o3));
-  assert.is(o1.reduce((s, v) => s + v, 0), 32);
+  assert.is(
+    o1.reduce((s, v) => s + v, 0),
+    32,
+  );
 });
 
 test.run();

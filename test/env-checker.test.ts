@@ -5,7 +5,7 @@ import { DbmimError } from '../src/core/errors.js';
 import { Rng } from '../src/core/rng.js';
 import { assertEnv, checkEnv, ENV_CHECKS, type CheckResult } from '../src/env/env-checker.js';
 import { MaskingEnv } from '../src/env/masking-env.js';
-import type { ParallelEnv, ResetOptions, ResetResult, StepInfo, StepResult } from '../src/env/parallel-env.js';
+import type { ParallelEnv, ResetOptions, ResetResult, StepResult } from '../src/env/parallel-env.js';
 import { Box, Discrete } from '../src/env/spaces.js';
 import { VectorEnv } from '../src/env/vector-env.js';
 import { FakeCrops, FakeMim } from './env-fakes.js';
@@ -50,7 +50,10 @@ class TinyEnv implements ParallelEnv {
       rewards: Float32Array.from(actions, (a) => a * 0.5),
       terminations: new Uint8Array(n),
       truncations: new Uint8Array(n).fill(end ? 1 : 0),
-      infos: { realizedActions: Int32Array.from(actions), rewardTerms: { half: Float32Array.from(actions, (a) => a * 0.5) } },
+      infos: {
+        realizedActions: Int32Array.from(actions),
+        rewardTerms: { half: Float32Array.from(actions, (a) => a * 0.5) },
+      },
     };
   }
   state(): Float32Array {
@@ -72,7 +75,10 @@ function failed(res: CheckResult[]): string[] {
 test('checker: passes a correct hand-written env and lists every check', () => {
   const res = checkEnv(new TinyEnv());
   assert.equal(failed(res), [], JSON.stringify(res.filter((r) => !r.ok)));
-  assert.equal(res.map((r) => r.check), [...ENV_CHECKS]);
+  assert.equal(
+    res.map((r) => r.check),
+    [...ENV_CHECKS],
+  );
   assert.match(res.find((r) => r.check === 'horizon')!.message, /truncated at step 3/);
   assert.ok(assertEnv(new TinyEnv()).length === ENV_CHECKS.length);
 });
@@ -81,7 +87,10 @@ test('checker: passes MaskingEnv (fake model) and a VectorEnv of hand-written en
   const env = new MaskingEnv({
     model: new FakeMim(),
     cropSource: new FakeCrops([4, 8, 8], 'c'),
-    config: { env: { numEnvs: 2, horizon: 3, heldOutCrops: 2 }, reward: { learningProgress: 1, membraneProxy: 1, kl: 1 } },
+    config: {
+      env: { numEnvs: 2, horizon: 3, heldOutCrops: 2 },
+      reward: { learningProgress: 1, membraneProxy: 1, kl: 1 },
+    },
     rng: Rng.fromSeed(1),
   });
   const res = checkEnv(env);
@@ -236,7 +245,10 @@ for (const [check, make, msg] of BROKEN) {
     assert.ok(bad, `check ${check} reported`);
     assert.not.ok(bad.ok, `${check} should fail: ${JSON.stringify(res)}`);
     assert.match(bad.message, msg);
-    assert.throws(() => assertEnv(make()), (e: unknown) => e instanceof DbmimError && (e as Error).message.includes(`${check}:`));
+    assert.throws(
+      () => assertEnv(make()),
+      (e: unknown) => e instanceof DbmimError && (e as Error).message.includes(`${check}:`),
+    );
   });
 }
 

@@ -30,7 +30,7 @@ export class FakeMim implements MimModelLike {
     readonly heldOutLoss: (step: number) => number = (s) => 1 / (1 + s),
   ) {}
 
-  trainStep(raw: Float32Array, batch: number, mask: Uint8Array): MimStepResult {
+  trainStep(_raw: Float32Array, batch: number, mask: Uint8Array): MimStepResult {
     const r = this.lossAt(batch, mask);
     this.masks.push(Uint8Array.from(mask));
     this.step++;
@@ -41,7 +41,11 @@ export class FakeMim implements MimModelLike {
     this.evaluateCalls++;
     let m = 0;
     for (const v of mask) m += v;
-    return { loss: this.heldOutLoss(this.step), perPatchLoss: new Float32Array(mask.length), maskRatio: m / mask.length };
+    return {
+      loss: this.heldOutLoss(this.step),
+      perPatchLoss: new Float32Array(mask.length),
+      maskRatio: m / mask.length,
+    };
   }
 
   private lossAt(batch: number, mask: Uint8Array): MimStepResult {

@@ -44,8 +44,14 @@ test('masking env: ids, spaces, dims', () => {
   assert.equal(env.agents, [], 'no agents before reset');
   assert.equal(env.observationSpace('patch_1_0_1').shape, [9]);
   assert.is(env.actionSpace('patch_0_0_0').n, 2);
-  assert.throws(() => env.observationSpace('patch_9_9_9'), (e: unknown) => e instanceof InputError);
-  assert.throws(() => env.step(ACTIONS), (e: unknown) => e instanceof DbmimError && /reset\(\)/.test((e as Error).message));
+  assert.throws(
+    () => env.observationSpace('patch_9_9_9'),
+    (e: unknown) => e instanceof InputError,
+  );
+  assert.throws(
+    () => env.step(ACTIONS),
+    (e: unknown) => e instanceof DbmimError && /reset\(\)/.test((e as Error).message),
+  );
 });
 
 test('masking env: observation rows follow the layout (embedding | z, y, x | mean | std | membrane)', () => {
@@ -81,7 +87,9 @@ test('masking env: observation rows follow the layout (embedding | z, y, x | mea
 });
 
 test('masking env: reward terms match hand-computed values; weighted sum; info fields', () => {
-  const { env, model } = makeEnv({ reward: { reconstruction: 1, budget: 0.5, kl: 2, learningProgress: 3, membraneProxy: 0 } });
+  const { env, model } = makeEnv({
+    reward: { reconstruction: 1, budget: 0.5, kl: 2, learningProgress: 3, membraneProxy: 0 },
+  });
   env.reset({ seed: 1 });
   const r = env.step(ACTIONS, HALF);
   const t = r.infos.rewardTerms;
@@ -185,7 +193,10 @@ test('masking env: user reward terms via registerReward; non-finite terms throw 
   const bad = makeEnv({}, new FakeMim(), { 'test-nan': 1 });
   bad.env.reset();
   assert.throws(() => bad.env.step(ACTIONS), /reward term 'test-nan' is NaN for env 0, agent 0/);
-  assert.throws(() => makeEnv({}, new FakeMim(), { nope: 1 }), (e: unknown) => e instanceof ConfigError && /unknown reward term 'nope'/.test((e as Error).message));
+  assert.throws(
+    () => makeEnv({}, new FakeMim(), { nope: 1 }),
+    (e: unknown) => e instanceof ConfigError && /unknown reward term 'nope'/.test((e as Error).message),
+  );
 });
 
 test('masking env: bad actions, preferences, crops and configs are clear errors', () => {
@@ -199,16 +210,23 @@ test('masking env: bad actions, preferences, crops and configs are clear errors'
   p[9] = 1.5;
   assert.throws(() => env.step(ACTIONS, p), /preference of row 9 is 1.5/);
   assert.throws(
-    () => new MaskingEnv({ model: new FakeMim(), cropSource: new FakeCrops([4, 8, 16]), rng: Rng.fromSeed(0) }),
+    () =>
+      new MaskingEnv({ model: new FakeMim(), cropSource: new FakeCrops([4, 8, 16]), rng: Rng.fromSeed(0) }),
     /crop source returned n 4 crops of shape \[4,8,16\].*model's crop shape \[4,8,8\]/,
   );
-  assert.throws(() => makeEnv({ env: { minRatio: 0.9, maxRatio: 0.95 } }), (e: unknown) => e instanceof ConfigError);
+  assert.throws(
+    () => makeEnv({ env: { minRatio: 0.9, maxRatio: 0.95 } }),
+    (e: unknown) => e instanceof ConfigError,
+  );
   assert.throws(() => makeEnv({ env: { horizon: 0 } }), /env\.horizon/);
 });
 
 test('masking env: same seed, bit-identical first 3 steps; another seed differs; close is idempotent', () => {
   const run = (seed: number) => {
-    const { env, model } = makeEnv({ env: { horizon: 4 }, reward: { learningProgress: 1, membraneProxy: 1, kl: 1 } });
+    const { env, model } = makeEnv({
+      env: { horizon: 4 },
+      reward: { learningProgress: 1, membraneProxy: 1, kl: 1 },
+    });
     const rng = Rng.fromSeed(99);
     const out: number[][] = [Array.from(env.reset({ seed }).observations)];
     for (let s = 0; s < 3; s++) {

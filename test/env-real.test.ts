@@ -11,7 +11,15 @@ import { createMaskingEnv } from '../src/env/masking-env.js';
 const config = resolveConfig({
   seed: 3,
   data: { syntheticShape: [8, 48, 48], augment: false },
-  model: { crop: [4, 32, 32], patch: [2, 16, 16], embedDim: 16, depth: 1, heads: 2, decoderDim: 16, decoderHeads: 2 },
+  model: {
+    crop: [4, 32, 32],
+    patch: [2, 16, 16],
+    embedDim: 16,
+    depth: 1,
+    heads: 2,
+    decoderDim: 16,
+    decoderHeads: 2,
+  },
   env: { numEnvs: 2, horizon: 2, heldOutCrops: 2 },
   reward: { learningProgress: 1, membraneProxy: 1, kl: 0.1 },
   train: { phase1Steps: 10 },
@@ -43,7 +51,13 @@ test('real model: same seed, bit-identical first 3 steps; all terms finite; no t
       if (s === 2) env.reset({ seed: 12 });
       const r = env.step(acts, prefs);
       for (const [k, v] of Object.entries(r.infos.rewardTerms)) assert.ok(v.every(Number.isFinite), k);
-      assert.equal(Object.keys(r.infos.rewardTerms).sort(), ['budget', 'kl', 'learning-progress', 'membrane-proxy', 'reconstruction']);
+      assert.equal(Object.keys(r.infos.rewardTerms).sort(), [
+        'budget',
+        'kl',
+        'learning-progress',
+        'membrane-proxy',
+        'reconstruction',
+      ]);
       out.push(Array.from(r.observations), Array.from(r.rewards), Array.from(r.infos.perPatchLoss));
       if (s === 1) tensors = tf.memory().numTensors;
     }

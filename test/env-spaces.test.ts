@@ -8,7 +8,10 @@ test('Discrete: seeded samples, contains, shape, dtype', () => {
   assert.equal(d.shape, []);
   assert.is(d.dtype, 'int32');
   const a = Array.from({ length: 50 }, () => d.sample(Rng.fromSeed(1)));
-  assert.ok(a.every((v) => v === a[0]), 'same seed, same sample');
+  assert.ok(
+    a.every((v) => v === a[0]),
+    'same seed, same sample',
+  );
   const r = Rng.fromSeed(2);
   const xs = Array.from({ length: 300 }, () => d.sample(r));
   assert.equal([...new Set(xs)].sort(), [0, 1, 2]);

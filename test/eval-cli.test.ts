@@ -62,11 +62,22 @@ test('segment writes one dataset per threshold; evaluate scores them and picks t
     rows.slice(0, 2).map((r) => r.threshold),
     [-0.01, 0.9],
   );
-  const best = rows[2] as { best_voi: { threshold: number; voi_sum: number }; best_arand: { threshold: number } };
+  const best = rows[2] as {
+    best_voi: { threshold: number; voi_sum: number };
+    best_arand: { threshold: number };
+  };
   assert.is(best.best_voi.threshold, 0.9);
   assert.is(best.best_arand.threshold, 0.9);
   assert.ok((rows[0]!.voi_merge as number) > 1, 'everything merged');
-  for (const k of ['voi_split', 'voi_merge', 'voi_sum', 'arand', 'arand_precision', 'arand_recall', 'cremi_score'])
+  for (const k of [
+    'voi_split',
+    'voi_merge',
+    'voi_sum',
+    'arand',
+    'arand_precision',
+    'arand_recall',
+    'cremi_score',
+  ])
     assert.type(rows[1]![k], 'number', k);
 
   // One dataset by key: one object, no best line; the border ignore and 2D mode are accepted.
@@ -89,18 +100,37 @@ test('segment writes one dataset per threshold; evaluate scores them and picks t
 
 test('evaluate: shape mismatch names both shapes; bad options are one-line errors', async () => {
   const other = join(dir, 'other.h5');
-  await writeDatasets(other, [{ key: 'volumes/segmentation', data: new Uint32Array(2 * 40 * 40).fill(1), shape: [2, 40, 40] }]);
+  await writeDatasets(other, [
+    { key: 'volumes/segmentation', data: new Uint32Array(2 * 40 * 40).fill(1), shape: [2, 40, 40] },
+  ]);
   const e = await run('evaluate', '--gt', gtFile, '--pred', other);
   assert.is(e.code, 1);
-  assert.match(e.err.join('\n'), /gt .*gt\.h5:volumes\/labels\/neuron_ids has shape \[4,40,40\] but pred .*other\.h5:volumes\/segmentation has shape \[2,40,40\]/);
+  assert.match(
+    e.err.join('\n'),
+    /gt .*gt\.h5:volumes\/labels\/neuron_ids has shape \[4,40,40\] but pred .*other\.h5:volumes\/segmentation has shape \[2,40,40\]/,
+  );
   const b = await run('evaluate', '--gt', gtFile, '--pred', other, '--border-nm', 'x');
   assert.is(b.code, 1);
   assert.match(b.err.join('\n'), /--border-nm/);
-  const t = await run('segment', '--affinities', affFile, '--out', join(dir, 'x.h5'), '--thresholds', '0.5,a');
+  const t = await run(
+    'segment',
+    '--affinities',
+    affFile,
+    '--out',
+    join(dir, 'x.h5'),
+    '--thresholds',
+    '0.5,a',
+  );
   assert.is(t.code, 1);
   assert.match(t.err.join('\n'), /--thresholds/);
   assert.not.ok(existsSync(join(dir, 'x.h5')));
-  const m = await run('segment', '--affinities', `${gtFile}:volumes/labels/neuron_ids`, '--out', join(dir, 'y.h5'));
+  const m = await run(
+    'segment',
+    '--affinities',
+    `${gtFile}:volumes/labels/neuron_ids`,
+    '--out',
+    join(dir, 'y.h5'),
+  );
   assert.is(m.code, 1);
   assert.match(m.err.join('\n'), /expected \[3, D, H, W\]/);
 });

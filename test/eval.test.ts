@@ -54,8 +54,18 @@ test('scores: all merged, all split, a mixed case (hand-computed)', () => {
   close(s.arand, arandOf(1, 0.25), 'arand'); // = 0.6
   // gt {1,1,1,2,2,3}, pred {1,1,2,2,2,2}: n_11 = 2, n_12 = 1, n_22 = 2, n_32 = 1; a = (3,2,1), b = (2,4), n = 6.
   s = score([1, 1, 1, 2, 2, 3], [1, 1, 2, 2, 2, 2]);
-  const split = -((2 / 6) * log2(2 / 3) + (1 / 6) * log2(1 / 3) + (2 / 6) * log2(2 / 2) + (1 / 6) * log2(1 / 1));
-  const merge = -((2 / 6) * log2(2 / 2) + (1 / 6) * log2(1 / 4) + (2 / 6) * log2(2 / 4) + (1 / 6) * log2(1 / 4));
+  const split = -(
+    (2 / 6) * log2(2 / 3) +
+    (1 / 6) * log2(1 / 3) +
+    (2 / 6) * log2(2 / 2) +
+    (1 / 6) * log2(1 / 1)
+  );
+  const merge = -(
+    (2 / 6) * log2(2 / 2) +
+    (1 / 6) * log2(1 / 4) +
+    (2 / 6) * log2(2 / 4) +
+    (1 / 6) * log2(1 / 4)
+  );
   close(s.voi_split, split, 'split');
   close(s.voi_merge, merge, 'merge');
   close(s.voi_sum, split + merge, 'sum');
@@ -156,7 +166,9 @@ test('border ignore: CREMI boundary pixels and an anisotropic distance', () => {
         [y + 1, x],
         [y, x - 1],
         [y, x + 1],
-      ].some(([yy, xx]) => yy! >= 0 && yy! < 9 && xx! >= 0 && xx! < 11 && lab[z * 99 + yy! * 11 + xx!] !== lab[i]);
+      ].some(
+        ([yy, xx]) => yy! >= 0 && yy! < 9 && xx! >= 0 && xx! < 11 && lab[z * 99 + yy! * 11 + xx!] !== lab[i],
+      );
     };
     for (let y = 0; y < 9; y++)
       for (let x = 0; x < 11; x++) {
@@ -192,7 +204,10 @@ test('boundary map: 1 - mean of the touching affinities', () => {
   // float32 storage: agreement to 1e-6.
   assert.ok(Math.abs(b[0]! - (1 - 0.8)) < 1e-6 && Math.abs(b[1]! - (1 - 0.5)) < 1e-6, `${b[0]} ${b[1]}`);
   assert.ok(Math.abs(b[2]! - (1 - 0.2)) < 1e-6, `${b[2]}`);
-  assert.throws(() => boundaryMap(new Float32Array(5), [1, 1, 3]), (e: unknown) => e instanceof InputError);
+  assert.throws(
+    () => boundaryMap(new Float32Array(5), [1, 1, 3]),
+    (e: unknown) => e instanceof InputError,
+  );
 });
 
 test('agglomerate: threshold sweep, pooled boundary means, small-fragment cleanup', () => {
@@ -220,12 +235,16 @@ test('agglomerate: threshold sweep, pooled boundary means, small-fragment cleanu
   assert.equal([...b!.labels], [1, 1, 1, 1]);
   // Cleanup: {1,1,1,2,3,3,3}, 1|2 at 0.2 and 2|3 at 0.1: the 1-voxel region joins its stronger neighbour.
   const x7 = Float32Array.from([...new Array(14).fill(0), 0, 1, 1, 0.2, 0.1, 1, 1]);
-  const [c] = agglomerate(Uint32Array.from([1, 1, 1, 2, 3, 3, 3]), x7, [1, 1, 7], { thresholds: [0.9], minSize: 2 });
+  const [c] = agglomerate(Uint32Array.from([1, 1, 1, 2, 3, 3, 3]), x7, [1, 1, 7], {
+    thresholds: [0.9],
+    minSize: 2,
+  });
   assert.equal([...c!.labels], [1, 1, 1, 1, 2, 2, 2]);
 });
 
 /** Affinities 1 iff a voxel and its -1 neighbour share a non-zero id. */
-const perfect = (labels: Uint32Array, shape: Shape3) => labelsToAffinities({ data: labels, shape, resolution: [40, 4, 4] });
+const perfect = (labels: Uint32Array, shape: Shape3) =>
+  labelsToAffinities({ data: labels, shape, resolution: [40, 4, 4] });
 
 /**
  * Connected components of a label volume (6-connected, or 4-connected per section with `mode2d`), 0 kept:

@@ -165,12 +165,12 @@ export const FinetuneConfigSchema = z
   .object({
     steps: int(0).default(300),
     batchSize: int(1, 256).default(2),
-    lr: num(0, 1).default(1e-3),
+    lr: num(0, 1).default(3e-3),
     /** Encoder learning rate as a fraction of `lr` (the encoder trains slower). */
     encoderLrScale: num(0, 10).default(0.1),
     loss: z.enum(['mse', 'bce']).default('bce'),
     /** Extra weight on boundary voxels (0 = off). */
-    boundaryWeight: num(0, 100).default(1),
+    boundaryWeight: num(0, 100).default(2),
     validEvery: int(0).default(50),
   })
   .strict();
@@ -178,7 +178,9 @@ export const FinetuneConfigSchema = z
 /** Segmentation and evaluation. */
 export const EvalConfigSchema = z
   .object({
-    thresholds: z.array(num(0, 1)).min(1).default([0.1, 0.3, 0.5, 0.7, 0.9]),
+    thresholds: z.array(num(0, 1)).min(1).default([0.2, 0.3, 0.4, 0.5, 0.6, 0.7]),
+    /** Overlap of neighbouring windows in whole-volume prediction. */
+    overlap: num(0, 0.9).default(0.25),
     mode2d: z.boolean().default(false),
     borderNm: num(0).default(0),
   })

@@ -26,7 +26,10 @@ export function register(program: Command): void {
     )
     .requiredOption('--gt <file[:key]>', `ground-truth labels (default key ${DEFAULT_LABELS_KEY})`)
     .requiredOption('--pred <file[:key]>', 'predicted labels, or a file written by `dbmim segment`')
-    .option('--border-nm <n>', 'ignore gt voxels within n nm (in-section) of a label boundary (CREMI uses 25)')
+    .option(
+      '--border-nm <n>',
+      'ignore gt voxels within n nm (in-section) of a label boundary (CREMI uses 25)',
+    )
     .option('--2d', 'score every z section on its own and average')
     .action(async (opts: EvaluateCliOptions, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
@@ -46,6 +49,8 @@ export function register(program: Command): void {
         console.log(JSON.stringify({ best_voi: row(best.best_voi), best_arand: row(best.best_arand) }));
       }
       if (!g.quiet)
-        console.error(`evaluate: ${rows.length} dataset(s) in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+        console.error(
+          `evaluate: ${rows.length} dataset(s) in ${((performance.now() - t0) / 1000).toFixed(2)} s`,
+        );
     });
 }

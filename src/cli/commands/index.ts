@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { register as info } from './info.js';
 import { register as data } from './data.js';
 import { register as synth } from './synth.js';
+import { register as checkEnv } from './check-env.js';
+import { register as rollout } from './rollout.js';
 import { register as pretrain } from './pretrain.js';
 import { register as bench } from './bench.js';
 import { register as finetune } from './finetune.js';
@@ -14,6 +16,8 @@ export const COMMANDS: ((program: Command) => void)[] = [
   info,
   data,
   synth,
+  checkEnv,
+  rollout,
   pretrain,
   bench,
   finetune,

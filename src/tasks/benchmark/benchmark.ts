@@ -164,7 +164,7 @@ async function runOne(
     const ev = split.eval!;
     try {
       let t = performance.now();
-      const aff = await predictAffinities(net, ev.raw);
+      const aff = await predictAffinities(net, ev.raw, { overlap: config.eval.overlap });
       const predictS = (performance.now() - t) / 1000;
       t = performance.now();
       const segs = segment(aff, ev.raw.shape, {

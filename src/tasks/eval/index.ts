@@ -11,3 +11,13 @@ export { labelIds, type LabelArray } from './labels.js';
 export { evaluateSegmentation, type EvaluateOptions, type SegmentationScores } from './metrics.js';
 export { UnionFind } from './union-find.js';
 export { MinHeap } from './heap.js';
+export {
+  segmentFile,
+  evaluateFiles,
+  bestScores,
+  readAffinities,
+  thresholdKey,
+  SEGMENTATION_GROUP,
+  type SegmentFileResult,
+  type ScoredDataset,
+} from './files.js';
