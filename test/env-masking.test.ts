@@ -19,7 +19,10 @@ function makeEnv(config: MaskingEnvConfig = {}, model = new FakeMim(), extra: Re
   const env = new MaskingEnv({
     model,
     cropSource: new FakeCrops([4, 8, 8], 'train'),
-    config: { env: { numEnvs: 2, horizon: 2, heldOutCrops: 2, ...config.env }, reward: config.reward ?? {} },
+    config: {
+      env: { numEnvs: 2, horizon: 2, heldOutCrops: 2, ...config.env },
+      reward: { reconstruction: 1, relativeReconstruction: 0, ...config.reward },
+    },
     rng: Rng.fromSeed(7),
     rewardTerms: extra,
   });
@@ -88,14 +91,32 @@ test('masking env: observation rows follow the layout (embedding | z, y, x | mea
 
 test('masking env: reward terms match hand-computed values; weighted sum; info fields', () => {
   const { env, model } = makeEnv({
-    reward: { reconstruction: 1, budget: 0.5, kl: 2, learningProgress: 3, membraneProxy: 0 },
+    reward: {
+      reconstruction: 1,
+      relativeReconstruction: 0,
+      budget: 0.5,
+      kl: 2,
+      learningProgress: 3,
+      membraneProxy: 0,
+    },
   });
   env.reset({ seed: 1 });
   const r = env.step(ACTIONS, HALF);
   const t = r.infos.rewardTerms;
-  assert.equal(Object.keys(t).sort(), ['budget', 'kl', 'learning-progress', 'reconstruction']);
+  assert.equal(Object.keys(t).sort(), [
+    'budget',
+    'kl',
+    'learning-progress',
+    'reconstruction',
+    'relative-reconstruction',
+  ]);
   const rec = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0, 0, 0, 0, 0, 0, 0.5, 0.6, 0.7, 0.8];
   rec.forEach((v, i) => assert.ok(close(t.reconstruction![i]!, v), `reconstruction[${i}]`));
+  // relative: a masked patch's loss minus its env's mean masked loss (env 0: mean 0.35; env 1: mean 0.65)
+  const rel = [-0.25, -0.15, -0.05, 0.05, 0.15, 0.25, 0, 0, 0, 0, 0, 0, -0.15, -0.05, 0.05, 0.15];
+  rel.forEach((v, i) =>
+    assert.ok(close(t['relative-reconstruction']![i]!, v), `relative-reconstruction[${i}]`),
+  );
   for (let i = 0; i < 16; i++) {
     const budget = i < 8 ? 0 : -0.25;
     assert.ok(close(t.budget![i]!, budget));

@@ -57,6 +57,7 @@ test('real model: same seed, bit-identical first 3 steps; all terms finite; no t
         'learning-progress',
         'membrane-proxy',
         'reconstruction',
+        'relative-reconstruction',
       ]);
       out.push(Array.from(r.observations), Array.from(r.rewards), Array.from(r.infos.perPatchLoss));
       if (s === 1) tensors = tf.memory().numTensors;

@@ -103,7 +103,10 @@ function fakeEnv(numEnvs = 2, seedName = 'w') {
   return new MaskingEnv({
     model: new FakeMim(),
     cropSource: new FakeCrops([4, 8, 8], seedName),
-    config: { env: { numEnvs, horizon: 2, heldOutCrops: 1 } },
+    config: {
+      env: { numEnvs, horizon: 2, heldOutCrops: 1 },
+      reward: { reconstruction: 1, relativeReconstruction: 0 },
+    },
     rng: Rng.fromSeed(0),
   });
 }

@@ -21,5 +21,6 @@ export * from './heuristics/block.js';
 export * from './registry.js';
 export * from './builtins.js';
 export * from './train-loop.js';
+export * from './env-io.js';
 
 registerBuiltinAgents();

@@ -1,5 +1,6 @@
+import { actInputOf, transitionOf } from './env-io.js';
 import type { ParallelEnv, StepInfo } from '../env/parallel-env.js';
-import type { ActInput, Agent, UpdateStats } from './agent.js';
+import type { Agent, UpdateStats } from './agent.js';
 
 /*
  * A minimal on-policy loop (act -> step -> observe, update every `rolloutSteps` steps, reset on episode
@@ -46,29 +47,11 @@ export function trainOnEnv(
     let correct = 0;
     let hasCorrect = false;
     for (let t = 0; t < T; t++) {
-      const input: ActInput = {
-        observations: obs,
-        state: env.state(),
-        numEnvs: env.numEnvs,
-        numAgents: env.numAgents,
-        obsDim: env.obsDim,
-        stateDim: env.stateDim,
-        deterministic: opts.deterministic,
-      };
+      const input = actInputOf(env, obs, opts.deterministic);
       const out = agent.act(input);
       const res = env.step(out.actions, out.probs);
       steps++;
-      if (learn)
-        agent.observe({
-          input,
-          output: out,
-          realizedActions: res.infos.realizedActions,
-          rewards: res.rewards,
-          terminations: res.terminations,
-          truncations: res.truncations,
-          nextObservations: res.observations,
-          nextState: env.state(),
-        });
+      if (learn) agent.observe(transitionOf(input, out, res, env.state()));
       reward += mean(res.rewards) / T;
       const c = res.infos.correct;
       if (c instanceof Float32Array) {

@@ -1,4 +1,5 @@
 import { selectBackend, parseBackend, type BackendInfo } from '../core/backend.js';
+import { ConfigError } from '../core/errors.js';
 
 /** Options every command accepts (set on the root program). */
 export interface GlobalOptions {
@@ -25,4 +26,14 @@ export function parseNumberList(value: string, option: string, count?: number): 
   )
     throw new Error(`${option}: expected ${count ?? 'a list of'} comma-separated numbers, got '${value}'`);
   return nums;
+}
+
+/** A number option in [lo, hi] (integer when `int`), naming the option on error. */
+export function parseNumber(value: string, option: string, lo: number, hi: number, int = false): number {
+  const v = Number(value);
+  if (value.trim() === '' || !Number.isFinite(v) || v < lo || v > hi || (int && !Number.isInteger(v)))
+    throw new ConfigError(
+      `${option}: expected ${int ? 'an integer' : 'a number'} in [${lo}, ${hi}], got '${value}'`,
+    );
+  return v;
 }

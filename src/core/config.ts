@@ -96,7 +96,10 @@ export const EnvConfigSchema = z
 /** Reward weights: each term is computed and reported, the weighted sum is the reward. */
 export const RewardConfigSchema = z
   .object({
-    reconstruction: num(-100, 100).default(1),
+    /** Masked patch's own loss (the reference's term; pays for masking more, so policies collapse). */
+    reconstruction: num(-100, 100).default(0),
+    /** Masked patch's loss minus its crop's mean masked loss: pays for masking the harder patches. */
+    relativeReconstruction: num(-100, 100).default(1),
     learningProgress: num(-100, 100).default(0),
     membraneProxy: num(-100, 100).default(0),
     budget: num(-100, 100).default(0.5),

@@ -4,7 +4,7 @@ import { DEFAULT_RAW_KEY, datasetInfo, parseDatasetRef, readRaw, type Region } f
 import type { Shape3 } from '../../data/types.js';
 import { AffinityNet } from '../../models/affinity-net.js';
 import { AFFINITIES_KEY, predictAffinities, writeAffinities } from '../../tasks/segmentation/predict.js';
-import { useBackend, type GlobalOptions } from '../context.js';
+import { parseNumber, useBackend, type GlobalOptions } from '../context.js';
 import { parseZRange } from './finetune.js';
 
 interface PredictCliOptions {
@@ -15,15 +15,6 @@ interface PredictCliOptions {
   raw: string;
   overlap: string;
   batch: string;
-}
-
-function number(value: string, option: string, lo: number, hi: number, int = false): number {
-  const v = Number(value);
-  if (value.trim() === '' || !Number.isFinite(v) || v < lo || v > hi || (int && !Number.isInteger(v)))
-    throw new ConfigError(
-      `${option}: expected ${int ? 'an integer' : 'a number'} in [${lo}, ${hi}], got '${value}'`,
-    );
-  return v;
 }
 
 export function register(program: Command): void {
@@ -42,8 +33,8 @@ export function register(program: Command): void {
     .option('--batch <n>', 'windows per forward pass', '4')
     .action(async (opts: PredictCliOptions, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
-      const overlap = number(opts.overlap, '--overlap', 0, 0.9);
-      const batch = number(opts.batch, '--batch', 1, 1024, true);
+      const overlap = parseNumber(opts.overlap, '--overlap', 0, 0.9);
+      const batch = parseNumber(opts.batch, '--batch', 1, 1024, true);
       const z = opts.z ? parseZRange(opts.z, '--z') : undefined;
       await useBackend(g);
       const { file, key } = parseDatasetRef(opts.data, opts.raw);

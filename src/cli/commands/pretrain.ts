@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { ConfigError } from '../../core/errors.js';
 import { registeredAgents } from '../../agents/index.js';
 import { buildPretraining, publishEncoder } from '../../tasks/pretrain/build.js';
-import { useBackend, type GlobalOptions } from '../context.js';
+import { parseNumber, useBackend, type GlobalOptions } from '../context.js';
 import { attachProgress } from '../progress.js';
 import { runConfig, withRunConfig, type RunConfigOptions } from '../run-config.js';
 
@@ -16,11 +16,7 @@ interface PretrainOptions extends RunConfigOptions {
 }
 
 function count(v: string | undefined, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0)
-    throw new ConfigError(`${flag}: expected a non-negative integer, got '${v}'`);
-  return n;
+  return v === undefined ? undefined : parseNumber(v, flag, 0, Number.MAX_SAFE_INTEGER, true);
 }
 
 export function register(program: Command): void {

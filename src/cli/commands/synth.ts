@@ -3,7 +3,7 @@ import { ConfigError } from '../../core/errors.js';
 import { writeCremi } from '../../data/hdf5.js';
 import { generateSynthetic } from '../../data/synthetic.js';
 import type { Shape3 } from '../../data/types.js';
-import { parseNumberList } from '../context.js';
+import { parseNumber, parseNumberList } from '../context.js';
 
 interface SynthOptions {
   out: string;
@@ -28,15 +28,6 @@ function triple(value: string, option: string, min: number): Shape3 {
   return [v[0]!, v[1]!, v[2]!];
 }
 
-function number(value: string, option: string, lo: number, hi: number, int = false): number {
-  const v = Number(value);
-  if (value.trim() === '' || !Number.isFinite(v) || v < lo || v > hi || (int && !Number.isInteger(v)))
-    throw new ConfigError(
-      `${option}: expected ${int ? 'an integer' : 'a number'} in [${lo}, ${hi}], got '${value}'`,
-    );
-  return v;
-}
-
 export function register(program: Command): void {
   program
     .command('synth')
@@ -55,12 +46,12 @@ export function register(program: Command): void {
     .action(async (opts: SynthOptions) => {
       const shape = triple(opts.shape, '--shape', 1);
       const resolution = triple(opts.resolution, '--resolution', 1);
-      const seed = number(opts.seed, '--seed', 0, 2 ** 32 - 1, true);
+      const seed = parseNumber(opts.seed, '--seed', 0, 2 ** 32 - 1, true);
       if (opts.labelsDtype !== 'uint64' && opts.labelsDtype !== 'uint32')
         throw new ConfigError(`--labels-dtype: expected uint64 or uint32, got '${opts.labelsDtype}'`);
-      const cellSize = number(opts.cellSize, '--cell-size', 4, 1e6);
-      const misalignProb = number(opts.misalign, '--misalign', 0, 1);
-      const compression = number(opts.compression, '--compression', 0, 9, true);
+      const cellSize = parseNumber(opts.cellSize, '--cell-size', 4, 1e6);
+      const misalignProb = parseNumber(opts.misalign, '--misalign', 0, 1);
+      const compression = parseNumber(opts.compression, '--compression', 0, 9, true);
       const { raw, labels } = generateSynthetic({ shape, seed, resolution, cellSize, misalignProb });
       const membrane = Uint8Array.from(labels.data, (v) => (v === 0 ? 1 : 0));
       await writeCremi(opts.out, {

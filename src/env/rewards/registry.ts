@@ -8,6 +8,7 @@ import { klReward } from './kl.js';
 import { learningProgressReward } from './learning-progress.js';
 import { membraneProxyReward } from './membrane-proxy.js';
 import { reconstructionReward } from './reconstruction.js';
+import { relativeReconstructionReward } from './relative-reconstruction.js';
 import type { RewardFactory, RewardFn } from './types.js';
 
 /*
@@ -19,6 +20,7 @@ import type { RewardFactory, RewardFn } from './types.js';
 /** Config field of each built-in term's weight -> the term's registered name. */
 export const REWARD_CONFIG_NAMES: Record<keyof RewardConfig, string> = {
   reconstruction: 'reconstruction',
+  relativeReconstruction: 'relative-reconstruction',
   learningProgress: 'learning-progress',
   membraneProxy: 'membrane-proxy',
   budget: 'budget',
@@ -27,6 +29,7 @@ export const REWARD_CONFIG_NAMES: Record<keyof RewardConfig, string> = {
 
 const BUILTINS: Record<string, RewardFactory> = {
   reconstruction: reconstructionReward,
+  'relative-reconstruction': relativeReconstructionReward,
   'learning-progress': learningProgressReward,
   'membrane-proxy': membraneProxyReward,
   budget: budgetReward,

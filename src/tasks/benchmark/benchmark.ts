@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { actInputOf } from '../../agents/env-io.js';
 import { activeBackend } from '../../core/backend.js';
 import { deepMerge, resolveConfig, type Config, type ConfigInput } from '../../core/config.js';
 import { ConfigError } from '../../core/errors.js';
@@ -109,15 +110,7 @@ function maskPreview(setup: PretrainSetup, seed: number): RunRecord['maskPreview
   const obs = env.reset({ seed }).observations;
   const crops = env.currentCrops;
   if (!crops) return null;
-  const out = agent.act({
-    observations: obs,
-    state: env.state(),
-    numEnvs: env.numEnvs,
-    numAgents: env.numAgents,
-    obsDim: env.obsDim,
-    stateDim: env.stateDim,
-    deterministic: true,
-  });
+  const out = agent.act(actInputOf(env, obs, true));
   const [d, h, w] = model.crop;
   const [gz, gy, gx] = model.grid;
   const zMid = Math.floor(d / 2);

@@ -3,16 +3,10 @@
  * these verbatim; the report is computed from them only.
  */
 
+import type { SegmentationScores } from '../eval/metrics.js';
+
 /** Scores of one segmentation against ground truth (CREMI conventions). */
-export interface Scores {
-  voi_split: number;
-  voi_merge: number;
-  voi_sum: number;
-  arand: number;
-  arand_precision: number;
-  arand_recall: number;
-  cremi_score: number;
-}
+export type Scores = SegmentationScores;
 
 export interface PretrainRecord {
   steps: number;

@@ -7,7 +7,8 @@ import type { TrainEvent } from '../../core/events.js';
 import { writeDirAtomic, writeFileAtomic } from '../../core/fs.js';
 import { Rng } from '../../core/rng.js';
 import type { ParallelEnv, StepInfo } from '../../env/parallel-env.js';
-import type { Agent, ActInput, UpdateStats } from '../../agents/agent.js';
+import type { Agent, UpdateStats } from '../../agents/agent.js';
+import { actInputOf, transitionOf } from '../../agents/env-io.js';
 import { MaskDiagnostics } from './diagnostics.js';
 
 /*
@@ -121,28 +122,11 @@ export class PretrainTrainer {
         phase = newPhase;
         log({ type: 'phase', step: state.step, phase });
       }
-      const input: ActInput = {
-        observations: obs,
-        state: env.state(),
-        numEnvs: env.numEnvs,
-        numAgents: env.numAgents,
-        obsDim: env.obsDim,
-        stateDim: env.stateDim,
-      };
+      const input = actInputOf(env, obs);
       const out = agent.act(input);
       const res = env.step(out.actions, out.probs);
       const learning = phase === 1 && agent.learns;
-      if (learning)
-        agent.observe({
-          input,
-          output: out,
-          realizedActions: res.infos.realizedActions,
-          rewards: res.rewards,
-          terminations: res.terminations,
-          truncations: res.truncations,
-          nextObservations: res.observations,
-          nextState: env.state(),
-        });
+      if (learning) agent.observe(transitionOf(input, out, res, env.state()));
       this.diagnostics.record(
         obs,
         env.obsDim,
