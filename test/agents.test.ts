@@ -278,4 +278,31 @@ test('toy envs: shapes, budget, rewards, truncation at the horizon, seeded', () 
   assert.is(team.state().length, 3);
 });
 
+test('a fresh learned policy starts at the prior mask ratio (env.targetRatio), not 0.5', async () => {
+  await selectBackend('wasm');
+  for (const target of [0.75, 0.3]) {
+    const config = resolveConfig({ env: { targetRatio: target } });
+    const agent = createAgent('ippo', {
+      obsDim: 8,
+      stateDim: 4,
+      numAgents: 16,
+      numEnvs: 2,
+      config,
+      rng: Rng.fromSeed(1),
+    });
+    const obs = new Float32Array(32 * 8).map((_, i) => Math.sin(i));
+    const out = agent.act({
+      observations: obs,
+      state: new Float32Array(8),
+      numEnvs: 2,
+      numAgents: 16,
+      obsDim: 8,
+      stateDim: 4,
+    });
+    const meanP = out.probs.reduce((a, b) => a + b, 0) / out.probs.length;
+    assert.ok(Math.abs(meanP - target) < 0.02, `mean mask probability ${meanP} vs target ${target}`);
+    agent.dispose();
+  }
+});
+
 test.run();

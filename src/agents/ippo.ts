@@ -22,6 +22,8 @@ export interface IppoOptions {
   valueNorm?: boolean;
   /** Add the pooled env context to each agent's logit (default true). */
   useContext?: boolean;
+  /** Initial mask probability (default: config.env.targetRatio). */
+  initMaskProb?: number;
 }
 
 /** Build an IPPO learner. */
@@ -37,6 +39,7 @@ export function createIppo(o: IppoOptions): PpoAgent {
     rng: o.rng,
     activation: o.activation,
     useContext: o.useContext,
+    initMaskProb: o.initMaskProb ?? o.config.env.targetRatio,
     valueNorm: o.valueNorm ?? false,
   });
 }

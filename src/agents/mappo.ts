@@ -24,6 +24,8 @@ export interface MappoOptions {
   valueNorm?: boolean;
   /** Add the pooled env context to each agent's logit (default true). */
   useContext?: boolean;
+  /** Initial mask probability (default: config.env.targetRatio). */
+  initMaskProb?: number;
 }
 
 /** Build a MAPPO learner. */
@@ -39,6 +41,7 @@ export function createMappo(o: MappoOptions): PpoAgent {
     rng: o.rng,
     activation: o.activation,
     useContext: o.useContext,
+    initMaskProb: o.initMaskProb ?? o.config.env.targetRatio,
     valueNorm: o.valueNorm ?? true,
   });
 }

@@ -40,6 +40,11 @@ export interface DecisionModuleOptions {
   critic?: CriticKind;
   /** Add the pooled global context to the policy logit (default true). */
   useContext?: boolean;
+  /**
+   * Initial mask probability of the policy (the head's bias is logit(p)), so a fresh policy starts at the
+   * prior ratio (e.g. the env's target 0.75) instead of 0.5. Default 0.5.
+   */
+  initMaskProb?: number;
   /** Seeded stream for the orthogonal init (consumed in a fixed order). */
   rng: Rng;
 }
@@ -150,7 +155,10 @@ export class DecisionModule {
       'policy/actor/head/w_context',
       tf.tensor2d(head.subarray(H, 2 * H), [H, 1]),
     );
-    this.headBias = this.variable('policy/actor/head/b', tf.zeros([1]));
+    const p0 = opts.initMaskProb ?? 0.5;
+    if (!(p0 > 0 && p0 < 1))
+      throw new ConfigError(`DecisionModule: initMaskProb must be in (0, 1), got ${p0}`);
+    this.headBias = this.variable('policy/actor/head/b', tf.tensor1d([Math.log(p0 / (1 - p0))]));
     if (this.critic !== 'central')
       this.agentCritic = [
         this.linear('policy/critic_agent/fc1', this.obsDim, H, HIDDEN_GAIN, rng),

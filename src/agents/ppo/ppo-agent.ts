@@ -54,6 +54,8 @@ export interface PpoAgentOptions {
   activation?: DecisionActivation;
   /** Pooled env context in the policy (default true). */
   useContext?: boolean;
+  /** Initial mask probability of the policy (default 0.5; the built-ins pass env.targetRatio). */
+  initMaskProb?: number;
 }
 
 interface AgentMeta {
@@ -106,6 +108,7 @@ export class PpoAgent implements Agent {
       activation: opts.activation,
       critic: opts.critic,
       useContext: opts.useContext,
+      ...(opts.initMaskProb === undefined ? {} : { initMaskProb: opts.initMaskProb }),
       rng: opts.rng.split('init'),
     });
     this.actRng = opts.rng.split('act');
