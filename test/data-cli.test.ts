@@ -3,32 +3,12 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../src/cli/main.js';
+import { runCli } from './cli-harness.js';
 import { readArray, writeDatasets } from '../src/data/hdf5.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dbmim-data-cli-'));
 
-/** Run the CLI capturing stdout / stderr lines; resets process.exitCode so the test run is unaffected. */
-async function run(...args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = console.log;
-  const error = console.error;
-  const write = process.stdout.write.bind(process.stdout);
-  console.log = (...a: unknown[]) => void out.push(a.join(' '));
-  console.error = (...a: unknown[]) => void err.push(a.join(' '));
-  // commander prints --help through process.stdout.write
-  process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
-  try {
-    const code = await main(['node', 'dbmim', ...args]);
-    return { code, out, err };
-  } finally {
-    console.log = log;
-    console.error = error;
-    process.stdout.write = write;
-    process.exitCode = 0;
-  }
-}
+const run = runCli;
 
 test('synth writes CREMI layout atomically; the same seed twice gives byte-identical datasets', async () => {
   const a = join(dir, 'a.h5');

@@ -1,24 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { main } from '../src/cli/main.js';
+import { runCli } from './cli-harness.js';
 
-/** Run the CLI capturing stdout / stderr lines; resets process.exitCode so the test run is unaffected. */
-async function run(...args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = console.log;
-  const error = console.error;
-  console.log = (...a: unknown[]) => void out.push(a.join(' '));
-  console.error = (...a: unknown[]) => void err.push(a.join(' '));
-  try {
-    const code = await main(['node', 'dbmim', '--backend', 'wasm', ...args]);
-    return { code, out, err };
-  } finally {
-    console.log = log;
-    console.error = error;
-    process.exitCode = 0;
-  }
-}
+const run = (...args: string[]) => runCli('--backend', 'wasm', ...args);
 
 /** A small model and volume so the commands run in about a second. */
 const SMALL = [

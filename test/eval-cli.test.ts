@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../src/cli/main.js';
+import { runCli } from './cli-harness.js';
 import { readArray, writeDatasets } from '../src/data/hdf5.js';
 import { generateSynthetic } from '../src/data/synthetic.js';
 import { labelsToAffinities } from '../src/data/affinities.js';
@@ -11,23 +11,7 @@ import type { Shape3 } from '../src/data/types.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dbmim-eval-cli-'));
 
-/** Run the CLI capturing stdout / stderr lines; resets process.exitCode so the test run is unaffected. */
-async function run(...args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = console.log;
-  const error = console.error;
-  console.log = (...a: unknown[]) => void out.push(a.join(' '));
-  console.error = (...a: unknown[]) => void err.push(a.join(' '));
-  try {
-    const code = await main(['node', 'dbmim', ...args]);
-    return { code, out, err };
-  } finally {
-    console.log = log;
-    console.error = error;
-    process.exitCode = 0;
-  }
-}
+const run = runCli;
 
 const shape: Shape3 = [4, 40, 40];
 const gtFile = join(dir, 'gt.h5');
