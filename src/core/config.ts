@@ -185,6 +185,8 @@ export const EvalConfigSchema = z
     /** Overlap of neighbouring windows in whole-volume prediction. */
     overlap: num(0, 0.9).default(0.25),
     mode2d: z.boolean().default(false),
+    /** Segments under this many voxels merge into their strongest neighbour (0 = off). */
+    minSize: int(0).default(40),
     borderNm: num(0).default(0),
   })
   .strict();

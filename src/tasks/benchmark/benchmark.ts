@@ -163,6 +163,7 @@ async function runOne(
       const segs = segment(aff, ev.raw.shape, {
         thresholds: config.eval.thresholds,
         mode2d: config.eval.mode2d,
+        minSize: config.eval.minSize,
       });
       const segmentS = (performance.now() - t) / 1000;
       t = performance.now();
