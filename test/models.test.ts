@@ -13,6 +13,7 @@ import { MimModel } from '../src/models/mim-model.js';
 import { AffinityNet } from '../src/models/affinity-net.js';
 import { normalizePatches } from '../src/models/mim-targets.js';
 import { PatchGrid } from '../src/models/patch-grid.js';
+import { INPUT_MEAN, INPUT_STD } from '../src/models/vit-encoder.js';
 
 /*
  * The MIM model and the affinity network on small shapes: learning, checkpoints, transfer, leaks and
@@ -133,6 +134,96 @@ test('MIM: loss falls and held-out reconstructions beat the per-patch mean basel
     s += r.perPatchLoss[p]!;
   }
   assert.ok(Math.abs(s / n - r.loss) < 1e-4);
+  model.dispose();
+});
+
+/**
+ * A context-only task: a plane wave along x whose wavelength is the patch width, with a random phase per
+ * crop. Every patch of a crop is the same, but no position tells the phase: a masked patch's content
+ * follows only from the visible patches (the information path encoder -> decoder).
+ */
+function phaseWaves(rng: Rng, batch: number, crop: [number, number, number], period: number) {
+  const [d, h, w] = crop;
+  const raw = new Float32Array(batch * d * h * w);
+  for (let b = 0; b < batch; b++) {
+    const phase = rng.uniform(0, 2 * Math.PI);
+    for (let i = 0; i < d * h * w; i++)
+      raw[b * d * h * w + i] = 0.5 + 0.3 * Math.sin((2 * Math.PI * (i % w)) / period + phase);
+  }
+  return raw;
+}
+
+test('MIM: the encoder standardizes raw voxels with INPUT_MEAN / INPUT_STD before the patch projection', () => {
+  const cfg = smallConfig({ embedDim: 16, depth: 1, decoderDim: 16 });
+  const model = new MimModel(cfg.model, cfg.optim, Rng.fromSeed(0));
+  // raw EM intensities in [0, 1] have mean ~0.5 and std ~0.17: standardized, the content is not drowned
+  // by the unit-amplitude position embedding
+  assert.is(INPUT_MEAN, 0.5);
+  assert.is(INPUT_STD, 0.2);
+  const pv = model.encoder.grid.patchVoxels;
+  const pe = model.encoder.patchEmbed;
+  pe.b!.assign(tf.range(0, 16).div(10) as tf.Tensor1D);
+  const x = tf.tensor2d([...new Array<number>(pv).fill(0.5), ...new Array<number>(pv).fill(0.7)], [2, pv]);
+  const out = model.encoder.project(x).arraySync();
+  const b = pe.b!.arraySync() as number[];
+  const colSum = tf.sum(pe.w, 0).arraySync() as number[];
+  for (let j = 0; j < 16; j++) {
+    // mean intensity -> 0 -> the bias alone; mean + 1 std -> 1 -> bias + column sum of w
+    assert.ok(Math.abs(out[0]![j]! - b[j]!) < 1e-5, `row 0 col ${j}: ${out[0]![j]} vs ${b[j]}`);
+    assert.ok(Math.abs(out[1]![j]! - b[j]! - colSum[j]!) < 1e-4, `row 1 col ${j}`);
+  }
+  x.dispose();
+  model.dispose();
+});
+
+test('MIM: masked predictions depend on the visible patches of their own sample (MAE and SimMIM)', () => {
+  for (const mode of ['mae', 'simmim'] as const) {
+    const cfg = smallConfig({ embedDim: 16, depth: 1, decoderDim: 16, mode });
+    const model = new MimModel(cfg.model, cfg.optim, Rng.fromSeed(0));
+    const g = model.encoder.grid;
+    const np = model.numPatches;
+    const rng = Rng.fromSeed(5);
+    const raw = new Float32Array(2 * g.cropVoxels);
+    for (let i = 0; i < raw.length; i++) raw[i] = rng.next();
+    const mask = new Uint8Array(2 * np);
+    for (let i = 0; i < mask.length; i++) mask[i] = i % 2; // odd patches masked
+    mask[np] = 1; // sample 1 has one visible patch fewer: its tokens are padded in MAE mode
+    const before = g.patchify(model.reconstruct(raw, 2, mask), 2);
+    // change visible patch 0 of sample 0 (z 0..3, y 0..7, x 0..7)
+    const edited = raw.slice();
+    for (let z = 0; z < 4; z++)
+      for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) edited[(z * 32 + y) * 32 + x] = rng.next();
+    const after = g.patchify(model.reconstruct(edited, 2, mask), 2);
+    const change = [0, 0];
+    for (let r = 0; r < 2 * np; r++) {
+      if (!mask[r]) continue;
+      for (let i = 0; i < g.patchVoxels; i++)
+        change[r < np ? 0 : 1]! += Math.abs(after[r * g.patchVoxels + i]! - before[r * g.patchVoxels + i]!);
+    }
+    assert.ok(change[0]! > 1e-2, `${mode}: masked patches of sample 0 moved by ${change[0]}`);
+    assert.is(change[1], 0, `${mode}: sample 1 must not see sample 0`);
+    model.dispose();
+  }
+});
+
+test('MIM: a task only the visible patches can solve (random phase) falls well below loss 1.0', () => {
+  const cfg = smallConfig({ embedDim: 32, depth: 2, decoderDim: 32 }, 3e-3);
+  const model = new MimModel(cfg.model, cfg.optim, Rng.fromSeed(0), { totalSteps: 150 });
+  const rng = Rng.fromSeed(7);
+  for (let s = 0; s < 150; s++)
+    model.trainStep(
+      phaseWaves(rng, 4, cfg.model.crop, 8),
+      4,
+      masks(rng, 4, model.numPatches, () => 24),
+    );
+  const held = phaseWaves(Rng.fromSeed(99), 4, cfg.model.crop, 8);
+  const r = model.evaluate(
+    held,
+    4,
+    masks(Rng.fromSeed(98), 4, model.numPatches, () => 24),
+  );
+  // predicting the patch mean (0 in normalized space) scores 1.0
+  assert.ok(r.loss < 0.3, `held-out loss ${r.loss.toFixed(3)} at mask ratio 0.75`);
   model.dispose();
 });
 

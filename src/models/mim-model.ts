@@ -372,7 +372,7 @@ export class MimModel implements MimModelLike {
 
   /** Encoder on the prepared tokens, then the decoder up to its final norm: `[batch*numPatches, Dd]`. */
   private decoderTokens(pb: PreparedBatch): tf.Tensor2D {
-    let x = this.encoder.patchEmbed.apply(pb.encInput); // [b*te, D]
+    let x = this.encoder.project(pb.encInput); // [b*te, D]
     if (pb.keep && this.encMaskToken)
       x = tf.add(tf.mul(x, pb.keep), pb.maskSel.apply(this.encMaskToken)) as tf.Tensor2D;
     x = tf.add(x, pb.encPosSel.apply(this.encoder.pos)) as tf.Tensor2D;
