@@ -168,7 +168,11 @@ export const FinetuneConfigSchema = z
   .object({
     steps: int(0).default(300),
     batchSize: int(1, 256).default(2),
-    lr: num(0, 1).default(3e-3),
+    /**
+     * Decoder learning rate. Scratch control on ISBI, 200 steps, seeds 1-3, mean VOI sum: 3.81 at 1e-3,
+     * 1.65 at 3e-3, 1.35 at 6e-3, 1.21 at 1.2e-2, 1.20 at 2.4e-2.
+     */
+    lr: num(0, 1).default(1e-2),
     /** Encoder learning rate as a fraction of `lr` (the encoder trains slower). */
     encoderLrScale: num(0, 10).default(0.1),
     loss: z.enum(['mse', 'bce']).default('bce'),

@@ -50,7 +50,8 @@ export const PRESETS: Record<BenchPreset['name'], BenchPreset> = {
     scratch: true,
     config: {
       ...common,
-      reward: { reconstruction: 1, budget: 0.5, learningProgress: 1 },
+      // Same reward as quick (config defaults: relative reconstruction + budget). The reference's raw
+      // `reconstruction` term pays for masking more and collapses policies to the max ratio.
       train: { phase1Steps: 800, phase2Steps: 400, checkpointEvery: 200 },
       finetune: { steps: 600, batchSize: 2, validEvery: 0 },
     },
