@@ -17,6 +17,8 @@ import {
   createMappo,
   trainOnEnv,
   ValueNorm,
+  actInputOf,
+  transitionOf,
   type ActInput,
   type PpoAgent,
 } from '../src/agents/index.js';
@@ -156,26 +158,10 @@ test('the learner trains on the realized actions (budget flips) with their recom
   let obs = env.reset({ seed: 5 }).observations;
   let flipped = 0;
   for (let t = 0; t < 3; t++) {
-    const input: ActInput = {
-      observations: obs,
-      state: env.state(),
-      numEnvs: 2,
-      numAgents: 8,
-      obsDim: env.obsDim,
-      stateDim: env.stateDim,
-    };
+    const input = actInputOf(env, obs);
     const out = agent.act(input);
     const res = env.step(out.actions, out.probs);
-    agent.observe({
-      input,
-      output: out,
-      realizedActions: res.infos.realizedActions,
-      rewards: res.rewards,
-      terminations: res.terminations,
-      truncations: res.truncations,
-      nextObservations: res.observations,
-      nextState: env.state(),
-    });
+    agent.observe(transitionOf(input, out, res, env.state()));
     const stored = agent.rollout.steps[t]!;
     assert.equal(Array.from(stored.actions), Array.from(res.infos.realizedActions));
     for (let i = 0; i < 16; i++) {
@@ -299,26 +285,10 @@ test('learning-rate annealing is linear in progress; a tiny KL target stops afte
   assert.is(agent.rollout.length, 0, 'deterministic evaluation records nothing');
   let obs = env.reset({ seed: 2 }).observations;
   for (let t = 0; t < 2; t++) {
-    const input: ActInput = {
-      observations: obs,
-      state: env.state(),
-      numEnvs: 2,
-      numAgents: 8,
-      obsDim: env.obsDim,
-      stateDim: env.stateDim,
-    };
+    const input = actInputOf(env, obs);
     const out = agent.act(input);
     const res = env.step(out.actions, out.probs);
-    agent.observe({
-      input,
-      output: out,
-      realizedActions: res.infos.realizedActions,
-      rewards: res.rewards,
-      terminations: res.terminations,
-      truncations: res.truncations,
-      nextObservations: res.observations,
-      nextState: env.state(),
-    });
+    agent.observe(transitionOf(input, out, res, env.state()));
     obs = res.observations;
   }
   const stats = agent.update(0.75)!;

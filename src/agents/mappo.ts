@@ -1,7 +1,5 @@
-import type { Config } from '../core/config.js';
-import type { Rng } from '../core/rng.js';
-import type { DecisionActivation } from '../models/decision-module.js';
-import { PpoAgent } from './ppo/ppo-agent.js';
+import { createPpoLearner, type PpoLearnerOptions } from './ppo/learner-options.js';
+import type { PpoAgent } from './ppo/ppo-agent.js';
 
 /*
  * MAPPO (Yu et al. 2022) with parameter sharing: the same actor as IPPO; the critic is centralized, V(s)
@@ -11,37 +9,10 @@ import { PpoAgent } from './ppo/ppo-agent.js';
  * acting needs only the observations (the critic is not used for the action).
  */
 
-export interface MappoOptions {
-  obsDim: number;
-  stateDim: number;
-  numEnvs: number;
-  numAgents: number;
-  config: Config;
-  rng: Rng;
-  /** Hidden activation (default tanh). */
-  activation?: DecisionActivation;
-  /** Normalize value targets (default true for MAPPO). */
-  valueNorm?: boolean;
-  /** Add the pooled env context to each agent's logit (default true). */
-  useContext?: boolean;
-  /** Initial mask probability (default: config.env.targetRatio). */
-  initMaskProb?: number;
-}
+/** Options of {@link createMappo} (value normalization on by default). */
+export type MappoOptions = PpoLearnerOptions;
 
 /** Build a MAPPO learner. */
 export function createMappo(o: MappoOptions): PpoAgent {
-  return new PpoAgent({
-    name: 'mappo',
-    critic: 'central',
-    obsDim: o.obsDim,
-    stateDim: o.stateDim,
-    numEnvs: o.numEnvs,
-    numAgents: o.numAgents,
-    ppo: o.config.ppo,
-    rng: o.rng,
-    activation: o.activation,
-    useContext: o.useContext,
-    initMaskProb: o.initMaskProb ?? o.config.env.targetRatio,
-    valueNorm: o.valueNorm ?? true,
-  });
+  return createPpoLearner('mappo', 'central', /* defaultValueNorm */ true, o);
 }

@@ -7,8 +7,8 @@ import { AdamW, type AdamWStepInfo } from './adamw.js';
 import {
   assignVariables,
   loadCheckpoint,
-  saveCheckpoint,
-  toCheckpointTensors,
+  restoreTrainable,
+  saveTrainable,
   type Checkpoint,
 } from './checkpoint.js';
 import { Conv3d, ConvTranspose3d } from './conv3d.js';
@@ -285,15 +285,7 @@ export class AffinityNet {
       finetune: this.finetune,
       options: this.options,
     };
-    await saveCheckpoint(
-      dir,
-      toCheckpointTensors([...this.namedWeights(), ...this.optimizer.stateTensors()]),
-      {
-        step: this.step,
-        config,
-        meta: extra,
-      },
-    );
+    await saveTrainable(dir, this, { step: this.step, config, meta: extra });
   }
 
   /** Rebuild from {@link save}. */
@@ -304,12 +296,7 @@ export class AffinityNet {
       throw new CheckpointError(`checkpoint ${dir}: not an affinity network checkpoint`);
     const net = new AffinityNet(cfg.model, cfg.finetune, Rng.fromSeed(0), cfg.options);
     try {
-      assignVariables(
-        ckpt,
-        net.params.list().map((p) => ({ name: p.name, variable: p.variable })),
-        { dir },
-      );
-      net.optimizer.loadState((n) => ckpt.tensors.get(n), ckpt.manifest.step, dir);
+      restoreTrainable(ckpt, net, dir);
     } catch (e) {
       net.dispose();
       throw e;

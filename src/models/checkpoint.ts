@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { CheckpointError } from '../core/errors.js';
 import { writeDirAtomic } from '../core/fs.js';
+import type { AdamW } from './adamw.js';
+import type { ParamStore } from './params.js';
 
 /*
  * Checkpoints: a directory with `manifest.json` (names, shapes, dtypes, byte offsets, config, step, RNG
@@ -196,4 +198,33 @@ export function assignVariables(
     const t = ckpt.tensors.get(prefix + name)!;
     tf.tidy(() => variable.assign(tf.tensor(t.data, t.shape, t.dtype)));
   }
+}
+
+/** A model whose whole training state is its parameters plus its AdamW moments and step. */
+export interface TrainableState {
+  readonly params: ParamStore;
+  readonly optimizer: AdamW;
+}
+
+/** Save a model's parameters and optimizer moments (atomic); the step is the optimizer's unless given. */
+export async function saveTrainable(
+  dir: string,
+  model: TrainableState,
+  opts: { step: number; config: unknown; meta?: Record<string, unknown> },
+): Promise<void> {
+  const tensors = toCheckpointTensors([...model.params.named(), ...model.optimizer.stateTensors()]);
+  await saveCheckpoint(dir, tensors, { step: opts.step, config: opts.config, meta: opts.meta ?? {} });
+}
+
+/**
+ * Restore what {@link saveTrainable} wrote into a model of the same architecture: every parameter and
+ * moment is validated (name, shape, dtype) before anything is assigned.
+ */
+export function restoreTrainable(ckpt: Checkpoint, model: TrainableState, dir: string): void {
+  assignVariables(
+    ckpt,
+    model.params.list().map((p) => ({ name: p.name, variable: p.variable })),
+    { dir },
+  );
+  model.optimizer.loadState((n) => ckpt.tensors.get(n), ckpt.manifest.step, dir);
 }

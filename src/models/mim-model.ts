@@ -9,7 +9,8 @@ import { keyBiasFromCounts } from './attention.js';
 import {
   assignVariables,
   loadCheckpoint,
-  saveCheckpoint,
+  restoreTrainable,
+  saveTrainable,
   toCheckpointTensors,
   type Checkpoint,
 } from './checkpoint.js';
@@ -455,15 +456,7 @@ export class MimModel implements MimModelLike {
       optim: this.optimConfig,
       totalSteps: this.totalSteps,
     };
-    await saveCheckpoint(
-      dir,
-      toCheckpointTensors([...this.namedWeights(), ...this.optimizer.stateTensors()]),
-      {
-        step: this.step,
-        config,
-        meta: extra,
-      },
-    );
+    await saveTrainable(dir, this, { step: this.step, config, meta: extra });
   }
 
   /** Restore weights, moments and step written by {@link save} into this model (same architecture). */
@@ -472,12 +465,7 @@ export class MimModel implements MimModelLike {
     const cfg = ckpt.manifest.config as MimCheckpointConfig | null;
     if (!cfg || cfg.kind !== 'mim')
       throw new CheckpointError(`checkpoint ${dir}: not a MIM model checkpoint`);
-    assignVariables(
-      ckpt,
-      this.params.list().map((p) => ({ name: p.name, variable: p.variable })),
-      { dir },
-    );
-    this.optimizer.loadState((n) => ckpt.tensors.get(n), ckpt.manifest.step, dir);
+    restoreTrainable(ckpt, this, dir);
     return ckpt.manifest.meta;
   }
 
