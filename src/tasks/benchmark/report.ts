@@ -24,7 +24,10 @@ function fmt(x: number, digits = 3): string {
 
 function cell(xs: number[], digits = 3): string {
   const { mean, std } = meanStd(xs);
-  return xs.length > 1 ? `${fmt(mean, digits)} ± ${fmt(std, digits)}` : fmt(mean, digits);
+  // A quantity a policy does not have (entropy of a heuristic) is n/a, not "n/a ± n/a".
+  return xs.length > 1 && Number.isFinite(mean)
+    ? `${fmt(mean, digits)} ± ${fmt(std, digits)}`
+    : fmt(mean, digits);
 }
 
 /** Moving average (window w) so curves of a few hundred noisy steps are readable. */
