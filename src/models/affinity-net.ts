@@ -285,7 +285,7 @@ export class AffinityNet {
       finetune: this.finetune,
       options: this.options,
     };
-    await saveTrainable(dir, this, { step: this.step, config, meta: extra });
+    await saveTrainable(dir, this, { config, meta: extra });
   }
 
   /** Rebuild from {@link save}. */

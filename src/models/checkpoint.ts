@@ -206,14 +206,15 @@ export interface TrainableState {
   readonly optimizer: AdamW;
 }
 
-/** Save a model's parameters and optimizer moments (atomic); the step is the optimizer's unless given. */
+/** Save a model's parameters, optimizer moments and optimizer step (atomic). */
 export async function saveTrainable(
   dir: string,
   model: TrainableState,
-  opts: { step: number; config: unknown; meta?: Record<string, unknown> },
+  opts: { config: unknown; meta?: Record<string, unknown> },
 ): Promise<void> {
   const tensors = toCheckpointTensors([...model.params.named(), ...model.optimizer.stateTensors()]);
-  await saveCheckpoint(dir, tensors, { step: opts.step, config: opts.config, meta: opts.meta ?? {} });
+  const step = model.optimizer.step; // restoreTrainable sets it back from the manifest
+  await saveCheckpoint(dir, tensors, { step, config: opts.config, meta: opts.meta ?? {} });
 }
 
 /**

@@ -456,7 +456,7 @@ export class MimModel implements MimModelLike {
       optim: this.optimConfig,
       totalSteps: this.totalSteps,
     };
-    await saveTrainable(dir, this, { step: this.step, config, meta: extra });
+    await saveTrainable(dir, this, { config, meta: extra });
   }
 
   /** Restore weights, moments and step written by {@link save} into this model (same architecture). */
