@@ -25,7 +25,7 @@ export async function main(
   });
   for (const r of results.runs)
     console.log(
-      `${r.policy.padEnd(8)} VOI sum ${r.best.voi_sum.toFixed(3)}  ARAND ${r.best.arand.toFixed(3)}`,
+      `${r.policy.padEnd(8)} VOI sum ${r.test.voi_sum.toFixed(3)}  ARAND ${r.test.arand.toFixed(3)}`,
     );
   console.log(`report: ${report}`);
   return report;

@@ -273,10 +273,15 @@ test('instances: perfect affinities recover the labels exactly (3D, xy fragments
   // minOrphanSize 1: a 1-pixel piece of an object (seen at a section's corner) is its own fragment.
   for (const o of [{ fragments: '3d' as const }, { fragments: 'xy' as const }, { mode2d: true }]) {
     const mode2d = 'mode2d' in o;
-    const [sg] = segment(aff, shape, { thresholds: [0.5], minOrphanSize: 1, ...o });
-    const s = evaluateSegmentation(components(labels.data, shape, mode2d), sg!.labels, { shape, mode2d });
+    const gt = components(labels.data, shape, mode2d);
+    const [sg] = segment(aff, shape, { thresholds: [0.5], seeds: 'threshold', minOrphanSize: 1, ...o });
+    const s = evaluateSegmentation(gt, sg!.labels, { shape, mode2d });
     close(s.voi_sum, 0, `voi_sum ${JSON.stringify(o)}`);
     close(s.arand, 0, `arand ${JSON.stringify(o)}`);
+    // h-minima seeds (the default) have no orphan stage: a 1-pixel piece joins a neighbour, nothing more
+    const [sh] = segment(aff, shape, { thresholds: [0.5], ...o });
+    const h = evaluateSegmentation(gt, sh!.labels, { shape, mode2d });
+    assert.ok(h.voi_sum < 0.01 && h.arand < 0.01, `h-minima ${JSON.stringify(o)}: ${h.voi_sum}, ${h.arand}`);
   }
 });
 

@@ -26,7 +26,15 @@ export const DataConfigSchema = z
       .tuple([int(0), int(1)])
       .nullable()
       .default(null),
-    /** Sections [start, end) held out for evaluation; null = none. */
+    /**
+     * Sections [start, end) held out for choosing segmentation parameters (validation); null = none.
+     * Never trained on, never scored.
+     */
+    validZ: z
+      .tuple([int(0), int(1)])
+      .nullable()
+      .default(null),
+    /** Sections [start, end) held out for evaluation (test: scored once); null = none. */
     evalZ: z
       .tuple([int(0), int(1)])
       .nullable()
@@ -185,7 +193,14 @@ export const FinetuneConfigSchema = z
 /** Segmentation and evaluation. */
 export const EvalConfigSchema = z
   .object({
-    thresholds: z.array(num(0, 1)).min(1).default([0.2, 0.3, 0.4, 0.5, 0.6, 0.7]),
+    /** Agglomeration thresholds searched on validation (one segmentation each; lower = more merging). */
+    thresholds: z.array(num(0, 1)).min(1).default([0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]),
+    /** Watershed seeding: `hminima` (robust to noisy maps), `distance` or `threshold` (the original). */
+    seeds: z.enum(['hminima', 'distance', 'threshold']).default('hminima'),
+    /** Seed dynamics searched on validation (boundary-map units for hminima, voxels for distance). */
+    seedH: z.array(num(0, 1000)).min(1).default([0.02, 0.05, 0.1, 0.2, 0.3]),
+    /** Gaussian sigma (px, in-plane) of the learning-free control's smoothed intensity. */
+    baselineSigma: num(0, 20).default(1),
     /** Overlap of neighbouring windows in whole-volume prediction. */
     overlap: num(0, 0.9).default(0.25),
     mode2d: z.boolean().default(false),

@@ -11,6 +11,7 @@ import {
   saveTrainable,
   type Checkpoint,
 } from './checkpoint.js';
+import { ConvInPlane } from './conv-inplane.js';
 import { Conv3d, ConvTranspose3d } from './conv3d.js';
 import { Dense } from './dense.js';
 import { ParamStore } from './params.js';
@@ -32,8 +33,15 @@ import { VitEncoder } from './vit-encoder.js';
 export interface AffinityNetOptions {
   /** Channels after the token projection and after each upsampling stage (narrow: CPU-friendly). */
   channels?: number[];
-  /** Channels of the raw-input skip branch and the fusion convolution. */
+  /** Channels of the raw-input 3x3x3 branch (z context for the z affinities). */
   rawChannels?: number;
+  /**
+   * Widths of the in-plane (y, x) 3x3 convolutions on the raw input at full resolution, which carry the
+   * membranes' fine position (the token path is 16 px coarse); [] = none (the original network).
+   */
+  inPlaneChannels?: number[];
+  /** Kernel (in-plane, odd) of the fusion of token and raw features; 1 = pointwise (the original). */
+  fuseKernel?: number;
   weightDecay?: number;
   /** Warmup updates before the cosine decay over `finetune.steps`. */
   warmupSteps?: number;
@@ -43,6 +51,8 @@ export interface AffinityNetOptions {
 /** Default decoder widths: projection, then one entry per upsampling stage (reused if fewer). */
 export const AFFINITY_CHANNELS = [32, 32, 16, 16, 8];
 export const AFFINITY_RAW_CHANNELS = 8;
+export const AFFINITY_IN_PLANE_CHANNELS = [16, 16];
+export const AFFINITY_FUSE_KERNEL = 3;
 
 /** Upsampling strides per stage that undo `patch` (powers of two): each stage doubles some axes. */
 export function upsampleStages(patch: Shape3): [number, number, number][] {
@@ -82,8 +92,10 @@ export class AffinityNet {
   private readonly projSkip: Dense;
   private readonly ups: ConvTranspose3d[];
   private readonly rawConv: Conv3d;
-  private readonly fuse: Dense;
+  private readonly inPlane: ConvInPlane[];
+  private readonly fuse: Dense | ConvInPlane;
   private readonly fuseRaw: Dense;
+  private readonly fuseInPlane: ConvInPlane | null;
   private readonly head: Dense;
   readonly optimizer: AdamW;
   lastUpdate: AdamWStepInfo | null = null;
@@ -112,10 +124,19 @@ export class AffinityNet {
     this.ups = stages.map((s, i) => new ConvTranspose3d(dec.scope(`up/${i}`), width(i), width(i + 1), s));
     const last = width(stages.length);
     this.rawConv = new Conv3d(dec.scope('raw'), 1, rc, 3);
-    // full-resolution layers are 1x1x1 (dense on [voxels, channels]): wasm's Conv3D is a naive loop,
-    // ~100x slower per MAC than matMul, so only the 1-channel raw branch uses a 3x3x3 kernel
-    this.fuse = new Dense(dec.scope('fuse'), last, rc);
+    // full-resolution layers are in-plane or 1x1x1: wasm's Conv3D is a naive loop, ~100x slower per MAC
+    // than matMul, so only the 1-channel raw branch uses a 3x3x3 kernel
+    const ip = options.inPlaneChannels ?? AFFINITY_IN_PLANE_CHANNELS;
+    this.inPlane = ip.map(
+      (c, i) => new ConvInPlane(dec.scope(`in_plane/${i}`), i === 0 ? 1 : ip[i - 1]!, c, 3),
+    );
+    const fk = options.fuseKernel ?? AFFINITY_FUSE_KERNEL;
+    // dense(concat(a, b, c)) written as a sum of per-source layers (a concat's gradient is slow in wasm)
+    this.fuse =
+      fk === 1 ? new Dense(dec.scope('fuse'), last, rc) : new ConvInPlane(dec.scope('fuse'), last, rc, fk);
     this.fuseRaw = new Dense(dec.scope('fuse_raw'), rc, rc, { bias: false });
+    this.fuseInPlane =
+      ip.length > 0 ? new ConvInPlane(dec.scope('fuse_in_plane'), ip[ip.length - 1]!, rc, fk) : null;
     this.head = new Dense(dec.scope('head'), rc, 3);
     const encParams = this.params.list('encoder/');
     const decParams = this.params.list('seg/');
@@ -166,10 +187,21 @@ export class AffinityNet {
     const t = tf.relu(tf.add(this.proj.apply(out), this.projSkip.apply(mid))); // [b*np, c0]
     let f = tf.reshape(t, [batch, gz, gy, gx, this.proj.outDim]) as tf.Tensor5D;
     for (const up of this.ups) f = tf.relu(up.apply(f));
-    const r = tf.relu(this.rawConv.apply(tf.tensor5d(raw, [batch, d, h, w, 1])));
-    const f2 = tf.reshape(f, [-1, f.shape[4]]) as tf.Tensor2D; // [voxels, last]
+    const x = tf.tensor5d(raw, [batch, d, h, w, 1]);
+    const r = tf.relu(this.rawConv.apply(x)); // [b, d, h, w, rc]
     const r2 = tf.reshape(r, [-1, r.shape[4]]) as tf.Tensor2D; // [voxels, rc]
-    const fused = tf.relu(tf.add(this.fuse.apply(f2), this.fuseRaw.apply(r2))) as tf.Tensor2D;
+    let sum: tf.Tensor2D =
+      this.fuse instanceof Dense
+        ? this.fuse.apply(tf.reshape(f, [-1, f.shape[4]]) as tf.Tensor2D) // [voxels, rc]
+        : (tf.reshape(this.fuse.apply(f), [-1, this.fuse.outCh]) as tf.Tensor2D);
+    sum = tf.add(sum, this.fuseRaw.apply(r2));
+    if (this.fuseInPlane) {
+      // standardized like the encoder's input, so the first conv starts in a sensible range
+      let p: tf.Tensor5D = tf.div(tf.sub(x, 0.5), 0.2);
+      for (const conv of this.inPlane) p = tf.relu(conv.apply(p)); // [b, d, h, w, c]
+      sum = tf.add(sum, tf.reshape(this.fuseInPlane.apply(p), [-1, this.fuseInPlane.outCh]));
+    }
+    const fused = tf.relu(sum); // [voxels, rc]
     return tf.reshape(this.head.apply(fused), [batch, d, h, w, 3]) as tf.Tensor5D;
   }
 

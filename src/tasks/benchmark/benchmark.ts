@@ -8,20 +8,20 @@ import { ConfigError } from '../../core/errors.js';
 import { writeFileAtomic } from '../../core/fs.js';
 import { VERSION } from '../../version.js';
 import { encodePng, grayToRgb, hstack, labelsToRgb } from '../report/png.js';
-import { evaluateSegmentation } from '../eval/metrics.js';
-import { segment } from '../eval/segment.js';
 import { finetune } from '../segmentation/finetune.js';
 import { predictAffinities } from '../segmentation/predict.js';
 import { buildPretraining, publishEncoder, type PretrainSetup } from '../pretrain/build.js';
 import { loadDataSplit, type DataSplit } from '../data-split.js';
 import type { BenchmarkResults, PretrainRecord, RunRecord } from './results.js';
+import { learningFreeControl, scoreOnSplit } from './score-split.js';
 import { ISBI_SPLIT, PRESETS, type BenchPreset } from './presets.js';
 import { writeReport } from './report.js';
 
 /*
  * The main job: which masking policy gives the better encoder for neuron segmentation? For every policy
  * and seed: pretrain (same MIM updates and crops for all), finetune the same segmentation recipe from that
- * encoder, predict the held-out volume, segment with a threshold sweep, score; plus a `scratch` control.
+ * encoder, predict the validation and test volumes, choose the segmentation parameters on validation,
+ * score test; plus a `scratch` control and a learning-free control (smoothed intensity, no training).
  * Each finished run is saved as OUT/runs/<policy>-s<seed>/result.json; a re-run skips finished runs.
  */
 
@@ -51,6 +51,7 @@ export function runConfig(opts: BenchmarkOptions, policy: string, seed: number):
       : {
           path: opts.data,
           trainZ: ISBI_SPLIT.trainZ,
+          validZ: ISBI_SPLIT.validZ,
           evalZ: ISBI_SPLIT.evalZ,
           labelsKey: ISBI_SPLIT.labelsKey,
           evalLabelsKey: ISBI_SPLIT.evalLabelsKey,
@@ -155,34 +156,20 @@ async function runOne(
     });
     const net = ft.net!;
     const ev = split.eval!;
+    const va = split.valid!;
     try {
       let t = performance.now();
+      const affValid = await predictAffinities(net, va.raw, { overlap: config.eval.overlap });
       const aff = await predictAffinities(net, ev.raw, { overlap: config.eval.overlap });
       const predictS = (performance.now() - t) / 1000;
       t = performance.now();
-      const segs = segment(aff, ev.raw.shape, {
-        thresholds: config.eval.thresholds,
-        mode2d: config.eval.mode2d,
-        minSize: config.eval.minSize,
-      });
-      const segmentS = (performance.now() - t) / 1000;
-      t = performance.now();
-      const perThreshold = segs.map((s) => ({
-        threshold: s.threshold,
-        ...evaluateSegmentation(ev.labels.data, s.labels, {
-          shape: ev.raw.shape,
-          resolution: ev.raw.resolution,
-          mode2d: config.eval.mode2d,
-          ...(config.eval.borderNm > 0 ? { borderNm: config.eval.borderNm } : {}),
-        }),
-      }));
-      const evaluateS = (performance.now() - t) / 1000;
-      const best = perThreshold.reduce((a, b) => (b.voi_sum < a.voi_sum ? b : a));
-      writeSegPreview(
-        join(dir, 'segmentation.png'),
-        ev,
-        segs.find((s) => s.threshold === best.threshold)!.labels,
+      const scored = scoreOnSplit(
+        { affinities: affValid, volume: va },
+        { affinities: aff, volume: ev },
+        config,
       );
+      const segmentS = (performance.now() - t) / 1000;
+      writeSegPreview(join(dir, 'segmentation.png'), ev, scored.testLabels);
       const ftLoss = ft.trainLoss.map((p) => p.loss);
       const record: RunRecord = {
         policy,
@@ -194,11 +181,13 @@ async function runOne(
           trainLoss: ftLoss,
           validLoss: ft.validLoss.at(-1)?.loss ?? null,
         },
-        predict: { seconds: predictS, voxels: ev.raw.data.length },
+        predict: { seconds: predictS, voxels: ev.raw.data.length + va.raw.data.length },
+        // choosing on validation and scoring test: segmentation and evaluation interleave
         segment: { seconds: segmentS },
-        evaluate: { seconds: evaluateS },
-        perThreshold,
-        best,
+        evaluate: { seconds: 0 },
+        validation: scored.validation,
+        test: scored.test,
+        perThreshold: scored.perThreshold,
         maskPreview: preview,
       };
       writeFileAtomic(join(dir, 'result.json'), JSON.stringify({ config, record }) + '\n');
@@ -242,6 +231,19 @@ function finished(opts: BenchmarkOptions, policy: string, seed: number): RunReco
   }
 }
 
+/** Which sections each part of the protocol used, in words for results.json and the report. */
+function splitRecord(config: Config, source: string): BenchmarkResults['split'] {
+  const d = config.data;
+  if (source.startsWith('synthetic'))
+    return {
+      train: 'synthetic volume (seed/train)',
+      valid: 'synthetic volume (seed/valid)',
+      test: 'synthetic volume (seed/eval)',
+    };
+  const z = (r: [number, number] | null) => (r ? `sections ${r[0]}-${r[1] - 1}` : 'all sections');
+  return { train: z(d.trainZ), valid: z(d.validZ), test: z(d.evalZ) };
+}
+
 /** Run the benchmark; writes results.json, report.md and figures into `outDir`; returns the report path. */
 export async function runBenchmark(
   opts: BenchmarkOptions,
@@ -258,7 +260,11 @@ export async function runBenchmark(
   mkdirSync(opts.outDir, { recursive: true });
   const first = runConfig(opts, all[0] ?? 'random', seeds[0] ?? 1);
   const split = await loadDataSplit(first);
-  if (!split.eval) throw new ConfigError('the benchmark needs a held-out evaluation volume (data.evalZ)');
+  if (!split.eval) throw new ConfigError('the benchmark needs a held-out test volume (data.evalZ)');
+  if (!split.valid)
+    throw new ConfigError(
+      'the benchmark needs held-out validation sections to choose segmentation parameters (data.validZ)',
+    );
   if (!split.train.labels)
     throw new ConfigError(`the benchmark needs training labels (${first.data.labelsKey})`);
   const runs: RunRecord[] = [];
@@ -280,9 +286,14 @@ export async function runBenchmark(
       const r = await runOne(opts, policy, seed, split);
       runs.push(r);
       log(
-        `  ${policy} seed ${seed}: VOI sum ${r.best.voi_sum.toFixed(3)}, ARAND ${r.best.arand.toFixed(3)} (threshold ${r.best.threshold}); tensors ${before} -> ${tf.memory().numTensors}`,
+        `  ${policy} seed ${seed}: test VOI sum ${r.test.voi_sum.toFixed(3)}, ARAND ${r.test.arand.toFixed(3)} (seed h ${r.test.seedH}, threshold ${r.test.threshold}, chosen on validation); tensors ${before} -> ${tf.memory().numTensors}`,
       );
     }
+  log('learning-free control: smoothed intensity, parameters chosen on validation');
+  const control = learningFreeControl(split.valid, split.eval, first);
+  log(
+    `  learning-free: test VOI sum ${control.test.voi_sum.toFixed(3)}, ARAND ${control.test.arand.toFixed(3)}`,
+  );
   const results: BenchmarkResults = {
     format: 'dbmim-benchmark',
     version: 1,
@@ -292,14 +303,16 @@ export async function runBenchmark(
     startedAt: new Date().toISOString(),
     policies: all,
     seeds,
+    split: splitRecord(first, split.source),
     config: { dbmim: VERSION, ...runConfig(opts, all[0] ?? 'random', seeds[0] ?? 1) },
     runs,
+    controls: [control],
   };
   writeFileAtomic(join(opts.outDir, 'results.json'), JSON.stringify(results, null, 1) + '\n');
   const previews = new Map<string, string>();
   const bestPolicy = [...runs]
     .filter((r) => r.policy !== 'scratch')
-    .sort((a, b) => a.best.voi_sum - b.best.voi_sum)[0];
+    .sort((a, b) => a.test.voi_sum - b.test.voi_sum)[0];
   for (const r of [bestPolicy, runs.find((x) => x.policy === 'scratch')]) {
     if (r) previews.set(r.policy, `runs/${runName(r.policy, r.seed)}/segmentation.png`);
   }

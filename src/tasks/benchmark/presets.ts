@@ -16,9 +16,13 @@ export interface BenchPreset {
   scratch: boolean;
 }
 
-/** Sections of the shipped ISBI stack used for training and held out for evaluation. */
+/**
+ * Sections of the shipped ISBI stack: training (pretraining and finetuning), validation (segmentation
+ * parameters are chosen there) and test (scored once).
+ */
 export const ISBI_SPLIT = {
-  trainZ: [0, 20] as [number, number],
+  trainZ: [0, 16] as [number, number],
+  validZ: [16, 20] as [number, number],
   evalZ: [20, 30] as [number, number],
   labelsKey: 'volumes/labels/neuron_ids',
   evalLabelsKey: 'volumes/labels/neuron_ids_2d',

@@ -4,6 +4,7 @@
  */
 
 import type { SegmentationScores } from '../eval/metrics.js';
+import type { SegmentationParams } from '../eval/tune.js';
 
 /** Scores of one segmentation against ground truth (CREMI conventions). */
 export type Scores = SegmentationScores;
@@ -29,10 +30,15 @@ export interface RunRecord {
   predict: { seconds: number; voxels: number };
   segment: { seconds: number };
   evaluate: { seconds: number };
-  /** One entry per agglomeration threshold. */
+  /** Segmentation parameters chosen on the validation sections, with the validation scores. */
+  validation: SegmentationParams & { scores: Scores };
+  /** Test scores at the parameters chosen on validation: the run's result. */
+  test: Scores & SegmentationParams;
+  /**
+   * Test scores at every threshold of the sweep (seed dynamic as chosen): for reading the curve only,
+   * never for choosing.
+   */
   perThreshold: (Scores & { threshold: number })[];
-  /** The threshold with the lowest VOI sum (the field's usual report). */
-  best: Scores & { threshold: number };
   /** Figures' raw material: the policy's mask over one crop's middle section, `[gridY, gridX]` 0/1. */
   maskPreview: {
     section: number[];
@@ -40,6 +46,24 @@ export interface RunRecord {
     grid: [number, number, number];
     crop: [number, number, number];
   } | null;
+}
+
+/**
+ * A learning-free control: smoothed raw intensity as node affinities through the same segmentation, its
+ * parameters chosen on the same validation sections. Deterministic, so one row, no seeds.
+ */
+export interface ControlRecord {
+  name: string;
+  description: string;
+  validation: SegmentationParams & { scores: Scores };
+  test: Scores & SegmentationParams;
+}
+
+/** Which sections (or synthetic volumes) each part of the protocol used. */
+export interface SplitRecord {
+  train: string;
+  valid: string;
+  test: string;
 }
 
 export interface BenchmarkResults {
@@ -51,6 +75,8 @@ export interface BenchmarkResults {
   startedAt: string;
   policies: string[];
   seeds: number[];
+  split: SplitRecord;
   config: unknown;
   runs: RunRecord[];
+  controls: ControlRecord[];
 }

@@ -2,18 +2,37 @@ import { InputError } from '../../core/errors.js';
 import type { Shape3 } from '../../data/types.js';
 import { boundaryMap, checkAffinities } from './affinity-graph.js';
 import { MinHeap } from './heap.js';
+import { distanceSeeds, hMinimaSeeds } from './seeds.js';
 import { UnionFind } from './union-find.js';
+
+/**
+ * How fragments are seeded:
+ * - `hminima`: minima of the boundary map whose dynamic is at least `seedH` (robust to noise: a shallow
+ *   dip inside an object is no seed), each grown to its h-plateau;
+ * - `distance`: maxima (dynamic >= `seedH` voxels) of the distance transform of `boundary < seedThreshold`,
+ *   the usual connectomics distance-transform watershed;
+ * - `threshold`: every connected component of `boundary <= seedThreshold` linked by affinities
+ *   >= `seedAffinity` (the original rule: exact on clean maps, over-splits noisy ones).
+ */
+export type SeedMode = 'hminima' | 'distance' | 'threshold';
 
 /** Options of {@link watershed}. */
 export interface WatershedOptions {
-  /** Voxels whose boundary value (1 - mean touching affinity) is at most this can seed a fragment. */
-  seedThreshold?: number; // default 0.15
+  /** Seeding rule (see {@link SeedMode}). */
+  seeds?: SeedMode; // default 'hminima'
+  /** `hminima`: minimum dynamic of a seed on the boundary map; `distance`: in voxels of the distance map. */
+  seedH?: number; // default 0.1 (hminima), 2 (distance)
+  /**
+   * `threshold`: voxels whose boundary value (1 - mean touching affinity) is at most this seed fragments;
+   * `distance`: voxels below it are object voxels (default 0.15 and 0.5).
+   */
+  seedThreshold?: number;
   /** Two neighbouring seed voxels join one seed only if the affinity between them is at least this. */
   seedAffinity?: number; // default 0.8
-  /** Seeds (connected seed voxels) smaller than this are dropped; their voxels are flooded instead. */
+  /** `threshold`: seeds (connected seed voxels) smaller than this are dropped; their voxels are flooded. */
   minSeedSize?: number; // default 4 voxels
   /**
-   * The flood first grows only through edges of affinity >= this; what it leaves unreached and is linked
+   * `threshold` mode only. The flood first grows only through edges of affinity >= this; what it leaves unreached and is linked
    * by such edges (a small object without a seed) becomes fragments of its own, then the flood finishes
    * through the weak edges (membrane voxels join their most affine neighbour).
    */
@@ -24,6 +43,8 @@ export interface WatershedOptions {
   boundaryReduce?: 'mean' | 'max'; // default 'mean'
   /** Per-section (ISBI) mode: only y/x affinities; fragments never cross sections. */
   mode2d?: boolean; // default false
+  /** Voxel size (z, y, x) for the 3-D distance transform of `distance` seeds; default isotropic. */
+  resolution?: Shape3;
 }
 
 /** Fragments: `labels[v]` in 1..count for every voxel (C order, `[D, H, W]`). */
@@ -37,22 +58,27 @@ const DIRS = 6;
 
 /**
  * Seeded watershed on the affinity graph.
- * 1. Boundary map from the affinities ({@link boundaryMap}); seeds are connected components of
- *    low-boundary voxels, linked only through edges of affinity >= `seedAffinity` (so a seed never leaks
- *    through a membrane), at least `minSeedSize` voxels.
+ * 1. Boundary map from the affinities ({@link boundaryMap}); seeds by `seeds` ({@link SeedMode}): by
+ *    default minima of the boundary map deep enough (dynamic >= `seedH`) to be objects, not noise. The
+ *    `threshold` rule takes connected components of low-boundary voxels, linked only through edges of
+ *    affinity >= `seedAffinity`, at least `minSeedSize` voxels.
  * 2. Flood (Prim-like seeded region growing, i.e. the watershed cut of the edge-weighted graph with edge
  *    height 1 - affinity): repeatedly take the lowest edge from a labelled voxel to an unlabelled one and
  *    give the unlabelled voxel that label. A voxel thus joins the seed it is most strongly tied to, which
  *    is more faithful to the affinities than flooding the voxel boundary map (a membrane-corner voxel has
  *    a high boundary value whichever side it belongs to). Ties are first-in first-out.
- *    The flood runs in two stages: first through edges of affinity >= `floodAffinity` only; then
+ *    With `threshold` seeds the flood runs in two stages: first through edges of affinity >= `floodAffinity` only; then
  *    unreached components linked by such edges (>= `minOrphanSize` voxels: small objects whose seed was
  *    too small or absent) become new fragments; then the flood finishes through the weak edges.
  * 3. A domain without any fragment (a whole section in 2D mode, say) is flooded from its first voxel.
  * Fragment ids are 1..count: seeds in raster order of their first voxel, then orphans, then such domains.
  */
 export function watershed(affinities: Float32Array, shape: Shape3, opts: WatershedOptions = {}): Fragments {
-  const seedThreshold = opts.seedThreshold ?? 0.15;
+  const mode = opts.seeds ?? 'hminima';
+  if (!['hminima', 'distance', 'threshold'].includes(mode))
+    throw new InputError(`watershed: seeds must be 'hminima', 'distance' or 'threshold', got '${mode}'`);
+  const seedThreshold = opts.seedThreshold ?? (mode === 'distance' ? 0.5 : 0.15);
+  const seedH = opts.seedH ?? (mode === 'distance' ? 2 : 0.1);
   const seedAffinity = opts.seedAffinity ?? 0.8;
   const minSeedSize = opts.minSeedSize ?? 4;
   const floodAffinity = opts.floodAffinity ?? 0.5;
@@ -67,37 +93,9 @@ export function watershed(affinities: Float32Array, shape: Shape3, opts: Watersh
   const hw = h * w;
   const boundary = boundaryMap(affinities, shape, { reduce: opts.boundaryReduce, mode2d });
 
-  // 1. Seeds: union low-boundary voxels with their -1 neighbours across strong edges.
-  const isSeed = new Uint8Array(n);
-  for (let v = 0; v < n; v++) isSeed[v] = boundary[v]! <= seedThreshold ? 1 : 0;
-  const uf = new UnionFind(n);
-  const c0 = mode2d ? 1 : 0;
-  for (let c = c0; c < 3; c++) {
-    const off = c * n;
-    const step = c === 0 ? hw : c === 1 ? w : 1;
-    for (let z = 0; z < d; z++)
-      for (let y = 0; y < h; y++)
-        for (let x = 0, v = z * hw + y * w; x < w; x++, v++) {
-          if (!isSeed[v]) continue;
-          const coord = c === 0 ? z : c === 1 ? y : x;
-          if (coord === 0 || !isSeed[v - step] || affinities[off + v]! < seedAffinity) continue;
-          uf.union(v - step, v);
-        }
-  }
-  const size = new Int32Array(n);
-  for (let v = 0; v < n; v++) if (isSeed[v]) size[uf.find(v)]++;
-  const labels = new Uint32Array(n);
-  const rootLabel = new Uint32Array(n); // seed root -> fragment id (0 = none yet)
-  let count = 0;
-  for (let v = 0; v < n; v++) {
-    if (!isSeed[v]) continue;
-    const r = uf.find(v);
-    if (size[r]! < minSeedSize) continue;
-    if (rootLabel[r] === 0) rootLabel[r] = ++count;
-    labels[v] = rootLabel[r]!;
-  }
-
   // 2. Flood. Heap entries are edges `p * 6 + dir` from a labelled voxel p, priority 1 - affinity.
+  const labels = new Uint32Array(n);
+  let count = 0;
   const heap = new MinHeap(1 << 16);
   const pushEdges = (p: number): void => {
     const z = Math.floor(p / hw);
@@ -125,6 +123,64 @@ export function watershed(affinities: Float32Array, shape: Shape3, opts: Watersh
       pushEdges(q);
     }
   };
+  // A domain without any fragment (a whole section in 2D mode, say) is flooded from its first voxel.
+  const floodUnreached = (): Fragments => {
+    for (let v = 0; v < n; v++) {
+      if (labels[v] !== 0) continue;
+      labels[v] = ++count;
+      pushEdges(v);
+      flood();
+    }
+    return { labels, count };
+  };
+
+  if (mode !== 'threshold') {
+    // 1. Robust seeds, then one flood over every edge (each basin already has its seed).
+    const seeds =
+      mode === 'hminima'
+        ? hMinimaSeeds(boundary, shape, seedH, { mode2d })
+        : distanceSeeds(boundary, shape, {
+            threshold: seedThreshold,
+            h: seedH,
+            mode2d,
+            ...(opts.resolution ? { resolution: opts.resolution } : {}),
+          });
+    labels.set(seeds.labels);
+    count = seeds.count;
+    for (let v = 0; v < n; v++) if (labels[v] !== 0) pushEdges(v);
+    flood();
+    return floodUnreached();
+  }
+
+  // 1. Threshold seeds: union low-boundary voxels with their -1 neighbours across strong edges.
+  const isSeed = new Uint8Array(n);
+  for (let v = 0; v < n; v++) isSeed[v] = boundary[v]! <= seedThreshold ? 1 : 0;
+  const uf = new UnionFind(n);
+  const c0 = mode2d ? 1 : 0;
+  for (let c = c0; c < 3; c++) {
+    const off = c * n;
+    const step = c === 0 ? hw : c === 1 ? w : 1;
+    for (let z = 0; z < d; z++)
+      for (let y = 0; y < h; y++)
+        for (let x = 0, v = z * hw + y * w; x < w; x++, v++) {
+          if (!isSeed[v]) continue;
+          const coord = c === 0 ? z : c === 1 ? y : x;
+          if (coord === 0 || !isSeed[v - step] || affinities[off + v]! < seedAffinity) continue;
+          uf.union(v - step, v);
+        }
+  }
+  const size = new Int32Array(n);
+  for (let v = 0; v < n; v++) if (isSeed[v]) size[uf.find(v)]++;
+  const rootLabel = new Uint32Array(n); // seed root -> fragment id (0 = none yet)
+  for (let v = 0; v < n; v++) {
+    if (!isSeed[v]) continue;
+    const r = uf.find(v);
+    if (size[r]! < minSeedSize) continue;
+    if (rootLabel[r] === 0) rootLabel[r] = ++count;
+    labels[v] = rootLabel[r]!;
+  }
+
+  // 2. Flood in two stages: strong edges, then orphans, then the weak edges.
   for (let v = 0; v < n; v++) if (labels[v] !== 0) pushEdges(v);
   flood(1 - floodAffinity);
   // Orphans: unreached components of the strong-edge graph.
@@ -152,12 +208,5 @@ export function watershed(affinities: Float32Array, shape: Shape3, opts: Watersh
     pushEdges(v);
   }
   flood();
-  // 3. Domains without a seed: start a new fragment at their first voxel.
-  for (let v = 0; v < n; v++) {
-    if (labels[v] !== 0) continue;
-    labels[v] = ++count;
-    pushEdges(v);
-    flood();
-  }
-  return { labels, count };
+  return floodUnreached();
 }

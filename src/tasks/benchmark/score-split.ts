@@ -1,0 +1,88 @@
+import type { Config } from '../../core/config.js';
+import type { LabelVolume, RawVolume } from '../../data/types.js';
+import { intensityAffinities } from '../eval/intensity-affinities.js';
+import { chooseSegmentation, scoreSweep, type SegmentationTask } from '../eval/tune.js';
+import type { ControlRecord, RunRecord } from './results.js';
+
+/*
+ * How every row of the benchmark is scored, learned or not: segmentation parameters (seed dynamic and
+ * agglomeration threshold) are chosen on the validation volume, then the test volume is segmented once
+ * with them and scored. The test labels are read only after the choice is made.
+ */
+
+/** A held-out volume with its ground truth. */
+export interface HeldOut {
+  raw: RawVolume;
+  labels: LabelVolume;
+}
+
+/** What {@link scoreOnSplit} returns: the validation choice, the test result and the test sweep. */
+export interface SplitScores {
+  validation: RunRecord['validation'];
+  test: RunRecord['test'];
+  perThreshold: RunRecord['perThreshold'];
+  /** Test segmentation at the chosen parameters (for previews). */
+  testLabels: Uint32Array;
+}
+
+function task(aff: Float32Array, v: HeldOut, config: Config): SegmentationTask {
+  return {
+    affinities: aff,
+    shape: v.raw.shape,
+    labels: v.labels.data,
+    resolution: v.raw.resolution,
+    mode2d: config.eval.mode2d,
+    minSize: config.eval.minSize,
+    ...(config.eval.borderNm > 0 ? { borderNm: config.eval.borderNm } : {}),
+  };
+}
+
+/** Choose on validation, then segment and score the test volume once with that choice (and its sweep). */
+export function scoreOnSplit(
+  valid: { affinities: Float32Array; volume: HeldOut },
+  test: { affinities: Float32Array; volume: HeldOut },
+  config: Config,
+): SplitScores {
+  const e = config.eval;
+  const { best } = chooseSegmentation(task(valid.affinities, valid.volume, config), {
+    seeds: e.seeds,
+    seedH: e.seedH,
+    thresholds: e.thresholds,
+  });
+  const thresholds = [...new Set([best.threshold, ...e.thresholds])];
+  const sweep = scoreSweep(
+    task(test.affinities, test.volume, config),
+    best.seeds,
+    best.seedH,
+    thresholds,
+    true,
+  );
+  const chosen = sweep.find((s) => s.threshold === best.threshold)!;
+  const { seeds, seedH, threshold } = best;
+  return {
+    validation: { seeds, seedH, threshold, scores: best.scores },
+    test: { ...chosen.scores, seeds, seedH, threshold },
+    perThreshold: e.thresholds.map((t) => ({
+      threshold: t,
+      ...sweep.find((s) => s.threshold === t)!.scores,
+    })),
+    testLabels: chosen.labels,
+  };
+}
+
+/** The learning-free control row: Gaussian-smoothed intensity as node affinities, same segmentation. */
+export function learningFreeControl(valid: HeldOut, test: HeldOut, config: Config): ControlRecord {
+  const sigma = config.eval.baselineSigma;
+  const aff = (v: HeldOut) => intensityAffinities(v.raw.data, v.raw.shape, { sigma });
+  const s = scoreOnSplit(
+    { affinities: aff(valid), volume: valid },
+    { affinities: aff(test), volume: test },
+    config,
+  );
+  return {
+    name: 'learning-free',
+    description: `Gaussian-smoothed raw intensity (sigma ${sigma} px in-plane) as node affinities, no learning`,
+    validation: s.validation,
+    test: s.test,
+  };
+}
