@@ -9,14 +9,18 @@ import type { ParamScope } from './params.js';
  * would mix sections 12x farther apart than its in-plane taps. The forward is tfjs's conv2d (XNNPACK in
  * wasm, fast); wasm has no Conv2DBackpropFilter kernel, so the backward is written here:
  *   dX = conv2d(dY, W rotated 180 degrees with in/out swapped)   ('same' padding, odd kernel)
- *   dW = im2col(X)ᵀ · dY                                          (one plain matmul)
+ *   dW = correlation of X with dY                                 (one more conv2d, see filterGrad)
  */
 
 type Saved = tf.Tensor[];
 
-/** `[n, h, w, cin]` -> `[n*h*w, k*k*cin]`: the k x k neighbourhood of each pixel ('same' zero padding). */
-function im2col(x: tf.Tensor4D, k: number): tf.Tensor2D {
-  const [n, h, w, c] = x.shape;
+/**
+ * dW of a 'same' k x k convolution as one more conv2d: the input with channels as the batch and the
+ * images as channels (`[cin, h+2r, w+2r, n]`) correlated with dY as an `[h, w, n, cout]` filter
+ * ('valid') gives `[cin, k, k, cout]`. XNNPACK runs it as one large GEMM: ~9x faster here than an
+ * im2col (slices, a last-axis concat and a transpose) followed by a matmul.
+ */
+function filterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, k: number): tf.Tensor4D {
   const r = (k - 1) / 2;
   const xp = tf.pad(x, [
     [0, 0],
@@ -24,9 +28,10 @@ function im2col(x: tf.Tensor4D, k: number): tf.Tensor2D {
     [r, r],
     [0, 0],
   ]);
-  const taps: tf.Tensor4D[] = [];
-  for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) taps.push(tf.slice(xp, [0, i, j, 0], [n, h, w, c]));
-  return tf.reshape(tf.concat(taps, 3), [n * h * w, k * k * c]); // tap-major, channel minor = W's layout
+  const xt = tf.transpose(xp, [3, 1, 2, 0]) as tf.Tensor4D; // [cin, h+2r, w+2r, n]
+  const dyt = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D; // [h, w, n, cout]
+  const g = tf.conv2d(xt, dyt, 1, 'valid'); // [cin, k, k, cout]
+  return tf.transpose(g, [1, 2, 0, 3]); // [k, k, cin, cout]
 }
 
 const conv2dSame = customOp((x: tf.Tensor4D, w: tf.Tensor4D, save: tf.GradSaveFunc) => {
@@ -35,13 +40,10 @@ const conv2dSame = customOp((x: tf.Tensor4D, w: tf.Tensor4D, save: tf.GradSaveFu
     value: tf.conv2d(x, w, 1, 'same'),
     gradFunc: (dy: tf.Tensor4D, saved: Saved) => {
       const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
-      const [k, , cin, cout] = ws.shape;
+      const k = ws.shape[0];
       const wRot = tf.transpose(tf.reverse(ws, [0, 1]), [0, 1, 3, 2]); // [k, k, cout, cin]
       const dx = tf.conv2d(dy, wRot as tf.Tensor4D, 1, 'same');
-      const cols = im2col(xs, k); // [n*h*w, k*k*cin]
-      const dy2 = tf.reshape(dy, [-1, cout]); // [n*h*w, cout]
-      const dw = tf.reshape(tf.matMul(tf.transpose(cols), dy2), [k, k, cin, cout]);
-      return [dx, dw];
+      return [dx, filterGrad(xs, dy, k)];
     },
   };
 }) as (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D;
