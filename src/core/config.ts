@@ -128,8 +128,16 @@ export const PpoConfigSchema = z
     activation: z.enum(['tanh', 'gelu']).default('tanh'),
     /** Normalize value targets (running mean/std); null = on for MAPPO, off for IPPO. */
     valueNorm: z.boolean().nullable().default(null),
-    /** Add the pooled context of the env's patches to each agent's logit. */
-    useContext: z.boolean().default(true),
+    /**
+     * Add the pooled context of the env's patches to each agent's logit. Off by default: the actor of IPPO
+     * and MAPPO is decentralized (agent i acts on its own observation), as in both papers.
+     */
+    useContext: z.boolean().default(false),
+    /**
+     * Input of MAPPO's central critic: 'agent-specific' = env state + the agent's own observation (Yu et
+     * al. 2022, one value per agent, matching the per-agent rewards); 'global' = env state only.
+     */
+    criticInput: z.enum(['agent-specific', 'global']).default('agent-specific'),
     /** Env steps collected per PPO update. */
     rolloutSteps: int(1).default(8),
   })
