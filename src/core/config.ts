@@ -111,7 +111,14 @@ export const RewardConfigSchema = z
 export const PpoConfigSchema = z
   .object({
     lr: num(0, 1).default(3e-4),
-    gamma: num(0, 1).default(0.99),
+    /**
+     * Discount. 0 by default: MaskingEnv draws new crops every step, so row r at t + 1 is an unrelated
+     * patch and the task is a contextual bandit; with gamma 0.99 (lambda 0.95) GAE hands patch position r
+     * the later rewards of other crops' patches. Planted-reward runs (examples/planted-reward.ts, 10
+     * updates, seeds 1-4): top-quartile share IPPO 0.726 / MAPPO 0.717 at gamma 0, 0.718 / 0.701 at
+     * gamma 0.99 (README, "What each algorithm's actor and critic see").
+     */
+    gamma: num(0, 1).default(0),
     gaeLambda: num(0, 1).default(0.95),
     clipCoef: num(0, 1).default(0.2),
     vfCoef: num(0).default(0.5),
