@@ -1,6 +1,7 @@
 /*
  * Pretrain the MIM model with MAPPO: the same shared actor as IPPO, a centralized critic on the env's
- * global state (pooled tokens, membrane proxy, progress, last ratio and loss), value normalization.
+ * global state (pooled tokens, membrane proxy, last ratio and loss) with the agent's own observation,
+ * value normalization.
  * Phase 1 trains policy and model together; phase 2 freezes the policy and continues MIM training.
  *
  * Run: node --import tsx examples/pretrain-mappo.ts [phase1Steps] [phase2Steps] [outDir]

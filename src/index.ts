@@ -55,7 +55,7 @@ export * from './env/masking-env.js';
 export * from './env/membrane-probe.js';
 export * from './env/rewards/types.js';
 export * from './env/rewards/registry.js';
-export { bernoulliKl } from './env/rewards/kl.js';
+export { bernoulliKl, bernoulliLogRatio } from './env/rewards/kl.js';
 export { probeTargets } from './env/rewards/membrane-proxy.js';
 export * from './env/dict-adapter.js';
 export * from './env/vector-env.js';

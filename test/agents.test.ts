@@ -21,7 +21,8 @@ import {
 } from '../src/agents/index.js';
 import { agentToken } from '../src/core/tokens.js';
 import { OBS_FROM_END } from '../src/env/observation-layout.js';
-import { ScoreMaskEnv, TeamMaskEnv, applyToyBudget } from '../src/env/toy-envs.js';
+import { ScoreMaskEnv, TeamMaskEnv } from '../src/env/toy-envs.js';
+import { applyMaskBudget } from '../src/env/mask-budget.js';
 import { main as customAgentMain } from '../examples/custom-agent.js';
 
 test.before(async () => {
@@ -184,10 +185,20 @@ test('heuristic save/load restores the sampling stream (exact resume)', async ()
 test('rankProbs orders preferences so the budget flips the weakest choice first', () => {
   const p = rankProbs({ chosen: new Uint8Array([1, 1, 0, 0]), priority: new Float64Array([5, 9, 1, 3]) });
   assert.ok(p[1]! > p[0]! && p[0]! > 0.5 && 0.5 > p[3]! && p[3]! > p[2]!);
-  // the toy budget (max 1 mask) unmasks the weaker chosen one (row 0)
-  assert.equal([...applyToyBudget(new Int32Array([1, 1, 0, 0]), p, 1, 4, 0, 0.25)], [0, 1, 0, 0]);
+  // the env's budget (max 1 mask) unmasks the weaker chosen one (row 0)
+  const budget = (minRatio: number, maxRatio: number): number[] => [
+    ...applyMaskBudget(new Int32Array([1, 1, 0, 0]), {
+      numEnvs: 1,
+      numAgents: 4,
+      minRatio,
+      maxRatio,
+      preferences: p,
+      rng: Rng.fromSeed(0),
+    }),
+  ];
+  assert.equal(budget(0, 0.25), [0, 1, 0, 0]);
   // min 3 masks: masks the strongest unchosen one (row 3)
-  assert.equal([...applyToyBudget(new Int32Array([1, 1, 0, 0]), p, 1, 4, 0.75, 1)], [1, 1, 0, 1]);
+  assert.equal(budget(0.75, 1), [1, 1, 0, 1]);
 });
 
 test('registry: built-ins by name; an outside agent by name; unknown names list the registered ones', () => {
@@ -275,7 +286,7 @@ test('toy envs: shapes, budget, rewards, truncation at the horizon, seeded', () 
     [...res.rewards],
     new Array(4).fill(k / 4).map((x) => Math.fround(x)),
   );
-  assert.is(team.state().length, 3);
+  assert.is(team.state().length, 2);
 });
 
 test('a fresh learned policy starts at the prior mask ratio (env.targetRatio), not 0.5', async () => {

@@ -27,6 +27,7 @@ test('budget: too many masks unmask the weakest preferences, too few mask the st
     minRatio: 0.35,
     maxRatio: 0.9,
     preferences: prefs,
+    rng: Rng.fromSeed(0),
   });
   assert.equal(Array.from(out), [1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 1]);
   assert.equal(Array.from(actions.subarray(0, 2)), [1, 1], 'input unchanged');
@@ -119,6 +120,38 @@ test('budget: without preferences the flips follow the seeded rng (same seed, sa
     o1.reduce((s, v) => s + v, 0),
     32,
   );
+});
+
+test('budget: ties between saturated preferences are broken at random (seeded), not by index', () => {
+  // A saturated policy: every agent prefers masking with probability exactly 1; 4 of 16 must be kept.
+  const N = 16;
+  const all = new Int32Array(N).fill(1);
+  const prefs = new Float32Array(N).fill(1);
+  const opts = { numEnvs: 1, numAgents: N, minRatio: 0, maxRatio: 0.75, preferences: prefs };
+  const kept = (seed: number): number[] =>
+    [...applyMaskBudget(all, { ...opts, rng: Rng.fromSeed(seed) })].flatMap((v, i) => (v ? [] : [i]));
+  assert.equal(kept(5), kept(5), 'same seed, same flips');
+  const seen = new Set<string>();
+  const counts = new Array<number>(N).fill(0);
+  for (let s = 0; s < 200; s++) {
+    const k = kept(s);
+    assert.is(k.length, 4);
+    seen.add(k.join(','));
+    for (const i of k) counts[i]!++;
+  }
+  assert.ok(seen.size > 100, `${seen.size} distinct flip sets in 200 seeds`);
+  // Every agent is flipped about 200 * 4/16 = 50 times; the lowest indices are not favoured.
+  for (let i = 0; i < N; i++)
+    assert.ok(counts[i]! > 25 && counts[i]! < 80, `agent ${i} flipped ${counts[i]} times`);
+  // Strict preferences still decide before the tie-break: the weakest one is unmasked first.
+  const p2 = new Float32Array(N).fill(1);
+  p2[9] = 0.5;
+  const one = applyMaskBudget(all, { ...opts, maxRatio: 15 / 16, preferences: p2, rng: Rng.fromSeed(1) });
+  assert.equal(
+    [...one].flatMap((v, i) => (v ? [] : [i])),
+    [9],
+  );
+  assert.throws(() => applyMaskBudget(all, opts), /flips need an rng/);
 });
 
 test.run();

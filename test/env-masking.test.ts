@@ -14,6 +14,9 @@ import { FakeCrops, FakeMim } from './env-fakes.js';
 
 const close = (a: number, b: number, tol = 1e-5) => Math.abs(a - b) <= tol;
 const KL_HALF = 0.5 * Math.log(4 / 3); // KL(Bern(0.5) || Bern(0.75))
+// kl term at p = 0.5, prior 0.75: minus the realized action's log-ratio
+const KL_MASKED = -Math.log(0.5 / 0.75);
+const KL_KEPT = -Math.log(0.5 / 0.25);
 
 function makeEnv(config: MaskingEnvConfig = {}, model = new FakeMim(), extra: Record<string, number> = {}) {
   const env = new MaskingEnv({
@@ -41,7 +44,7 @@ test('masking env: ids, spaces, dims', () => {
   const { env } = makeEnv();
   assert.is(env.numAgents, 8);
   assert.is(env.obsDim, 3 + 6);
-  assert.is(env.stateDim, 3 + 4);
+  assert.is(env.stateDim, 3 + 3);
   assert.equal(env.possibleAgents.slice(0, 3), ['patch_0_0_0', 'patch_0_0_1', 'patch_0_1_0']);
   assert.is(env.possibleAgents[7], 'patch_1_1_1');
   assert.equal(env.agents, [], 'no agents before reset');
@@ -78,15 +81,16 @@ test('masking env: observation rows follow the layout (embedding | z, y, x | mea
   // patch 5 = (z 1, y 0, x 1) on grid [2, 2, 2]
   const r5 = 5 * od + od;
   assert.equal([obs[r5 - OBS_FROM_END.z], obs[r5 - OBS_FROM_END.y], obs[r5 - OBS_FROM_END.x]], [1, 0, 1]);
-  // state of env 1: mean embedding, mean membrane proxy, progress 0, last ratio 0, last loss 0
+  // state of env 1: mean embedding, mean membrane proxy, last ratio 0, last loss 0 (no episode time)
   const s = env.state();
+  assert.is(s.length, 2 * 6);
   let m1 = 0;
   for (let p = 8; p < 16; p++) m1 += means[p]! / 8;
   let mm = 0;
   for (let p = 8; p < 16; p++) mm += memb[p]! / 8;
-  assert.ok(close(s[7]!, m1));
-  assert.ok(close(s[7 + 3]!, mm));
-  assert.equal(Array.from(s.slice(7 + 4, 7 + 7)), [0, 0, 0]);
+  assert.ok(close(s[6]!, m1));
+  assert.ok(close(s[6 + 3]!, mm));
+  assert.equal(Array.from(s.slice(6 + 4, 6 + 6)), [0, 0]);
 });
 
 test('masking env: reward terms match hand-computed values; weighted sum; info fields', () => {
@@ -120,20 +124,23 @@ test('masking env: reward terms match hand-computed values; weighted sum; info f
   for (let i = 0; i < 16; i++) {
     const budget = i < 8 ? 0 : -0.25;
     assert.ok(close(t.budget![i]!, budget));
-    assert.ok(close(t.kl![i]!, -KL_HALF));
+    const kl = ACTIONS[i] ? KL_MASKED : KL_KEPT;
+    assert.ok(close(t.kl![i]!, kl), `kl[${i}]`);
     assert.ok(close(t['learning-progress']![i]!, 1 - 0.5), 'held-out loss 1/(1+step): 1 -> 0.5');
-    assert.ok(close(r.rewards[i]!, rec[i]! + 0.5 * budget + 2 * -KL_HALF + 3 * 0.5), `reward[${i}]`);
+    assert.ok(close(r.rewards[i]!, rec[i]! + 0.5 * budget + 2 * kl + 3 * 0.5), `reward[${i}]`);
   }
   assert.equal(Array.from(r.infos.realizedActions), Array.from(ACTIONS));
   assert.equal(Array.from(model.masks[0]!), Array.from(ACTIONS), 'the update used the realized mask');
+  // its mean over the actions is -KL(p || prior)
+  assert.ok(close(0.5 * KL_MASKED + 0.5 * KL_KEPT, -KL_HALF));
   assert.ok(close(r.infos.mimLoss, 4.7 / 10));
   assert.equal(Array.from(r.infos.maskRatio), [0.75, 0.5]);
   assert.ok(close(r.infos.envLoss[0]!, 0.35) && close(r.infos.envLoss[1]!, 0.65));
   assert.is(r.infos.globalStep, 1);
   assert.equal(Array.from(r.truncations), new Array(16).fill(0));
-  // state now carries progress 1/2, the last ratio and loss
+  // state now carries the last ratio and loss of env 1 (and no episode time)
   const s = env.state();
-  assert.ok(close(s[7 + 4]!, 0.5) && close(s[7 + 5]!, 0.5) && close(s[7 + 6]!, 0.65));
+  assert.ok(close(s[6 + 4]!, 0.5) && close(s[6 + 5]!, 0.65));
   // second step: learning progress 1/2 - 1/3, the held-out loss after step 1 is reused (3 evaluations in all)
   const r2 = env.step(ACTIONS);
   assert.ok(close(r2.infos.rewardTerms['learning-progress']![0]!, 0.5 - 1 / 3));
@@ -146,7 +153,7 @@ test('masking env: reward terms match hand-computed values; weighted sum; info f
   assert.throws(() => env.step(ACTIONS), /episode ended/);
   env.reset();
   assert.is(env.agents.length, 8);
-  assert.is(env.state()[7 + 4], 0);
+  assert.is(env.state()[6 + 4], 0);
 });
 
 test('masking env: the budget is applied before the update and reported', () => {

@@ -17,10 +17,15 @@ import { UnionFind } from '../src/tasks/eval/union-find.js';
 const log2 = Math.log2;
 const close = (a: number, b: number, what: string): void =>
   assert.ok(Math.abs(a - b) < 1e-9, `${what}: got ${a}, expected ${b}`);
-const score = (gt: number[], pred: number[], extra: { mode2d?: boolean; shape?: Shape3 } = {}) =>
+const score = (
+  gt: number[],
+  pred: number[],
+  extra: { mode2d?: boolean; shape?: Shape3; arandPredZero?: 'cremi' | 'singletons' } = {},
+) =>
   evaluateSegmentation(Uint32Array.from(gt), Uint32Array.from(pred), {
     shape: extra.shape ?? [1, 1, gt.length],
     mode2d: extra.mode2d,
+    arandPredZero: extra.arandPredZero,
   });
 /** F-score based adapted Rand error from precision and recall. */
 const arandOf = (p: number, r: number): number => 1 - (2 * p * r) / (p + r);
@@ -77,19 +82,34 @@ test('scores: all merged, all split, a mixed case (hand-computed)', () => {
   close(s.arand, arandOf(P, R), 'arand');
 });
 
-test('scores: gt 0 is ignored; pred 0 voxels are singletons in the adapted Rand error', () => {
+test('scores: gt 0 is ignored; pred 0 inside labelled gt follows cremi_python (c / n), or singletons (c)', () => {
   // gt 0 voxels do not count: same as the all-merged case.
   const s0 = score([0, 0, 1, 1, 2, 2], [7, 8, 1, 1, 1, 1]);
   close(s0.voi_merge, 1, 'merge');
   close(s0.arand, 1 / 3, 'arand');
-  // gt one object of 4, pred {0,0,1,1}: the two 0 voxels are 2 singletons (c = 2):
-  // sumAB = 2^2 + 2, sumB = 2^2 + 2, sumA = 4^2 -> P = 1, R = 6/16. VOI treats 0 as a label: split 1 bit.
+  // gt one object of 4, pred {0,0,1,1}: c = 2 labelled voxels predicted 0, n = 4 voxels in all.
+  // Official (cremi_python adapted_rand): sumAB = 2^2 + 2/4, sumB = 2^2 + 2/4, sumA = 16 -> P = 1,
+  // R = 4.5/16. VOI treats 0 as a label: split 1 bit.
   const s = score([1, 1, 1, 1], [0, 0, 1, 1]);
   close(s.arand_precision, 1, 'P');
-  close(s.arand_recall, 6 / 16, 'R');
-  close(s.arand, arandOf(1, 6 / 16), 'arand');
+  close(s.arand_recall, 4.5 / 16, 'R');
+  close(s.arand, arandOf(1, 4.5 / 16), 'arand');
   close(s.voi_split, 1, 'split');
   close(s.voi_merge, 0, 'merge');
+  // n counts every voxel of the volume, unlabelled ones too (cremi: n = segA.size): two gt-0 voxels
+  // make n = 6: sumAB = 4 + 2/6. With a second object, P and R both move:
+  // gt {0,0,1,1,1,1,2,2}, pred {3,3,0,0,1,1,1,1}: a = (4, 2), b_1 = 4, n_11 = 2, n_21 = 2, c = 2, n = 8.
+  const c = score([0, 0, 1, 1, 1, 1, 2, 2], [3, 3, 0, 0, 1, 1, 1, 1]);
+  const zc = 2 / 8;
+  close(c.arand_precision, (4 + 4 + zc) / (16 + zc), 'P (cremi)');
+  close(c.arand_recall, (4 + 4 + zc) / (16 + 4), 'R (cremi)');
+  // The named alternative: every pred-0 voxel is its own segment (adds c = 2, a pair count).
+  const sg = score([0, 0, 1, 1, 1, 1, 2, 2], [3, 3, 0, 0, 1, 1, 1, 1], { arandPredZero: 'singletons' });
+  close(sg.arand_precision, (4 + 4 + 2) / (16 + 2), 'P (singletons)');
+  close(sg.arand_recall, (4 + 4 + 2) / (16 + 4), 'R (singletons)');
+  close(sg.arand, arandOf(10 / 18, 10 / 20), 'arand (singletons)');
+  // Without any pred 0 the two rules agree.
+  close(score([1, 1, 2, 2], [1, 1, 1, 1], { arandPredZero: 'singletons' }).arand, 1 / 3, 'no zeros');
 });
 
 test('scores: 2D mode averages per-section scores', () => {

@@ -24,6 +24,11 @@ export interface ActOutput {
   probs: Float32Array;
   /** Log-probability of the sampled action. */
   logProbs: Float32Array;
+  /**
+   * Logit of action 1 per agent, when the policy has one. PPO learners take the old log-probability of the
+   * realized action from it (exact at saturation, where a float32 probability rounds to 0 or 1).
+   */
+  logits?: Float32Array;
   /** Value estimates `[numEnvs * numAgents]` (a centralized critic repeats its env's value per agent). */
   values: Float32Array;
 }

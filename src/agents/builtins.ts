@@ -15,7 +15,6 @@ export function registerBuiltinAgents(): void {
     ...c,
     activation: c.config.ppo.activation,
     valueNorm: c.config.ppo.valueNorm ?? undefined,
-    useContext: c.config.ppo.useContext,
   });
   const edge = (c: AgentContext) => ({
     ratio: c.config.agent.ratio,

@@ -14,20 +14,34 @@ export function actInputOf(env: ParallelEnv, observations: Float32Array, determi
   };
 }
 
-/** The learner's record of one step: what was seen and chosen, what the env applied and returned. */
+/** True when some row of the step terminated or was truncated (the loops then reset every env). */
+export function stepEnded(res: StepResult<StepInfo>): boolean {
+  return res.terminations.some((x) => x === 1) || res.truncations.some((x) => x === 1);
+}
+
+/**
+ * The learner's record of one step: what was seen and chosen, what the env applied and returned.
+ * `forcedReset`: the caller resets the envs after this step although some rows may still be running
+ * (an env whose rows end at different times); those rows are flagged truncated, so the learner
+ * bootstraps them from their next observation and GAE carries no advantage across the reset.
+ */
 export function transitionOf(
   input: ActInput,
   output: ActOutput,
   res: StepResult<StepInfo>,
   nextState: Float32Array,
+  forcedReset = false,
 ): Transition {
+  const truncations = forcedReset
+    ? res.truncations.map((x, i) => (x === 1 || res.terminations[i] !== 1 ? 1 : 0))
+    : res.truncations;
   return {
     input,
     output,
     realizedActions: res.infos.realizedActions,
     rewards: res.rewards,
     terminations: res.terminations,
-    truncations: res.truncations,
+    truncations,
     nextObservations: res.observations,
     nextState,
   };

@@ -2,11 +2,13 @@ import { createPpoLearner, type PpoLearnerOptions } from './ppo/learner-options.
 import type { PpoAgent } from './ppo/ppo-agent.js';
 
 /*
- * MAPPO (Yu et al. 2022) with parameter sharing: the same actor as IPPO; the critic is centralized, V(s)
- * of the env's global state (`env.state()`: pooled tokens, training progress, realized ratio in
- * MaskingEnv), repeated for every agent of the env. Value targets are normalized by running statistics
- * (ValueNorm); predictions are denormalized before GAE. Centralized training, decentralized execution:
- * acting needs only the observations (the critic is not used for the action).
+ * MAPPO (Yu et al. 2022) with parameter sharing: the same actor as IPPO (the agent's own observation); the
+ * critic is centralized. By default it values the paper's agent-specific global state, V(s_e, o_i): the
+ * env's global state (`env.state()`: mean patch embedding, mean membrane proxy, last realized ratio and
+ * masked loss in MaskingEnv) concatenated with the agent's own observation, one value per agent to match
+ * the per-agent rewards; `ppo.criticInput = 'global'` values s_e alone, repeated for the env's agents.
+ * Value targets are normalized by running statistics (ValueNorm); predictions are denormalized before
+ * GAE. Centralized training, decentralized execution: acting needs only the observations.
  */
 
 /** Options of {@link createMappo} (value normalization on by default). */

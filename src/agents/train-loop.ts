@@ -1,4 +1,4 @@
-import { actInputOf, transitionOf } from './env-io.js';
+import { actInputOf, stepEnded, transitionOf } from './env-io.js';
 import type { ParallelEnv, StepInfo } from '../env/parallel-env.js';
 import type { Agent, UpdateStats } from './agent.js';
 
@@ -51,17 +51,18 @@ export function trainOnEnv(
       const out = agent.act(input);
       const res = env.step(out.actions, out.probs);
       steps++;
-      if (learn) agent.observe(transitionOf(input, out, res, env.state()));
+      const ended = stepEnded(res); // then every env is reset: rows still running count as truncated
+      if (learn) agent.observe(transitionOf(input, out, res, env.state(), ended));
       reward += mean(res.rewards) / T;
       const c = res.infos.correct;
       if (c instanceof Float32Array) {
         correct += mean(c) / T;
         hasCorrect = true;
       }
-      const ended = res.truncations.some((x) => x === 1) || res.terminations.some((x) => x === 1);
       obs = ended ? env.reset().observations : res.observations;
     }
-    const stats = (learn ? agent.update((u + 1) / opts.updates) : null) ?? {};
+    // Progress before this update (as CleanRL): the first update runs at the full rate, none at 0.
+    const stats = (learn ? agent.update(u / opts.updates) : null) ?? {};
     history.push({ ...stats, meanReward: reward, ...(hasCorrect ? { correct } : {}) });
   }
   return { history, steps };

@@ -5,9 +5,10 @@ import type { Rng } from '../core/rng.js';
  * The mask budget (DESIGN.md, "Masking as a multi-agent decision"): per env, the realized number of masked
  * patches is kept in [ceil(minRatio * N), floor(maxRatio * N)] by flipping the decisions the policy was
  * least sure of. Too many masks: unmask the masked agents with the lowest mask preference. Too few: mask
- * the kept agents with the highest preference. Ties go to the lower agent index. Without preferences a
- * seeded random permutation decides the order, so the flips are reproducible. Learners must train on
- * the realized actions this returns (the env reports them as `info.realizedActions`).
+ * the kept agents with the highest preference. Ties (a saturated policy gives many agents probability
+ * exactly 0 or 1 in float32) are broken by a seeded random permutation, so the same low-index patches are
+ * not always the ones flipped; without preferences that permutation alone decides. Flips are reproducible
+ * from the rng. Learners must train on the realized actions this returns (`info.realizedActions`).
  */
 
 /** Tolerance so that e.g. 0.35 * 20 = 7.000000000000001 still allows 7 masks. */
@@ -41,7 +42,7 @@ export interface MaskBudgetOptions {
   maxRatio: number;
   /** Mask preference per row `[numEnvs * numAgents]` (e.g. the policy's mask probability). */
   preferences?: Float32Array;
-  /** Order of flips when no preferences are given (required then, unless no flip is needed). */
+  /** Breaks ties between equal preferences (and orders flips without preferences); required when a flip is needed. */
   rng?: Rng;
 }
 
@@ -63,29 +64,27 @@ export function applyMaskBudget(actions: Int32Array, opts: MaskBudgetOptions): I
   checkBudget(numAgents, minRatio, maxRatio);
   const [lo, hi] = budgetBounds(numAgents, minRatio, maxRatio);
   const out = Int32Array.from(actions, (a) => (a === 1 ? 1 : 0));
-  const order = new Float64Array(numAgents); // flip priority of each agent of the current env
+  const pref = new Float64Array(numAgents); // mask preference of each agent of the current env
+  const rank = new Float64Array(numAgents); // random tie-break rank of each agent
   for (let e = 0; e < numEnvs; e++) {
     const base = e * numAgents;
     let count = 0;
     for (let a = 0; a < numAgents; a++) count += out[base + a]!;
     if (count >= lo && count <= hi) continue;
-    if (preferences) for (let a = 0; a < numAgents; a++) order[a] = preferences[base + a]!;
-    else {
-      if (!rng) throw new InputError('mask budget: flips without preferences need an rng');
-      // A random permutation as preference: rank r/numAgents, unique, so no ties.
-      const perm = rng.shuffle(Int32Array.from({ length: numAgents }, (_, i) => i)) as Int32Array;
-      for (let r = 0; r < numAgents; r++) order[perm[r]!] = r / numAgents;
-    }
+    if (!rng) throw new InputError('mask budget: flips need an rng (it breaks ties between preferences)');
+    for (let a = 0; a < numAgents; a++) pref[a] = preferences ? preferences[base + a]! : 0;
+    const perm = rng.shuffle(Int32Array.from({ length: numAgents }, (_, i) => i)) as Int32Array;
+    for (let r = 0; r < numAgents; r++) rank[perm[r]!] = r;
     const idx = Array.from({ length: numAgents }, (_, a) => a);
     if (count > hi) {
-      // Unmask the masked agents with the weakest mask preference.
+      // Unmask the masked agents with the weakest mask preference (ties: lowest random rank first).
       const masked = idx.filter((a) => out[base + a] === 1);
-      masked.sort((a, b) => order[a]! - order[b]! || a - b);
+      masked.sort((a, b) => pref[a]! - pref[b]! || rank[a]! - rank[b]!);
       for (const a of masked.slice(0, count - hi)) out[base + a] = 0;
     } else {
-      // Mask the kept agents with the strongest mask preference.
+      // Mask the kept agents with the strongest mask preference (ties: lowest random rank first).
       const kept = idx.filter((a) => out[base + a] === 0);
-      kept.sort((a, b) => order[b]! - order[a]! || a - b);
+      kept.sort((a, b) => pref[b]! - pref[a]! || rank[a]! - rank[b]!);
       for (const a of kept.slice(0, lo - count)) out[base + a] = 1;
     }
   }

@@ -31,9 +31,12 @@ import { Box, Discrete } from './spaces.js';
  * Observation row (observation-layout.ts): [patch embedding (embedDim) | z, y, x in [0, 1] | patch mean |
  * patch std | membrane proxy]. The embedding is the model's patch projection + position embedding (no
  * transformer pass, no gradient), as the reference does.
- * Global state per env `[stateDim = embedDim + 4]`: [mean patch embedding (embedDim) | mean membrane proxy |
- * episode progress t / horizon | last realized mask ratio | last MIM loss of the env's masked patches]
- * (the last two are 0 right after a reset).
+ * Global state per env `[stateDim = embedDim + 3]`: [mean patch embedding (embedDim) | mean membrane proxy |
+ * last realized mask ratio | last MIM loss of the env's masked patches] (the last two are 0 right after a
+ * reset). No episode time: the horizon is a credit-assignment window, not part of the task (the model
+ * keeps training across episodes), so truncation is bootstrapped and time stays out of the state (Pardo
+ * et al. 2018); with time in it the critic would be bootstrapped at t / horizon = 1, a state it never
+ * trains on.
  */
 
 /** Info of a MaskingEnv step. */
@@ -148,7 +151,7 @@ export class MaskingEnv implements ParallelEnv<MaskingStepInfo> {
     this.horizon = ec.horizon;
     checkBudget(this.numAgents, ec.minRatio, ec.maxRatio);
     this.obsDim = obsDimFor(model.embedDim);
-    this.stateDim = model.embedDim + 4;
+    this.stateDim = model.embedDim + 3;
     this.obsSpace = new Box(-Infinity, Infinity, [this.obsDim]);
     this.stSpace = new Box(-Infinity, Infinity, [this.stateDim]);
     const [gz, gy, gx] = model.grid;
@@ -378,9 +381,8 @@ export class MaskingEnv implements ParallelEnv<MaskingStepInfo> {
         membSum += memb[row]!;
       }
       this.stateBuf[sOff + D] = membSum / np;
-      this.stateBuf[sOff + D + 1] = this.t / this.horizon;
-      this.stateBuf[sOff + D + 2] = lastRatio[e]!;
-      this.stateBuf[sOff + D + 3] = lastLoss[e]!;
+      this.stateBuf[sOff + D + 1] = lastRatio[e]!;
+      this.stateBuf[sOff + D + 2] = lastLoss[e]!;
     }
     this.crops = crops;
     return obs;

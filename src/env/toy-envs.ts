@@ -1,5 +1,6 @@
 import { ConfigError, InputError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
+import { applyMaskBudget } from './mask-budget.js';
 import { OBS_FROM_END, OBS_TAIL } from './observation-layout.js';
 import type { ParallelEnv, ResetOptions, ResetResult, StepInfo, StepResult } from './parallel-env.js';
 import { Box, Discrete } from './spaces.js';
@@ -15,7 +16,8 @@ import { Box, Discrete } from './spaces.js';
  * ScoreMaskEnv: per-agent rewards. Half of each env's patches are important (score in [0.5, 1)), half not
  * (score in [0, 0.5)), so "score in the top half of its env" and "score >= 0.5" agree. Reward +1 for a
  * correct decision (mask an important patch, keep an unimportant one), -1 for a wrong one ('mirror'), or
- * only masks are rewarded +1/-1 and keeps get 0 ('zero'). The mask budget [minRatio, maxRatio] is on.
+ * only masks are rewarded +1/-1 and keeps get 0 ('zero'). The mask budget [minRatio, maxRatio] is on
+ * (MaskingEnv's, src/env/mask-budget.ts).
  *
  * TeamMaskEnv: a shared team reward. Each env has K in [1, numAgents/2] important patches (membrane slot
  * 1, else 0) and a crop "difficulty" c ~ N(0, difficultyStd^2), like the reconstruction loss of a crop that
@@ -25,39 +27,6 @@ import { Box, Discrete } from './spaces.js';
  * advantages, a per-agent critic V(o_i) cannot, so IPPO's learning signal (1/numAgents per decision) is
  * buried under the difficulty's variance. Optimum: mask exactly the important patches.
  */
-
-/**
- * Minimal mask budget: per env, keep the number of masks within [ceil(minRatio N), floor(maxRatio N)] by
- * flipping the weakest preferences (unmask the masked agents with the lowest preference, or mask the kept
- * ones with the highest). Ties go to the lower index. Without preferences every agent counts 0.5.
- * TODO(dedup): replace by src/env/mask-budget.ts once the env room has it.
- */
-export function applyToyBudget(
-  actions: Int32Array,
-  preferences: Float32Array | undefined,
-  numEnvs: number,
-  numAgents: number,
-  minRatio: number,
-  maxRatio: number,
-): Int32Array {
-  const out = Int32Array.from(actions);
-  const lo = Math.ceil(minRatio * numAgents - 1e-9);
-  const hi = Math.floor(maxRatio * numAgents + 1e-9);
-  const pref = (i: number): number => (preferences ? preferences[i]! : 0.5);
-  for (let e = 0; e < numEnvs; e++) {
-    const rows = Array.from({ length: numAgents }, (_, a) => e * numAgents + a);
-    const masked = rows.filter((i) => out[i] === 1);
-    if (masked.length > hi) {
-      masked.sort((a, b) => pref(a) - pref(b) || a - b);
-      for (const i of masked.slice(0, masked.length - hi)) out[i] = 0;
-    } else if (masked.length < lo) {
-      const kept = rows.filter((i) => out[i] !== 1);
-      kept.sort((a, b) => pref(b) - pref(a) || a - b);
-      for (const i of kept.slice(0, lo - masked.length)) out[i] = 1;
-    }
-  }
-  return out;
-}
 
 /** Options shared by the toy envs. */
 export interface ToyEnvOptions {
@@ -90,6 +59,8 @@ abstract class ToyEnv implements ParallelEnv<ToyStepInfo> {
   readonly possibleAgents: readonly string[];
   abstract readonly stateDim: number;
   protected rng: Rng;
+  /** Breaks ties of the mask budget (its own stream: the crops do not depend on the flips). */
+  protected budgetRng: Rng;
   protected t = 0;
   protected obs: Float32Array;
   /** 1 where a patch is important `[numEnvs * numAgents]`. */
@@ -117,6 +88,7 @@ abstract class ToyEnv implements ParallelEnv<ToyStepInfo> {
     this.obsDim = this.noiseDims + OBS_TAIL;
     this.possibleAgents = Array.from({ length: this.numAgents }, (_, i) => `patch_0_0_${i}`);
     this.rng = Rng.fromSeed(opts.seed ?? 0);
+    this.budgetRng = this.rng.split('budget');
     const R = this.numEnvs * this.numAgents;
     this.obs = new Float32Array(R * this.obsDim);
     this.important = new Uint8Array(R);
@@ -168,7 +140,10 @@ abstract class ToyEnv implements ParallelEnv<ToyStepInfo> {
 
   reset(opts: ResetOptions = {}): ResetResult {
     if (this.closed) throw new InputError('toy env: reset() after close()');
-    if (opts.seed !== undefined) this.rng = Rng.fromSeed(opts.seed);
+    if (opts.seed !== undefined) {
+      this.rng = Rng.fromSeed(opts.seed);
+      this.budgetRng = this.rng.split('budget');
+    }
     this.t = 0;
     this.lastRatio.fill(0);
     this.needsReset = false;
@@ -228,7 +203,7 @@ export interface ScoreMaskEnvOptions extends ToyEnvOptions {
 
 /** Per-agent rewards for masking the top-scoring half of each env (see the file comment). */
 export class ScoreMaskEnv extends ToyEnv {
-  readonly stateDim = 3;
+  readonly stateDim = 2;
   readonly minRatio: number;
   readonly maxRatio: number;
   readonly keepReward: 'mirror' | 'zero';
@@ -262,7 +237,14 @@ export class ScoreMaskEnv extends ToyEnv {
   }
 
   protected budget(actions: Int32Array, preferences?: Float32Array): Int32Array {
-    return applyToyBudget(actions, preferences, this.numEnvs, this.numAgents, this.minRatio, this.maxRatio);
+    return applyMaskBudget(actions, {
+      numEnvs: this.numEnvs,
+      numAgents: this.numAgents,
+      minRatio: this.minRatio,
+      maxRatio: this.maxRatio,
+      ...(preferences ? { preferences } : {}),
+      rng: this.budgetRng,
+    });
   }
 
   protected rewardsOf(realized: Int32Array): Float32Array {
@@ -274,15 +256,17 @@ export class ScoreMaskEnv extends ToyEnv {
     return r;
   }
 
-  /** `[numEnvs, 3]`: mean score of the current crop, last realized ratio, episode progress. */
+  /**
+   * `[numEnvs, 2]`: mean score of the current crop, last realized ratio. No time: the horizon is a
+   * credit-assignment window, not part of the task (as in MaskingEnv).
+   */
   state(): Float32Array {
     const s = new Float32Array(this.numEnvs * this.stateDim);
     for (let e = 0; e < this.numEnvs; e++) {
       let m = 0;
       for (let a = 0; a < this.numAgents; a++) m += this.scores[e * this.numAgents + a]!;
-      s[e * 3] = m / this.numAgents;
-      s[e * 3 + 1] = this.lastRatio[e]!;
-      s[e * 3 + 2] = this.t / this.horizon;
+      s[e * 2] = m / this.numAgents;
+      s[e * 2 + 1] = this.lastRatio[e]!;
     }
     return s;
   }
@@ -296,7 +280,7 @@ export interface TeamMaskEnvOptions extends ToyEnvOptions {
 
 /** A shared team reward where a centralized critic helps (see the file comment). */
 export class TeamMaskEnv extends ToyEnv {
-  readonly stateDim = 3;
+  readonly stateDim = 2;
   readonly difficultyStd: number;
   private difficulty: Float32Array;
   private numImportant: Int32Array;
@@ -342,13 +326,12 @@ export class TeamMaskEnv extends ToyEnv {
     return r;
   }
 
-  /** `[numEnvs, 3]`: crop difficulty, share of important patches, episode progress. */
+  /** `[numEnvs, 2]`: crop difficulty, share of important patches (no time, as ScoreMaskEnv). */
   state(): Float32Array {
     const s = new Float32Array(this.numEnvs * this.stateDim);
     for (let e = 0; e < this.numEnvs; e++) {
-      s[e * 3] = this.difficulty[e]!;
-      s[e * 3 + 1] = this.numImportant[e]! / this.numAgents;
-      s[e * 3 + 2] = this.t / this.horizon;
+      s[e * 2] = this.difficulty[e]!;
+      s[e * 2 + 1] = this.numImportant[e]! / this.numAgents;
     }
     return s;
   }

@@ -7,11 +7,16 @@ import type { Rng } from '../core/rng.js';
  * shares. CleanRL layout (two-layer MLPs, orthogonal init, separate actor and critic trunks):
  *
  *   actor   obs_i -> Linear(obsDim, H) -> act -> Linear(H, H) -> act = h_i          [rows, H]
+ *           logit_i = h_i . w_self + b                           (one logit of Bernoulli(mask))
+ *   with the pooled context (useContext):
  *           c_e   = act(Linear(H, H)(mean_{i in env e} h_i))                      [numEnvs, H]
- *           logit_i = h_i . w_self + c_e . w_context + b        (one logit of Bernoulli(mask))
+ *           logit_i = h_i . w_self + c_e . w_context + b
  *   critic  agent   (IPPO): V(obs_i) = MLP(obsDim -> H -> H -> 1), the agent's own observation only
- *           central (MAPPO): V(s_e)   = MLP(stateDim -> H -> H -> 1), the env's global state
+ *           central (MAPPO): 'agent-specific' input (default, Yu et al. 2022): V(s_e, obs_i) =
+ *                     MLP(stateDim + obsDim -> H -> H -> 1), one value per agent;
+ *                     'global' input: V(s_e) = MLP(stateDim -> H -> H -> 1), one value per env
  *
+ * Without the context the actor is decentralized: agent i's logit depends on its own observation only.
  * The pooled context lets every agent see what the others in its crop look like (e.g. how much membrane
  * the crop has) without a transformer pass. Because it pools over an env's patches, a forward pass must
  * always see whole envs (all numAgents rows of an env, in order): minibatches are made of (step, env)
@@ -27,6 +32,12 @@ export type DecisionActivation = 'tanh' | 'gelu';
 /** Which value heads to build. */
 export type CriticKind = 'agent' | 'central' | 'both';
 
+/**
+ * Input of the central critic: 'agent-specific' = the env's global state concatenated with the agent's own
+ * observation (MAPPO's agent-specific global state, one value per agent); 'global' = the env state only.
+ */
+export type CentralCriticInput = 'agent-specific' | 'global';
+
 export interface DecisionModuleOptions {
   /** Width of one agent's observation row. */
   obsDim: number;
@@ -38,8 +49,10 @@ export interface DecisionModuleOptions {
   activation?: DecisionActivation;
   /** Value heads to build (default 'agent'). */
   critic?: CriticKind;
-  /** Add the pooled global context to the policy logit (default true). */
+  /** Add the pooled global context to the policy logit (default false: a decentralized actor). */
   useContext?: boolean;
+  /** Input of the central critic (default 'agent-specific'). */
+  centralInput?: CentralCriticInput;
   /**
    * Initial mask probability of the policy (the head's bias is logit(p)), so a fresh policy starts at the
    * prior ratio (e.g. the env's target 0.75) instead of 0.5. Default 0.5.
@@ -112,11 +125,12 @@ export class DecisionModule {
   readonly activation: DecisionActivation;
   readonly critic: CriticKind;
   readonly useContext: boolean;
+  readonly centralInput: CentralCriticInput;
   private readonly vars = new Map<string, tf.Variable>();
   private readonly actor: Linear[];
-  private readonly contextProj: Linear;
+  private readonly contextProj: Linear | null = null;
   private readonly headSelf: tf.Variable;
-  private readonly headContext: tf.Variable;
+  private readonly headContext: tf.Variable | null = null;
   private readonly headBias: tf.Variable;
   private readonly agentCritic: Linear[] | null = null;
   private readonly centralCritic: Linear[] | null = null;
@@ -129,7 +143,8 @@ export class DecisionModule {
     this.hidden = opts.hidden ?? 64;
     this.activation = opts.activation ?? 'tanh';
     this.critic = opts.critic ?? 'agent';
-    this.useContext = opts.useContext ?? true;
+    this.useContext = opts.useContext ?? false;
+    this.centralInput = opts.centralInput ?? 'agent-specific';
     if (!Number.isInteger(this.obsDim) || this.obsDim < 1)
       throw new ConfigError(`DecisionModule: obsDim must be an integer >= 1, got ${this.obsDim}`);
     if (!Number.isInteger(this.hidden) || this.hidden < 1)
@@ -147,14 +162,22 @@ export class DecisionModule {
       this.linear('policy/actor/fc1', this.obsDim, H, HIDDEN_GAIN, rng),
       this.linear('policy/actor/fc2', H, H, HIDDEN_GAIN, rng),
     ];
-    this.contextProj = this.linear('policy/actor/context', H, H, HIDDEN_GAIN, rng);
+    // The context weights are drawn even without the context, so the other weights do not depend on it;
+    // they become variables only when used (a variable without a gradient would break the update).
+    const contextW = orthogonal(H, H, HIDDEN_GAIN, rng);
+    if (this.useContext)
+      this.contextProj = {
+        w: this.variable('policy/actor/context/w', tf.tensor2d(contextW, [H, H])),
+        b: this.variable('policy/actor/context/b', tf.zeros([H])),
+      };
     // One orthogonal [2H, 1] head split into its self and context halves.
     const head = orthogonal(2 * H, 1, POLICY_GAIN, rng);
     this.headSelf = this.variable('policy/actor/head/w_self', tf.tensor2d(head.subarray(0, H), [H, 1]));
-    this.headContext = this.variable(
-      'policy/actor/head/w_context',
-      tf.tensor2d(head.subarray(H, 2 * H), [H, 1]),
-    );
+    if (this.useContext)
+      this.headContext = this.variable(
+        'policy/actor/head/w_context',
+        tf.tensor2d(head.subarray(H, 2 * H), [H, 1]),
+      );
     const p0 = opts.initMaskProb ?? 0.5;
     if (!(p0 > 0 && p0 < 1))
       throw new ConfigError(`DecisionModule: initMaskProb must be in (0, 1), got ${p0}`);
@@ -167,7 +190,13 @@ export class DecisionModule {
       ];
     if (this.critic !== 'agent')
       this.centralCritic = [
-        this.linear('policy/critic_central/fc1', this.stateDim, H, HIDDEN_GAIN, rng),
+        this.linear(
+          'policy/critic_central/fc1',
+          this.stateDim + (this.centralInput === 'agent-specific' ? this.obsDim : 0),
+          H,
+          HIDDEN_GAIN,
+          rng,
+        ),
         this.linear('policy/critic_central/fc2', H, H, HIDDEN_GAIN, rng),
         this.linear('policy/critic_central/out', H, 1, VALUE_GAIN, rng),
       ];
@@ -217,7 +246,7 @@ export class DecisionModule {
     return tf.tidy(() => {
       const h = this.mlp(this.actor, obs, true); // [rows, H]
       let logit = tf.add(tf.matMul(h, this.headSelf), this.headBias).reshape([numEnvs, numAgents]); // [E, N]
-      if (this.useContext) {
+      if (this.contextProj && this.headContext) {
         const pooled = tf.mean(h.reshape([numEnvs, numAgents, this.hidden]), 1); // [E, H]
         const ctx = this.act(tf.add(tf.matMul(pooled, this.contextProj.w), this.contextProj.b)); // [E, H]
         logit = tf.add(logit, tf.matMul(ctx as tf.Tensor2D, this.headContext)); // + [E, 1] per env
@@ -233,11 +262,27 @@ export class DecisionModule {
     return tf.tidy(() => this.mlp(this.agentCritic!, obs, false).reshape([-1]) as tf.Tensor1D);
   }
 
-  /** Centralized value from the env's global state (MAPPO). `[numEnvs, stateDim]` -> `[numEnvs]`. */
-  centralValue(state: tf.Tensor2D): tf.Tensor1D {
+  /**
+   * Centralized value per agent (MAPPO): of [s_e | obs_i] ('agent-specific') or of s_e alone, repeated for
+   * the env's agents ('global'). Rows are env-major and hold whole envs.
+   * @param state `[numEnvs, stateDim]`
+   * @param obs `[numEnvs * numAgents, obsDim]`
+   * @returns `[numEnvs * numAgents]`
+   */
+  centralValue(state: tf.Tensor2D, obs: tf.Tensor2D, numAgents: number): tf.Tensor1D {
     if (!this.centralCritic) throw new ConfigError(`DecisionModule: built without a central critic`);
+    const E = state.shape[0];
     this.checkRows(state, this.stateDim, 'state');
-    return tf.tidy(() => this.mlp(this.centralCritic!, state, false).reshape([-1]) as tf.Tensor1D);
+    this.checkRows(obs, this.obsDim, 'observations', E * numAgents);
+    return tf.tidy(() => {
+      if (this.centralInput === 'global') {
+        const v = this.mlp(this.centralCritic!, state, false); // [E, 1]
+        return tf.tile(v, [1, numAgents]).reshape([-1]) as tf.Tensor1D;
+      }
+      const perAgent = tf.tile(state, [1, numAgents]).reshape([E * numAgents, this.stateDim]);
+      const x = tf.concat([perAgent, obs], 1) as tf.Tensor2D;
+      return this.mlp(this.centralCritic!, x, false).reshape([-1]) as tf.Tensor1D;
+    });
   }
 
   /** All trainable variables with their checkpoint names (`policy/...`), in a fixed order. */

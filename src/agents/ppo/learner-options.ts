@@ -15,7 +15,7 @@ export interface PpoLearnerOptions {
   activation?: DecisionActivation;
   /** Normalize value targets (default: the learner's, false for IPPO and true for MAPPO). */
   valueNorm?: boolean;
-  /** Add the pooled env context to each agent's logit (default true). */
+  /** Add the pooled env context to each agent's logit (default: config.ppo.useContext, false). */
   useContext?: boolean;
   /** Initial mask probability (default: config.env.targetRatio). */
   initMaskProb?: number;
@@ -38,7 +38,8 @@ export function createPpoLearner(
     ppo: o.config.ppo,
     rng: o.rng,
     activation: o.activation,
-    useContext: o.useContext,
+    useContext: o.useContext ?? o.config.ppo.useContext,
+    centralInput: o.config.ppo.criticInput,
     initMaskProb: o.initMaskProb ?? o.config.env.targetRatio,
     valueNorm: o.valueNorm ?? defaultValueNorm,
   });

@@ -28,11 +28,17 @@ export function bernoulliEntropy(logits: tf.Tensor1D): tf.Tensor1D {
   return tf.tidy(() => tf.sub(tf.softplus(logits), tf.mul(logits, tf.sigmoid(logits)))) as tf.Tensor1D;
 }
 
-/** Old log-probability of the realized action from the stored probability of action 1 (float64). */
-export function logProbOfAction(probMask: number, action: number): number {
-  const EPS = 1e-8; // keeps log finite when a float32 probability rounded to 0 or 1
-  const p = Math.min(1 - EPS, Math.max(EPS, probMask));
-  return action ? Math.log(p) : Math.log(1 - p);
+/** softplus(x) = log(1 + e^x) in float64 without overflow or loss at large |x|. */
+function softplus(x: number): number {
+  return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
+}
+
+/**
+ * log pi(a) of Bernoulli(sigmoid(logit)) in float64 from the logit: exact at saturation (logit 25 gives
+ * log(1 - p) = -25, where a float32 probability would have rounded to 1). The old log-probability of PPO.
+ */
+export function logProbOfAction(logit: number, action: number): number {
+  return action ? -softplus(-logit) : -softplus(logit);
 }
 
 export interface SurrogateOutput {

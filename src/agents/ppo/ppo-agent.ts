@@ -8,7 +8,11 @@ import {
   saveCheckpoint,
   toCheckpointTensors,
 } from '../../models/checkpoint.js';
-import { DecisionModule, type DecisionActivation } from '../../models/decision-module.js';
+import {
+  DecisionModule,
+  type CentralCriticInput,
+  type DecisionActivation,
+} from '../../models/decision-module.js';
 import type { ActInput, ActOutput, Agent, Transition, UpdateStats } from '../agent.js';
 import { Adam } from './adam.js';
 import { RolloutBuffer } from './buffer.js';
@@ -28,11 +32,14 @@ import { ValueNorm, type ValueNormState } from './value-norm.js';
  * PPO for the patch agents, one learner for all of them (parameter sharing), CleanRL's ppo.py top to
  * bottom: collect a rollout (act/observe), bootstrap, GAE, then `epochs` passes of shuffled minibatches
  * of the clipped objective with global grad-norm clipping, linear LR annealing and an optional KL stop.
- * IPPO (critic 'agent': V(o_i)) and MAPPO (critic 'central': V(s_env), value normalization) differ only
- * in the critic; see ippo.ts and mappo.ts.
+ * IPPO (critic 'agent': V(o_i)) and MAPPO (critic 'central': V(s_env, o_i), value normalization) differ
+ * in the critic; both actors see the agent's own observation unless the pooled context is on (see
+ * ippo.ts, mappo.ts and decision-module.ts).
  *
- * Minibatches are made of (step, env) groups with all of the env's agents, because the policy pools a
- * context over an env's patches (see decision-module.ts).
+ * The old log-probability of a realized action is computed from the stored logit (exact), so the first
+ * epoch's ratio is 1 even for saturated policies whose unlikely actions the mask budget forced.
+ * Minibatches are made of (step, env) groups with all of the env's agents, because the optional pooled
+ * context spans an env's patches (see decision-module.ts).
  */
 
 export interface PpoAgentOptions {
@@ -40,6 +47,8 @@ export interface PpoAgentOptions {
   name: string;
   /** 'agent': per-agent value from its own observation (IPPO); 'central': value of env.state() (MAPPO). */
   critic: 'agent' | 'central';
+  /** Input of the central critic (default 'agent-specific': env state + the agent's observation). */
+  centralInput?: CentralCriticInput;
   obsDim: number;
   stateDim: number;
   numEnvs: number;
@@ -52,7 +61,7 @@ export interface PpoAgentOptions {
   valueNorm?: boolean;
   /** Hidden activation of the decision module (default tanh). */
   activation?: DecisionActivation;
-  /** Pooled env context in the policy (default true). */
+  /** Pooled env context in the policy (default false: each agent's actor sees its own observation). */
   useContext?: boolean;
   /** Initial mask probability of the policy (default 0.5; the built-ins pass env.targetRatio). */
   initMaskProb?: number;
@@ -61,6 +70,8 @@ export interface PpoAgentOptions {
 interface AgentMeta {
   agent: string;
   critic: string;
+  centralInput: string | null;
+  useContext: boolean;
   obsDim: number;
   stateDim: number;
   hidden: number;
@@ -108,6 +119,7 @@ export class PpoAgent implements Agent {
       activation: opts.activation,
       critic: opts.critic,
       useContext: opts.useContext,
+      centralInput: opts.centralInput,
       ...(opts.initMaskProb === undefined ? {} : { initMaskProb: opts.initMaskProb }),
       rng: opts.rng.split('init'),
     });
@@ -151,8 +163,8 @@ export class PpoAgent implements Agent {
   ): tf.Tensor1D {
     return tf.tidy(() => {
       if (this.critic === 'agent') return this.module.agentValue(obs);
-      const v = this.module.centralValue(state!); // [E]
-      return tf.tile(v.reshape([numEnvs, 1]), [1, numAgents]).reshape([numEnvs * numAgents]) as tf.Tensor1D;
+      if (state!.shape[0] !== numEnvs) throw new InputError(`${this.name}: state rows != numEnvs`);
+      return this.module.centralValue(state!, obs, numAgents); // [rows]
     });
   }
 
@@ -190,10 +202,10 @@ export class PpoAgent implements Agent {
       probs[i] = p;
       const a = input.deterministic ? (p > 0.5 ? 1 : 0) : this.actRng.next() < p ? 1 : 0;
       actions[i] = a;
-      logProbs[i] = logProbOfAction(p, a);
+      logProbs[i] = logProbOfAction(logits[i]!, a);
       if (this.vnorm) values[i] = this.vnorm.denormalize(values[i]!);
     }
-    return { actions, probs, logProbs, values };
+    return { actions, probs, logProbs, values, logits };
   }
 
   observe(t: Transition): void {
@@ -202,10 +214,15 @@ export class PpoAgent implements Agent {
       throw new InputError(
         `${this.name}.observe: realizedActions has ${t.realizedActions.length} values, expected ${R}`,
       );
-    // Train on the realized actions; their old log-prob comes from the stored probability of a mask.
+    const logits = t.output.logits;
+    if (!logits || logits.length !== R)
+      throw new InputError(
+        `${this.name}.observe: the transition's output has no logits of length ${R} (pass the output of this agent's act)`,
+      );
+    // Train on the realized actions; their old log-prob comes from the stored logit (exact when saturated).
     const actions = Int32Array.from(t.realizedActions);
     const logProbs = new Float32Array(R);
-    for (let i = 0; i < R; i++) logProbs[i] = logProbOfAction(t.output.probs[i]!, actions[i]!);
+    for (let i = 0; i < R; i++) logProbs[i] = logProbOfAction(logits[i]!, actions[i]!);
     const values = Float32Array.from(t.output.values);
     const valuePreds = this.vnorm ? values.map((v) => this.vnorm!.normalize(v)) : Float32Array.from(values);
     const stateOrEmpty = (s: Float32Array): Float32Array =>
@@ -227,18 +244,16 @@ export class PpoAgent implements Agent {
     });
   }
 
-  update(progress?: number): UpdateStats | null {
+  /**
+   * Advantages and value targets of the rollout collected so far (what `update` learns from), with the
+   * bootstrap values V(s_{t+1}) they used. All `[T * rows]`, step-major. Exposed for diagnostics and tests.
+   */
+  estimate(): { advantages: Float32Array; returns: Float32Array; nextValues: Float32Array } {
     const buf = this.buffer;
     const T = buf.length;
-    if (T === 0) return null;
-    const { numEnvs: E, numAgents: N, obsDim, stateDim } = buf;
+    const { numEnvs: E, numAgents: N } = buf;
     const R = E * N;
     const p = this.ppo;
-
-    // Learning-rate annealing: linear in training progress (1 at the start, 0 at the end).
-    this.optimizer.lr =
-      p.annealLr && progress !== undefined ? p.lr * Math.max(0, 1 - Math.min(1, progress)) : p.lr;
-
     // 1. Bootstrap: V(s_{t+1}) is the next step's value unless the episode ended (or the rollout did).
     const nextValues = new Float32Array(T * R);
     for (let t = 0; t < T; t++) {
@@ -251,18 +266,34 @@ export class PpoAgent implements Agent {
     }
 
     // 2. GAE(lambda) on the realized rewards.
-    const values = buf.flat('values');
     const { advantages, returns } = computeGae({
       steps: T,
       rows: R,
       rewards: buf.flat('rewards'),
-      values,
+      values: buf.flat('values'),
       nextValues,
       terminations: buf.flat('terminations'),
       truncations: buf.flat('truncations'),
       gamma: p.gamma,
       lambda: p.gaeLambda,
     });
+    return { advantages, returns, nextValues };
+  }
+
+  update(progress?: number): UpdateStats | null {
+    const buf = this.buffer;
+    const T = buf.length;
+    if (T === 0) return null;
+    const { numEnvs: E, numAgents: N, obsDim, stateDim } = buf;
+    const p = this.ppo;
+
+    // Learning-rate annealing: linear in training progress (1 at the start, 0 at the end).
+    this.optimizer.lr =
+      p.annealLr && progress !== undefined ? p.lr * Math.max(0, 1 - Math.min(1, progress)) : p.lr;
+
+    // 1-2. Bootstrap values and GAE(lambda) on the realized rewards.
+    const { advantages, returns } = this.estimate();
+    const values = buf.flat('values');
     const explainedVariance = (() => {
       const vy = variance(returns);
       const diff = returns.map((r, i) => r - values[i]!);
@@ -282,7 +313,7 @@ export class PpoAgent implements Agent {
     const mbGroups = Math.ceil(G / numMb);
     // Whole-rollout tensors (plain creations, no intermediates); disposed after the epochs.
     const all = {
-      obs: tf.tensor2d(buf.flat('obs'), [T * R, obsDim]),
+      obs: tf.tensor2d(buf.flat('obs'), [T * E * N, obsDim]),
       state: this.critic === 'central' ? tf.tensor2d(buf.flat('state'), [G, stateDim]) : null,
       actions: tf.tensor1d(buf.flat('actions'), 'int32'),
       logProbs: tf.tensor1d(buf.flat('logProbs')),
@@ -407,6 +438,8 @@ export class PpoAgent implements Agent {
     const meta: AgentMeta = {
       agent: this.name,
       critic: this.critic,
+      centralInput: this.critic === 'central' ? this.module.centralInput : null,
+      useContext: this.module.useContext,
       obsDim: this.module.obsDim,
       stateDim: this.module.stateDim,
       hidden: this.module.hidden,
@@ -435,6 +468,8 @@ export class PpoAgent implements Agent {
     const m = ck.manifest.meta as unknown as Partial<AgentMeta>;
     const want = {
       critic: this.critic,
+      centralInput: this.critic === 'central' ? this.module.centralInput : null,
+      useContext: this.module.useContext,
       obsDim: this.module.obsDim,
       stateDim: this.module.stateDim,
       hidden: this.module.hidden,

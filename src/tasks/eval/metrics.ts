@@ -3,7 +3,7 @@ import type { Shape3 } from '../../data/types.js';
 import { borderMask } from './border-mask.js';
 import { contingency } from './contingency.js';
 import { labelIds, type LabelArray } from './labels.js';
-import { adaptedRand } from './rand.js';
+import { adaptedRand, type PredZeroRule } from './rand.js';
 import { variationOfInformation } from './voi.js';
 
 /** Segmentation scores, CREMI conventions (lower is better for all of them). */
@@ -34,6 +34,11 @@ export interface EvaluateOptions {
   borderNm?: number;
   /** Score every z section on its own and average the per-section scores (sections with no gt skipped). */
   mode2d?: boolean; // default false
+  /**
+   * Adapted Rand: how voxels predicted 0 inside labelled gt count; 'cremi' (default, the official tool's
+   * formula: c / n with n the scored voxels) or 'singletons' (c). See `PredZeroRule` in rand.ts.
+   */
+  arandPredZero?: PredZeroRule;
 }
 
 /**
@@ -76,7 +81,7 @@ export function evaluateSegmentation(
     const table = contingency(g, p, { start, end, ignore });
     if (table.n === 0) continue; // nothing labelled here
     const voi = variationOfInformation(table);
-    const rand = adaptedRand(table);
+    const rand = adaptedRand(table, { predZero: opts.arandPredZero, voxels: end - start });
     acc.split += voi.split;
     acc.merge += voi.merge;
     acc.arand += rand.arand;

@@ -8,7 +8,7 @@ import { writeDirAtomic, writeFileAtomic } from '../../core/fs.js';
 import { Rng } from '../../core/rng.js';
 import type { ParallelEnv, StepInfo } from '../../env/parallel-env.js';
 import type { Agent, UpdateStats } from '../../agents/agent.js';
-import { actInputOf, transitionOf } from '../../agents/env-io.js';
+import { actInputOf, stepEnded, transitionOf } from '../../agents/env-io.js';
 import { MaskDiagnostics } from './diagnostics.js';
 
 /*
@@ -82,7 +82,7 @@ export class PretrainTrainer {
     const h = this.config.env.horizon;
     return (
       step % h === 0 &&
-      (!this.agent.learns || step % this.rolloutSteps === 0 || step > this.config.train.phase1Steps)
+      (!this.agent.learns || step % this.rolloutSteps === 0 || step >= this.config.train.phase1Steps)
     );
   }
 
@@ -126,7 +126,8 @@ export class PretrainTrainer {
       const out = agent.act(input);
       const res = env.step(out.actions, out.probs);
       const learning = phase === 1 && agent.learns;
-      if (learning) agent.observe(transitionOf(input, out, res, env.state()));
+      const ended = stepEnded(res); // then every env is reset: rows still running count as truncated
+      if (learning) agent.observe(transitionOf(input, out, res, env.state(), ended));
       this.diagnostics.record(
         obs,
         env.obsDim,
@@ -160,9 +161,11 @@ export class PretrainTrainer {
       episodeReturn += meanReward;
       episodeLen++;
 
-      if (learning && state.step % this.rolloutSteps === 0) {
+      // Update after every full rollout, and on the last phase-1 step so no collected step goes unused.
+      if (learning && (state.step % this.rolloutSteps === 0 || state.step === config.train.phase1Steps)) {
         // Progress before this rollout (CleanRL anneals with the fraction done before the update).
-        const progress = (state.step - this.rolloutSteps) / Math.max(1, config.train.phase1Steps);
+        const rolloutLen = ((state.step - 1) % this.rolloutSteps) + 1;
+        const progress = (state.step - rolloutLen) / Math.max(1, config.train.phase1Steps);
         const stats: UpdateStats = agent.update(progress) ?? {};
         state.updates++;
         log({ type: 'update', step: state.step, stats: { ...stats, ...this.diagnostics.flush() } });
@@ -170,7 +173,6 @@ export class PretrainTrainer {
         log({ type: 'update', step: state.step, stats: this.diagnostics.flush() });
       }
 
-      const ended = some(res.truncations) || some(res.terminations);
       if (ended) {
         log({
           type: 'episode',
@@ -254,11 +256,6 @@ function mean(a: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i]!;
   return a.length ? s / a.length : 0;
-}
-
-function some(a: Uint8Array): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i]) return true;
-  return false;
 }
 
 /** First differing field path of two configs, ignoring top-level sections in `ignore`. */
