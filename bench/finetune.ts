@@ -11,6 +11,7 @@ import { resolveConfig } from '../src/core/config.js';
 import { Rng } from '../src/core/rng.js';
 import { AffinityNet } from '../src/models/affinity-net.js';
 import { PRESETS } from '../src/tasks/benchmark/presets.js';
+import { timed } from './clock.js';
 
 interface BenchFinetuneOptions {
   /** Timed steps per repetition. */
@@ -36,10 +37,13 @@ export async function benchFinetune(opts: BenchFinetuneOptions = {}): Promise<ob
     for (let i = 0; i < 2; i++) net.trainStep(raw, batch, targets, weights); // warm up
     const tensors = tf.memory().numTensors;
     let best = Infinity;
+    let bestCpu = Infinity;
     for (let r = 0; r < reps; r++) {
-      const t0 = performance.now();
-      for (let i = 0; i < steps; i++) net.trainStep(raw, batch, targets, weights);
-      best = Math.min(best, (performance.now() - t0) / steps);
+      const t = timed(() => {
+        for (let i = 0; i < steps; i++) net.trainStep(raw, batch, targets, weights);
+      });
+      best = Math.min(best, t.wall / steps);
+      bestCpu = Math.min(bestCpu, t.cpu / steps);
     }
     return [
       {
@@ -50,6 +54,7 @@ export async function benchFinetune(opts: BenchFinetuneOptions = {}): Promise<ob
         loss: cfg.finetune.loss,
         samples_per_s: +((1000 * batch) / best).toFixed(2),
         step_ms: +best.toFixed(1),
+        step_cpu_ms: +bestCpu.toFixed(1),
         leaked_tensors: tf.memory().numTensors - tensors,
       },
     ];

@@ -4,10 +4,13 @@
  * one train step (each linear layer's forward x·W, and its backward dY·Wᵀ and Xᵀ·dY) is timed with fixed
  * operands; the peak is their total FLOPs over their total time, i.e. the step's matmul FLOPs at kernel
  * speed. Attention's per-head matmuls are not in it (the backend has no fast batched kernel to compare).
+ * The `fresh_operand` figures give every call a new right operand, as a train step does (weights and
+ * gradients are new tensors each step, and the kernel repacks its right operand for each new tensor).
  */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/core/backend.js';
 import { resolveConfig, type ModelConfig } from '../src/core/config.js';
+import { timed } from './clock.js';
 
 /** A 2-D matmul `[m, k] x [k, n]`. */
 export type MatmulShape = [m: number, k: number, n: number];
@@ -36,33 +39,52 @@ export function mimMatmulShapes(model: ModelConfig, batch: number, ratio: number
   ]);
 }
 
-/** Best time (ms) of one plain matmul of a shape over `reps` timed calls, operands fixed. */
-export function timeMatmul([m, k, n]: MatmulShape, reps: number): number {
+/**
+ * Best wall and CPU time (ms) of one plain matmul of a shape over `reps` timed calls. Operands are fixed,
+ * unless `freshB`: then every call gets a new right operand, as in a train step where weights and
+ * gradients are new tensors each time and the kernel must repack them.
+ */
+export function timeMatmul(
+  [m, k, n]: MatmulShape,
+  reps: number,
+  freshB = false,
+): { wall: number; cpu: number } {
   const a = tf.randomUniform([m, k], -1, 1) as tf.Tensor2D;
-  const b = tf.randomUniform([k, n], -1, 1) as tf.Tensor2D;
+  const bs = Array.from(
+    { length: freshB ? reps + 1 : 1 },
+    () => tf.randomUniform([k, n], -1, 1) as tf.Tensor2D,
+  );
   try {
-    tf.matMul(a, b).dispose(); // warm up (and let the backend prepare the operand)
-    let best = Infinity;
+    tf.matMul(a, bs[0]!).dispose(); // warm up
+    const best = { wall: Infinity, cpu: Infinity };
     for (let i = 0; i < reps; i++) {
-      const t0 = performance.now();
-      tf.matMul(a, b).dispose();
-      best = Math.min(best, performance.now() - t0);
+      const b = bs[freshB ? i + 1 : 0]!;
+      const t = timed(() => tf.matMul(a, b).dispose());
+      best.wall = Math.min(best.wall, t.wall);
+      best.cpu = Math.min(best.cpu, t.cpu);
     }
     return best;
   } finally {
-    tf.dispose([a, b]);
+    tf.dispose([a, ...bs]);
   }
 }
 
-/** GFLOP/s of a list of matmuls: total FLOPs over the total of each shape's best time. */
-export function matmulPeak(shapes: MatmulShape[], reps: number): { gflops: number; ms: number } {
+/** A list of matmuls' total FLOPs over the total of each shape's best time (wall, and CPU). */
+export function matmulPeak(
+  shapes: MatmulShape[],
+  reps: number,
+  freshB = false,
+): { gflops: number; gflopsCpu: number; ms: number } {
   let flops = 0;
-  let ms = 0;
+  let wall = 0;
+  let cpu = 0;
   for (const s of shapes) {
     flops += 2 * s[0] * s[1] * s[2];
-    ms += timeMatmul(s, reps);
+    const t = timeMatmul(s, reps, freshB);
+    wall += t.wall;
+    cpu += t.cpu;
   }
-  return { gflops: flops / ms / 1e6, ms };
+  return { gflops: flops / wall / 1e6, gflopsCpu: flops / cpu / 1e6, ms: wall };
 }
 
 /** Rows for bench/run.ts: the `small` step's matmuls, a few of them alone, and 1024^3. */
@@ -71,19 +93,23 @@ export async function benchMatmulPeak(opts: { reps?: number } = {}): Promise<obj
   const cfg = resolveConfig({ model: { preset: 'small' } });
   const shapes = mimMatmulShapes(cfg.model, 8, 0.75);
   const step = matmulPeak(shapes, reps);
+  const fresh = matmulPeak(shapes, reps, true);
   const each: Record<string, number> = {};
   for (const s of [
     [512, 192, 768],
     [128, 192, 576],
     [512, 768, 192],
   ] as MatmulShape[])
-    each[s.join('x')] = +((2 * s[0] * s[1] * s[2]) / timeMatmul(s, reps) / 1e6).toFixed(2);
+    each[s.join('x')] = +((2 * s[0] * s[1] * s[2]) / timeMatmul(s, reps).wall / 1e6).toFixed(2);
   const big: MatmulShape = [1024, 1024, 1024];
-  each['1024x1024x1024'] = +((2 * 1024 ** 3) / timeMatmul(big, Math.min(reps, 3)) / 1e6).toFixed(2);
+  each['1024x1024x1024'] = +((2 * 1024 ** 3) / timeMatmul(big, Math.min(reps, 3)).wall / 1e6).toFixed(2);
   return [
     {
       name: 'matmul_peak',
       small_step_shapes_gflops: +step.gflops.toFixed(2),
+      small_step_shapes_gflops_cpu: +step.gflopsCpu.toFixed(2),
+      small_step_shapes_fresh_operand_gflops: +fresh.gflops.toFixed(2),
+      small_step_shapes_fresh_operand_gflops_cpu: +fresh.gflopsCpu.toFixed(2),
       small_step_matmuls: shapes.length,
       small_step_matmul_ms: +step.ms.toFixed(1),
       gflops: each,

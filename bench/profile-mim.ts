@@ -71,7 +71,7 @@ for (const k of info.kernels) {
     const flops = 2 * n * kDim;
     matmulMs += ms;
     matmulFlops += flops;
-    key += ` ${((flops * (map(byShape, key).calls + 1)) / 1e6 / ((map(byShape, key).ms + ms) || 1e-9)).toFixed(1)} GFLOP/s`;
+    key += ` ${((flops * (map(byShape, key).calls + 1)) / 1e6 / (map(byShape, key).ms + ms || 1e-9)).toFixed(1)} GFLOP/s`;
     key = key.replace(/ [0-9.]+ GFLOP\/s$/, '');
     gf.set(key, (gf.get(key) ?? 0) + flops);
   }
@@ -101,7 +101,7 @@ for (const [key, flops] of gf) {
   const r = byShape.get(key)!;
   byShape.delete(key);
   const p = plainMs.get(key);
-  const plain = p === undefined ? '' : `, plain ${((flops / r.calls) / p / 1e6).toFixed(1)}`;
+  const plain = p === undefined ? '' : `, plain ${(flops / r.calls / p / 1e6).toFixed(1)}`;
   byShape.set(`${key}  -> ${(flops / r.ms / 1e6).toFixed(1)} GFLOP/s${plain}`, r);
 }
 console.log(
