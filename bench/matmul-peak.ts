@@ -31,12 +31,19 @@ export function mimMatmulShapes(model: ModelConfig, batch: number, ratio: number
   layers.push([re, model.embedDim, model.decoderDim]);
   for (let i = 0; i < model.decoderDepth; i++) block(rd, model.decoderDim);
   layers.push([rd, model.decoderDim, pv]);
-  // forward x·W, then backward dX = dY·Wᵀ and dW = Xᵀ·dY
-  return layers.flatMap(([m, k, n]): MatmulShape[] => [
-    [m, k, n],
-    [m, n, k],
-    [k, m, n],
-  ]);
+  // forward x·W, then backward dX = dY·Wᵀ and dW = Xᵀ·dY (no dX for the patch embedding: its input is data)
+  return layers.flatMap(([m, k, n], i): MatmulShape[] =>
+    i === 0
+      ? [
+          [m, k, n],
+          [k, m, n],
+        ]
+      : [
+          [m, k, n],
+          [m, n, k],
+          [k, m, n],
+        ],
+  );
 }
 
 /**
