@@ -51,8 +51,19 @@ const info = await tf.profile(() => {
 const byName = new Map<string, Row>();
 const byShape = new Map<string, Row>();
 let total = 0;
+const byKind = new Map<string, Row>();
+/** Coarse kinds for the summary: 2-D matmuls, per-head (batched) matmuls, transposes, the rest. */
+function kindOf(name: string, shapes: number[][]): string {
+  if (name === 'BatchMatMul' || name === '_FusedMatMul') {
+    const a = shapes[0]!;
+    return a.length === 3 && a[0] !== 1 ? 'batched (per-head) matmul' : '2-D matmul';
+  }
+  if (name === 'Transpose') return 'transpose';
+  if (name === 'Identity' || name === 'Reshape' || name === 'SplitV' || name === 'Concat' || name === 'Cast')
+    return 'copies (identity, split, concat)';
+  return 'elementwise and reductions';
+}
 const gf = new Map<string, number>();
-const map = (m: Map<string, Row>, k: string) => m.get(k) ?? { ms: 0, calls: 0 };
 let matmulMs = 0;
 let matmulFlops = 0;
 for (const k of info.kernels) {
@@ -61,7 +72,7 @@ for (const k of info.kernels) {
   const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
   total += ms;
   add(byName, k.name, ms);
-  let key = `${k.name} ${JSON.stringify(k.inputShapes)}`;
+  const key = `${k.name} ${JSON.stringify(k.inputShapes)}`;
   if (k.name === 'BatchMatMul' || k.name === '_FusedMatMul') {
     const out = k.outputShapes[0]!;
     const a = k.inputShapes[0]!;
@@ -71,11 +82,10 @@ for (const k of info.kernels) {
     const flops = 2 * n * kDim;
     matmulMs += ms;
     matmulFlops += flops;
-    key += ` ${((flops * (map(byShape, key).calls + 1)) / 1e6 / (map(byShape, key).ms + ms || 1e-9)).toFixed(1)} GFLOP/s`;
-    key = key.replace(/ [0-9.]+ GFLOP\/s$/, '');
     gf.set(key, (gf.get(key) ?? 0) + flops);
   }
   add(byShape, key, ms);
+  add(byKind, kindOf(k.name, k.inputShapes), ms);
 }
 // the same 2-D shapes as plain matmuls with fixed operands, right after, for an in-run comparison
 const plainMs = new Map<string, number>();
@@ -110,6 +120,7 @@ console.log(
 console.log(
   `preset ${preset}, batch ${batch}: step ${wallUnprofiled.toFixed(1)} ms unprofiled; kernels ${(total / steps).toFixed(1)} ms/step in ${info.kernels.length / steps} kernel calls/step`,
 );
+print('by kind', byKind, steps, 10);
 print('by kernel', byName, steps, 25);
 print('by kernel and input shapes', byShape, steps, 40);
 model.dispose();
