@@ -13,7 +13,9 @@ interface BenchModule {
 
 const MODULES: BenchModule[] = [
   { name: 'data', file: './data-read.js', fn: 'benchDataRead' },
+  { name: 'matmul', file: './matmul-peak.js', fn: 'benchMatmulPeak' },
   { name: 'mim', file: './mim.js', fn: 'benchMim' },
+  { name: 'finetune', file: './finetune.js', fn: 'benchFinetune' },
   { name: 'env', file: './env.js', fn: 'benchEnv' },
   { name: 'ppo', file: './ppo.js', fn: 'benchPpo' },
   { name: 'predict', file: './predict.js', fn: 'benchPredict' },

@@ -92,6 +92,36 @@ test('dense: custom backward matches finite differences (with and without bias)'
   tf.dispose([x, w, b]);
 });
 
+test('dense on a data input: same value and weight gradients, zero input gradient', () => {
+  const rng = Rng.fromSeed(4);
+  const x = randTensor(rng, [5, 4]);
+  const w = randTensor(rng, [4, 3]);
+  const b = randTensor(rng, [3]);
+  const r = randTensor(rng, [5, 3]);
+  const before = tf.memory().numTensors;
+  const grads = (dataInput: boolean) =>
+    tf.tidy(() =>
+      tf.grads((xi, wi, bi) => tf.sum(tf.mul(dense(xi as tf.Tensor2D, wi!, bi, dataInput), r)))([x, w, b]),
+    );
+  const read = (gs: tf.Tensor[]) =>
+    gs.map((g) => {
+      const d = g.dataSync().slice();
+      g.dispose();
+      return d;
+    });
+  const plain = read(grads(false));
+  const data = read(grads(true));
+  assert.ok(plain[0]!.some((v) => v !== 0)); // x's gradient exists in the plain layer...
+  assert.ok(data[0]!.every((v) => v === 0)); // ...and is skipped for data
+  assert.equal(Array.from(data[1]!), Array.from(plain[1]!));
+  assert.equal(Array.from(data[2]!), Array.from(plain[2]!));
+  const v0 = tf.tidy(() => dense(x as tf.Tensor2D, w, b).dataSync());
+  const v1 = tf.tidy(() => dense(x as tf.Tensor2D, w, b, true).dataSync());
+  assert.equal(Array.from(v1), Array.from(v0));
+  tf.dispose([x, w, b, r]);
+  assert.is(tf.memory().numTensors, before - 4);
+});
+
 test('layer norm: forward normalizes rows, backward matches finite differences', () => {
   const rng = Rng.fromSeed(4);
   const x = randTensor(rng, [3, 6], 2);

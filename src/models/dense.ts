@@ -33,8 +33,26 @@ const denseNoBias = customOp((x: tf.Tensor2D, w: tf.Tensor2D, save: tf.GradSaveF
   };
 }) as (x: tf.Tensor2D, w: tf.Tensor2D) => tf.Tensor2D;
 
-/** `x · w (+ b)` with the fast backward. x `[rows, in]`, w `[in, out]`, b `[out]`. */
-export function dense(x: tf.Tensor2D, w: tf.Tensor, b?: tf.Tensor): tf.Tensor2D {
+// For inputs that are data (never trained): dX is returned as zeros instead of computing dY · Wᵀ.
+// tfjs asks a custom op for every input's gradient, even one that leads to no variable.
+const denseDataInput = customOp((x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
+  save([x]);
+  return {
+    value: tf.fused.matMul({ a: x, b: w, bias: b }),
+    gradFunc: (dy: tf.Tensor2D, saved: Saved) => {
+      const [xs] = saved as [tf.Tensor2D];
+      return [tf.zerosLike(xs), tf.matMul(tf.transpose(xs), dy), sumRows(dy)];
+    },
+  };
+}) as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
+
+/**
+ * `x · w (+ b)` with the fast backward. x `[rows, in]`, w `[in, out]`, b `[out]`. `dataInput`: x is
+ * input data whose gradient nobody uses (the patch embedding of raw voxels); its gradient is then zeros,
+ * which saves the backward's largest matmul of that layer.
+ */
+export function dense(x: tf.Tensor2D, w: tf.Tensor, b?: tf.Tensor, dataInput = false): tf.Tensor2D {
+  if (dataInput && b) return denseDataInput(x, w as tf.Tensor2D, b as tf.Tensor1D);
   return b ? denseWithBias(x, w as tf.Tensor2D, b as tf.Tensor1D) : denseNoBias(x, w as tf.Tensor2D);
 }
 
@@ -53,9 +71,9 @@ export class Dense {
     this.b = opts.bias === false ? null : scope.add('b', [outDim], { kind: 'zeros' });
   }
 
-  /** `[rows, in] -> [rows, out]`. */
-  apply(x: tf.Tensor2D): tf.Tensor2D {
-    return dense(x, this.w, this.b ?? undefined);
+  /** `[rows, in] -> [rows, out]`; `dataInput`: x is data, its gradient is not needed (see {@link dense}). */
+  apply(x: tf.Tensor2D, dataInput = false): tf.Tensor2D {
+    return dense(x, this.w, this.b ?? undefined, dataInput);
   }
 
   /** Multiply-adds per row (for FLOP counts). */

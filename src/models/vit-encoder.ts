@@ -70,10 +70,13 @@ export class VitEncoder {
     return this.cfg.embedDim;
   }
 
-  /** Patch projection of raw voxels `[rows, patchVoxels]` (standardized first) -> `[rows, embedDim]`. */
+  /**
+   * Patch projection of raw voxels `[rows, patchVoxels]` (standardized first) -> `[rows, embedDim]`.
+   * The voxels are data: the backward skips their gradient.
+   */
   project(patches: tf.Tensor2D): tf.Tensor2D {
     const x = tf.mul(tf.sub(patches, INPUT_MEAN), 1 / INPUT_STD) as tf.Tensor2D;
-    return this.patchEmbed.apply(x);
+    return this.patchEmbed.apply(x, true);
   }
 
   /** Patch projection plus position rows: patches `[rows, patchVoxels]`, posSel maps patch ids to rows. */

@@ -1,0 +1,74 @@
+/*
+ * Finetuning throughput: `npm run bench -- --only finetune`, or directly `node --import tsx
+ * bench/finetune.ts [--steps 6] [--reps 3]`. One update of the affinity network as the quick preset runs
+ * it: `tiny` encoder, batch 2, crop 16x64x64 (the model crop, cut from ISBI-sized sections), BCE with
+ * boundary weights (1 + 2 on boundary voxels). Data are synthetic: the cost does not depend on them.
+ * Row `finetune_step`: samples/s and ms per step (best of `reps` timed runs; the machine may be shared).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../src/core/backend.js';
+import { resolveConfig } from '../src/core/config.js';
+import { Rng } from '../src/core/rng.js';
+import { AffinityNet } from '../src/models/affinity-net.js';
+import { PRESETS } from '../src/tasks/benchmark/presets.js';
+import { timed } from './clock.js';
+
+interface BenchFinetuneOptions {
+  /** Timed steps per repetition. */
+  steps?: number;
+  /** Repetitions; the best is reported. */
+  reps?: number;
+}
+
+/** Rows for bench/run.ts. */
+export async function benchFinetune(opts: BenchFinetuneOptions = {}): Promise<object[]> {
+  const steps = opts.steps ?? 6;
+  const reps = opts.reps ?? 3;
+  const cfg = resolveConfig(PRESETS.quick.config);
+  const batch = cfg.finetune.batchSize;
+  const net = new AffinityNet(cfg.model, cfg.finetune, Rng.fromSeed(0));
+  const rng = Rng.fromSeed(1);
+  const vox = cfg.model.crop.reduce((a, b) => a * b, 1);
+  const raw = Float32Array.from({ length: batch * vox }, () => rng.next());
+  // affinities of random blobs: about 10 % boundary (0), the rest 1; boundary voxels weigh 1 + 2
+  const targets = Float32Array.from({ length: batch * 3 * vox }, () => (rng.next() < 0.1 ? 0 : 1));
+  const weights = Float32Array.from(targets, (t) => (t === 0 ? 1 + cfg.finetune.boundaryWeight : 1));
+  try {
+    for (let i = 0; i < 2; i++) net.trainStep(raw, batch, targets, weights); // warm up
+    const tensors = tf.memory().numTensors;
+    let best = Infinity;
+    let bestCpu = Infinity;
+    for (let r = 0; r < reps; r++) {
+      const t = timed(() => {
+        for (let i = 0; i < steps; i++) net.trainStep(raw, batch, targets, weights);
+      });
+      best = Math.min(best, t.wall / steps);
+      bestCpu = Math.min(bestCpu, t.cpu / steps);
+    }
+    return [
+      {
+        name: 'finetune_step',
+        config: cfg.model.preset,
+        batch,
+        crop: cfg.model.crop,
+        loss: cfg.finetune.loss,
+        samples_per_s: +((1000 * batch) / best).toFixed(2),
+        step_ms: +best.toFixed(1),
+        step_cpu_ms: +bestCpu.toFixed(1),
+        leaked_tensors: tf.memory().numTensors - tensors,
+      },
+    ];
+  } finally {
+    net.dispose();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(name);
+    return i >= 0 ? Number(process.argv[i + 1]) : undefined;
+  };
+  const backend = await selectBackend();
+  for (const r of await benchFinetune({ steps: arg('--steps'), reps: arg('--reps') }))
+    console.log(JSON.stringify({ backend: backend.name, ...r }));
+}
