@@ -43,9 +43,11 @@ export function encodeSafetensors(tensors: SafeTensor[], metadata: Record<string
     if (t.name === SAFETENSORS_METADATA_KEY || t.name === '' || t.name in header)
       fail('(writing)', `tensor name '${t.name}' is empty, reserved or used twice`);
     const n = t.shape.reduce((a, b) => a * b, 1);
-    if (n !== t.data.length) fail('(writing)', `tensor '${t.name}' has ${t.data.length} values for shape [${t.shape}]`);
+    if (n !== t.data.length)
+      fail('(writing)', `tensor '${t.name}' has ${t.data.length} values for shape [${t.shape}]`);
     const expected = t.dtype === 'F32' ? Float32Array : Int32Array;
-    if (!(t.data instanceof expected)) fail('(writing)', `tensor '${t.name}' data does not match dtype ${t.dtype}`);
+    if (!(t.data instanceof expected))
+      fail('(writing)', `tensor '${t.name}' data does not match dtype ${t.dtype}`);
     header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
     offset += t.data.byteLength;
   }
@@ -65,7 +67,11 @@ export function encodeSafetensors(tensors: SafeTensor[], metadata: Record<string
 }
 
 /** Write a safetensors file atomically (temp file + rename). */
-export function writeSafetensors(file: string, tensors: SafeTensor[], metadata: Record<string, string> = {}): void {
+export function writeSafetensors(
+  file: string,
+  tensors: SafeTensor[],
+  metadata: Record<string, string> = {},
+): void {
   writeFileAtomic(file, encodeSafetensors(tensors, metadata));
 }
 
@@ -82,7 +88,8 @@ export function decodeSafetensors(bytes: Uint8Array, where = '(buffer)'): Safete
   } catch (e) {
     fail(where, `header is not valid JSON (${(e as Error).message})`);
   }
-  if (header === null || typeof header !== 'object' || Array.isArray(header)) fail(where, 'header is not a JSON object');
+  if (header === null || typeof header !== 'object' || Array.isArray(header))
+    fail(where, 'header is not a JSON object');
   const dataStart = 8 + headerLen;
   const dataLen = bytes.length - dataStart;
   const metadata: Record<string, string> = {};
@@ -103,14 +110,23 @@ export function decodeSafetensors(bytes: Uint8Array, where = '(buffer)'): Safete
     if (!Array.isArray(e.shape) || !e.shape.every((s) => Number.isInteger(s) && s >= 0))
       fail(where, `tensor '${name}' has an invalid shape ${JSON.stringify(e.shape)}`);
     const off = e.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((o) => Number.isInteger(o) && o >= 0) || off[1] < off[0])
+    if (
+      !Array.isArray(off) ||
+      off.length !== 2 ||
+      !off.every((o) => Number.isInteger(o) && o >= 0) ||
+      off[1] < off[0]
+    )
       fail(where, `tensor '${name}' has invalid data_offsets ${JSON.stringify(off)}`);
     const [begin, end] = off as [number, number];
     const shape = e.shape as number[];
     const count = shape.reduce((a, b) => a * b, 1);
     if (end - begin !== count * 4)
-      fail(where, `tensor '${name}' spans ${end - begin} bytes, shape [${shape}] of ${e.dtype} needs ${count * 4}`);
-    if (end > dataLen) fail(where, `tensor '${name}' ends at byte ${end}, past the data (${dataLen} bytes; truncated?)`);
+      fail(
+        where,
+        `tensor '${name}' spans ${end - begin} bytes, shape [${shape}] of ${e.dtype} needs ${count * 4}`,
+      );
+    if (end > dataLen)
+      fail(where, `tensor '${name}' ends at byte ${end}, past the data (${dataLen} bytes; truncated?)`);
     spans.push([begin, end, name]);
     // Copy out: the data section need not be 4-byte aligned inside `bytes`.
     const buf = bytes.slice(dataStart + begin, dataStart + end).buffer;
@@ -121,7 +137,8 @@ export function decodeSafetensors(bytes: Uint8Array, where = '(buffer)'): Safete
   spans.sort((a, b) => a[0] - b[0]);
   let at = 0;
   for (const [begin, end, name] of spans) {
-    if (begin !== at) fail(where, `tensor '${name}' starts at byte ${begin}, expected ${at} (overlap or gap)`);
+    if (begin !== at)
+      fail(where, `tensor '${name}' starts at byte ${begin}, expected ${at} (overlap or gap)`);
     at = end;
   }
   if (at !== dataLen) fail(where, `${dataLen - at} bytes after the last tensor`);
@@ -131,6 +148,7 @@ export function decodeSafetensors(bytes: Uint8Array, where = '(buffer)'): Safete
 /** Read and validate a safetensors file. */
 export function readSafetensors(file: string): SafetensorsFile {
   if (!existsSync(file)) throw new InputError(`file not found: ${file}`, 'missing-file');
-  if (statSync(file).isDirectory()) throw new InputError(`${file} is a directory, expected a .safetensors file`, 'bad-safetensors');
+  if (statSync(file).isDirectory())
+    throw new InputError(`${file} is a directory, expected a .safetensors file`, 'bad-safetensors');
   return decodeSafetensors(new Uint8Array(readFileSync(file)), file);
 }

@@ -46,7 +46,12 @@ export interface TorchExportConfig {
   rawScaling: 'uint8/255,uint16/65535,float';
 }
 
-function get(tensors: Map<string, CheckpointTensor>, name: string, shape: number[], where: string): Float32Array {
+function get(
+  tensors: Map<string, CheckpointTensor>,
+  name: string,
+  shape: number[],
+  where: string,
+): Float32Array {
   const t = tensors.get(name);
   if (!t) throw new CheckpointError(`${where}: missing tensor '${name}'`);
   if (t.dtype !== 'float32' || t.shape.length !== shape.length || t.shape.some((s, i) => s !== shape[i]))
@@ -63,7 +68,12 @@ export function transpose2d(a: Float32Array, rows: number, cols: number): Float3
   return out;
 }
 
-const f32 = (name: string, shape: number[], data: Float32Array): SafeTensor => ({ name, shape, dtype: 'F32', data });
+const f32 = (name: string, shape: number[], data: Float32Array): SafeTensor => ({
+  name,
+  shape,
+  dtype: 'F32',
+  data,
+});
 
 /**
  * The encoder's tensors in the PyTorch layout, from a checkpoint's `encoder/...` tensors and the model
@@ -82,7 +92,13 @@ export function encoderToTorch(
   const hidden = Math.round(d * cfg.mlpRatio);
   const out: SafeTensor[] = [];
   const linear = (src: string, dst: string, inDim: number, outDim: number): void => {
-    out.push(f32(`${dst}.weight`, [outDim, inDim], transpose2d(get(tensors, `${src}/w`, [inDim, outDim], where), inDim, outDim)));
+    out.push(
+      f32(
+        `${dst}.weight`,
+        [outDim, inDim],
+        transpose2d(get(tensors, `${src}/w`, [inDim, outDim], where), inDim, outDim),
+      ),
+    );
     out.push(f32(`${dst}.bias`, [outDim], get(tensors, `${src}/b`, [outDim], where)));
   };
   const norm = (src: string, dst: string): void => {
@@ -93,7 +109,9 @@ export function encoderToTorch(
   out.push(f32('patch_embed.proj.weight', [d, 1, pz, py, px], transpose2d(pw, pv, d)));
   out.push(f32('patch_embed.proj.bias', [d], get(tensors, 'encoder/patch_embed/b', [d], where)));
   const pos =
-    cfg.posEmbed === 'learned' ? get(tensors, 'encoder/pos_embed', [np, d], where) : sincosPosEmbed3d(grid, d);
+    cfg.posEmbed === 'learned'
+      ? get(tensors, 'encoder/pos_embed', [np, d], where)
+      : sincosPosEmbed3d(grid, d);
   out.push(f32('pos_embed', [1, np, d], pos));
   for (let i = 0; i < cfg.depth; i++) {
     const s = `encoder/blocks/${i}`;
@@ -132,10 +150,12 @@ export function encoderToTorch(
 export function decoderToTorch(tensors: Map<string, CheckpointTensor>, where: string): SafeTensor[] {
   const out: SafeTensor[] = [];
   const names = [...tensors.keys()].filter((n) => n.startsWith('seg/')).sort();
-  if (!names.length) throw new CheckpointError(`${where}: no affinity decoder weights ('seg/...'); not an affinity network?`);
+  if (!names.length)
+    throw new CheckpointError(`${where}: no affinity decoder weights ('seg/...'); not an affinity network?`);
   for (const name of names) {
     const t = tensors.get(name)!;
-    if (t.dtype !== 'float32') throw new CheckpointError(`${where}: tensor '${name}' is ${t.dtype}, expected float32`);
+    if (t.dtype !== 'float32')
+      throw new CheckpointError(`${where}: tensor '${name}' is ${t.dtype}, expected float32`);
     const parts = name.split('/');
     const leaf = parts.pop()!;
     const base = parts.join('.');
@@ -151,7 +171,8 @@ export function decoderToTorch(tensors: Map<string, CheckpointTensor>, where: st
       const tr = transpose2d(data, k * ci, co); // [out, k, in]
       const w = new Float32Array(data.length);
       for (let o = 0; o < co; o++)
-        for (let kk = 0; kk < k; kk++) for (let c = 0; c < ci; c++) w[(o * ci + c) * k + kk] = tr[(o * k + kk) * ci + c]!;
+        for (let kk = 0; kk < k; kk++)
+          for (let c = 0; c < ci; c++) w[(o * ci + c) * k + kk] = tr[(o * k + kk) * ci + c]!;
       out.push(f32(`${base}.weight`, [co, ci, kz, ky, kx], w));
     } else throw new CheckpointError(`${where}: tensor '${name}' [${t.shape}] has no PyTorch mapping`);
   }

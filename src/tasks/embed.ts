@@ -27,7 +27,8 @@ export interface LoadedEncoder {
 /** Build the encoder of a checkpoint (or run) directory with its weights. */
 export function loadEncoder(dir: string): LoadedEncoder {
   const w = encoderFromDir(dir);
-  if (!w.model) throw new CheckpointError(`checkpoint ${w.source}: no model config, cannot rebuild the encoder`);
+  if (!w.model)
+    throw new CheckpointError(`checkpoint ${w.source}: no model config, cannot rebuild the encoder`);
   const params = new ParamStore(Rng.fromSeed(0).split('init'));
   const encoder = new VitEncoder(params.scope('encoder'), w.model);
   const dispose = (): void => {

@@ -23,7 +23,10 @@ export function register(program: Command): void {
         `tokens [patches, embedDim] (float32, patches z slowest) to HDF5 under '${TOKENS_KEY}'`,
     )
     .requiredOption('--model <dir>', 'checkpoint or run directory holding encoder weights and a model config')
-    .requiredOption('--data <file>', 'raw volume: file.h5[:key] or store.zarr[:key] (default key volumes/raw)')
+    .requiredOption(
+      '--data <file>',
+      'raw volume: file.h5[:key] or store.zarr[:key] (default key volumes/raw)',
+    )
     .requiredOption('--region <z0,y0,x0>', 'crop start (z, y, x) in voxels')
     .requiredOption('--out <file>', 'output HDF5 file (written atomically)')
     .action(async (opts: EmbedOptions, cmd: Command) => {

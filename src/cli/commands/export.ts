@@ -25,7 +25,10 @@ export function register(program: Command): void {
         'layout, or the whole affinity network; the model config is stored as JSON in the file metadata ' +
         "('dbmim.config'). See examples/python/dbmim_encoder.py",
     )
-    .requiredOption('--model <dir>', 'checkpoint or run directory (pretraining, MIM model or finetuned network)')
+    .requiredOption(
+      '--model <dir>',
+      'checkpoint or run directory (pretraining, MIM model or finetuned network)',
+    )
     .requiredOption('--out <file>', 'output .safetensors file (written atomically)')
     .option('--format <name>', 'output format (safetensors only)', 'safetensors')
     .option('--what <part>', `what to export: ${EXPORT_PARTS.join(' or ')}`, 'encoder')
@@ -37,13 +40,16 @@ export function register(program: Command): void {
       const dir = checkpointDirOf(opts.model);
       const ckpt = loadCheckpoint(dir);
       const cfg = ckpt.manifest.config as { kind?: string; model?: ModelConfig } | null;
-      if (!cfg?.model) throw new CheckpointError(`checkpoint ${dir}: no model config (not a dbmim model checkpoint)`);
+      if (!cfg?.model)
+        throw new CheckpointError(`checkpoint ${dir}: no model config (not a dbmim model checkpoint)`);
       const enc = encoderToTorch(ckpt.tensors, cfg.model, `checkpoint ${dir}`);
       const tensors = [...enc.tensors];
       const config = { ...enc.config };
       if (opts.what === 'affinity') {
         if (cfg.kind !== 'affinity')
-          throw new CheckpointError(`checkpoint ${dir}: --what affinity needs a finetuned network (config kind '${cfg.kind}')`);
+          throw new CheckpointError(
+            `checkpoint ${dir}: --what affinity needs a finetuned network (config kind '${cfg.kind}')`,
+          );
         tensors.push(...decoderToTorch(ckpt.tensors, `checkpoint ${dir}`));
         config.kind = 'affinity';
       }
@@ -54,6 +60,14 @@ export function register(program: Command): void {
         'dbmim.step': String(ckpt.manifest.step),
       });
       const params = tensors.reduce((s, t) => s + t.data.length, 0);
-      console.log(JSON.stringify({ out: opts.out, what: opts.what, tensors: tensors.length, parameters: params, layout: config.layout }));
+      console.log(
+        JSON.stringify({
+          out: opts.out,
+          what: opts.what,
+          tensors: tensors.length,
+          parameters: params,
+          layout: config.layout,
+        }),
+      );
     });
 }
