@@ -71,20 +71,28 @@ async function importPlugin(file: string, url: string): Promise<void> {
     await import(url);
   } catch (e) {
     const code = (e as { code?: string }).code;
-    if (code === 'ERR_UNKNOWN_FILE_EXTENSION' && !tsxRegistered) {
+    // (the code can be lost when the error crosses from the module hooks' thread: match the text too)
+    const unknownExt = code === 'ERR_UNKNOWN_FILE_EXTENSION' || /Unknown file extension/.test(message(e));
+    if (unknownExt && !tsxRegistered) {
       // A TypeScript plugin outside tsx: register tsx's loader if it is installed, then retry once.
+      let tsx: { register: () => unknown };
       try {
-        const tsx = (await import('tsx/esm/api' as string)) as { register: () => unknown };
-        tsx.register();
-        tsxRegistered = true;
+        tsx = (await import('tsx/esm/api' as string)) as typeof tsx;
       } catch {
         throw new ConfigError(
           `--plugin ${file}: a TypeScript plugin needs tsx (npm install tsx), or compile it to .mjs`,
         );
       }
-      return importPlugin(file, url);
+      tsx.register();
+      tsxRegistered = true;
+      // a new URL: the failed import of the plain one stays cached
+      return importPlugin(file, `${url}?tsx`);
     }
-    throw new ConfigError(`--plugin ${file}: the module threw on import: ${message(e)}`);
+    const hint =
+      /require\(\)/.test(message(e)) && file.endsWith('.ts')
+        ? ' (a .ts plug-in must be an ES module: name it .mts, or set "type": "module" in its package.json)'
+        : '';
+    throw new ConfigError(`--plugin ${file}: the module threw on import: ${message(e)}${hint}`);
   }
 }
 
