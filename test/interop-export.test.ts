@@ -215,6 +215,17 @@ test('export --what affinity: decoder tensors in PyTorch conventions (conv [out,
   for (let o = 0; o < 8; o++)
     for (let k = 0; k < 27; k++) assert.is(tw[o * 27 + k], src[k * 8 + o], `seg.raw.weight[${o}, 0, ${k}]`);
   assert.ok(header['patch_embed.proj.weight'] && header['seg.head.weight'] && header['seg.head.bias']);
+  for (const [flag, value, re] of [
+    ['--format', 'onnx', /--format: only 'safetensors' is supported, got 'onnx'/],
+    ['--what', 'decoder', /--what: expected encoder or affinity, got 'decoder'/],
+  ] as const) {
+    const r2 = await runCli('export', '--model', ckptDir, flag, value, '--out', file);
+    assert.is(r2.code, 1);
+    assert.match(r2.err.join('\n'), re);
+  }
+  const missing = await runCli('export', '--model', join(dir, 'nowhere'), '--out', file);
+  assert.is(missing.code, 1);
+  assert.match(missing.err.join('\n'), /checkpoint .*nowhere: directory not found/);
   const mim = await runCli('export', '--model', join(dir, 'mim-sincos'), '--what', 'affinity', '--out', file);
   assert.is(mim.code, 1);
   assert.match(mim.err.join('\n'), /--what affinity needs a finetuned network/);

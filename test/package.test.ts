@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -73,7 +73,7 @@ test('npm pack -> npm install ./dbmim-*.tgz in an empty dir -> npx dbmim info, i
   console.log(`tarball ${info!.filename}: ${(info!.size / 1e6).toFixed(1)} MB, ${files.length} files`);
 
   const app = join(work, 'app');
-  run('mkdir', ['-p', app], work);
+  mkdirSync(app);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
   // dependencies from the npm cache (filled by `npm ci`); the registry only for what it lacks
   run(
