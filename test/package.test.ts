@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -57,6 +57,14 @@ test('npm pack -> npm install ./dbmim-*.tgz in an empty dir -> npx dbmim info, i
     console.log('note: src/ is newer than dist/; the package test checks the last build (npm run build)');
   const t0 = performance.now();
   const work = mkdtempSync(join(tmpdir(), 'dbmim-pack-'));
+  try {
+    await packInstallCheck(work, t0);
+  } finally {
+    rmSync(work, { recursive: true, force: true }); // the install is ~360 MB
+  }
+});
+
+async function packInstallCheck(work: string, t0: number): Promise<void> {
   // --ignore-scripts: pack the existing build (the prepare script would rebuild, ~40 s on 2 cores)
   const pack = run(NPM, ['pack', '--ignore-scripts', '--pack-destination', work, '--json'], ROOT);
   const [info] = JSON.parse(pack.stdout) as { filename: string; size: number; files: { path: string }[] }[];
@@ -140,6 +148,6 @@ test('npm pack -> npm install ./dbmim-*.tgz in an empty dir -> npx dbmim info, i
   console.log(
     `package test: pack + install ${((t1 - t0) / 1000).toFixed(1)} s, checks ${((performance.now() - t1) / 1000).toFixed(1)} s (machine shared: timings vary)`,
   );
-});
+}
 
 test.run();
