@@ -19,6 +19,7 @@ export * from './core/fs.js';
 // data
 export * from './data/types.js';
 export * from './data/hdf5.js';
+export * from './data/zarr.js';
 export * from './data/synthetic.js';
 export * from './data/crop-sampler.js';
 export * from './data/augment.js';
@@ -27,6 +28,8 @@ export * from './data/membrane.js';
 // models
 export * from './models/types.js';
 export * from './models/checkpoint.js';
+export * from './models/safetensors.js';
+export * from './models/torch-layout.js';
 export * from './models/params.js';
 export * from './models/dense.js';
 export * from './models/layer-norm.js';
@@ -69,6 +72,7 @@ export * from './env/toy-envs.js';
 export * from './agents/index.js';
 // tasks
 export * from './tasks/data-split.js';
+export * from './tasks/embed.js';
 export * from './tasks/pretrain/trainer.js';
 export * from './tasks/pretrain/diagnostics.js';
 export * from './tasks/pretrain/build.js';

@@ -22,7 +22,10 @@ export function withRunConfig(cmd: Command): Command {
       [],
     )
     .option('--seed <n>', 'run seed (one seed fixes the run on a backend)')
-    .option('--data <file>', 'HDF5 volume in CREMI layout (file.h5 or file.h5:volumes/raw)')
+    .option(
+      '--data <file>',
+      'HDF5 file or Zarr store in CREMI layout (file.h5, file.h5:volumes/raw, store.zarr:volumes/raw)',
+    )
     .option('--synthetic', 'use a generated synthetic volume instead of a file');
 }
 

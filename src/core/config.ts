@@ -112,6 +112,8 @@ export const RewardConfigSchema = z
     membraneProxy: num(-100, 100).default(0),
     budget: num(-100, 100).default(0.5),
     kl: num(-100, 100).default(0),
+    /** Weights of terms registered by name (registerReward, `--plugin`): name -> weight; 0 = off. */
+    extra: z.record(z.string(), num(-100, 100)).default({}),
   })
   .strict();
 

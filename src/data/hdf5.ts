@@ -4,12 +4,15 @@ import h5wasm, { Dataset as H5Dataset, File as H5File, Group as H5Group } from '
 import { InputError } from '../core/errors.js';
 import { tempPathFor } from '../core/fs.js';
 import type { LabelVolume, RawVolume, Shape3, Volume } from './types.js';
+import { inspectZarr, isZarrPath, readZarrArray, zarrArrayInfo } from './zarr.js';
 
 /*
  * HDF5 volumes through h5wasm (the HDF5 C library compiled to wasm; `h5wasm/node` reads real paths
  * through Emscripten's NODERAWFS, relative paths resolve against the process cwd).
  * CREMI layout: `volumes/raw`, `volumes/labels/neuron_ids`, a `resolution` attribute (z, y, x in nm) on
  * each volume dataset. Every failure is an InputError of one line naming the file, the key and the shape.
+ * readArray, datasetInfo and inspectFile are the one way volumes are opened: a Zarr store (a directory or
+ * a `*.zarr` path) is handed to zarr.ts there, so every command that takes `--data` reads Zarr too.
  */
 
 /** A box inside a 3D volume: start `offset` and extent `size`, both (z, y, x). */
@@ -130,7 +133,7 @@ function fmt(a: readonly number[]): string {
  */
 export function parseDatasetRef(ref: string, defaultKey: string): { file: string; key: string } {
   // Prefer a split right after a known HDF5 extension (keys may contain ':').
-  const ext = /\.(h5|hdf5|hdf|he5|n5|cremi)(?=:)/i.exec(ref);
+  const ext = /\.(h5|hdf5|hdf|he5|n5|cremi|zarr)(?=:)/i.exec(ref);
   if (ext) {
     const cut = ext.index + ext[0].length;
     const key = ref.slice(cut + 1);
@@ -292,6 +295,7 @@ function toShape3(r: number[] | null): Shape3 | null {
  * native dtype.
  */
 export async function readArray(file: string, key: string, region?: Region): Promise<ArrayData> {
+  if (isZarrPath(file)) return readZarrArray(file, key, region);
   return withFile(file, (f) => {
     const ds = getDataset(f, file, key);
     const meta = ds.metadata;
@@ -333,6 +337,7 @@ export async function readArray(file: string, key: string, region?: Region): Pro
 
 /** The shape, dtype, chunks and resolution of one dataset, without reading its data. */
 export async function datasetInfo(file: string, key: string): Promise<DatasetInfo> {
+  if (isZarrPath(file)) return zarrArrayInfo(file, key);
   return withFile(file, (f) => describeDataset(f, getDataset(f, file, key), key.replace(/^\/+/, '')));
 }
 
@@ -349,6 +354,7 @@ function describeDataset(f: H5File, ds: H5Dataset, path: string): DatasetInfo {
 
 /** Every dataset of a file (all groups walked) with shape, dtype, chunks and resolution. */
 export async function inspectFile(file: string): Promise<{ datasets: DatasetInfo[] }> {
+  if (isZarrPath(file)) return inspectZarr(file);
   return withFile(file, (f) => ({
     datasets: listDatasets(f).map(({ path, ds }) => describeDataset(f, ds, path)),
   }));

@@ -5,6 +5,7 @@ import { registeredAgents } from '../../agents/index.js';
 import { runBenchmark } from '../../tasks/benchmark/benchmark.js';
 import { PRESETS } from '../../tasks/benchmark/presets.js';
 import { useBackend, type GlobalOptions } from '../context.js';
+import { usePlugins, withPluginOption } from '../plugins.js';
 
 interface BenchOptions {
   policies?: string;
@@ -16,11 +17,11 @@ interface BenchOptions {
   scratch: boolean;
   config?: string;
   set: string[];
+  plugin?: string[];
 }
 
 export function register(program: Command): void {
-  program
-    .command('bench')
+  withPluginOption(program.command('bench'))
     .description(
       'benchmark masking policies end to end: pretrain with each policy and seed, finetune segmentation, ' +
         'predict held-out data, segment, score (VOI, ARAND); writes OUT/results.json, OUT/report.md and figures. ' +
@@ -46,6 +47,7 @@ export function register(program: Command): void {
         throw new ConfigError(`--preset: expected quick or full, got '${opts.preset}'`);
       if (!!opts.data === !!opts.synthetic)
         throw new ConfigError('give exactly one of --data FILE and --synthetic');
+      await usePlugins(opts.plugin, g.quiet);
       const policies = opts.policies?.split(',').map((s) => s.trim());
       const known = [...registeredAgents(), 'scratch'];
       for (const p of policies ?? [])

@@ -10,6 +10,8 @@ import { register as finetune } from './finetune.js';
 import { register as predict } from './predict.js';
 import { register as segment } from './segment.js';
 import { register as evaluate } from './evaluate.js';
+import { register as exportModel } from './export.js';
+import { register as embed } from './embed.js';
 
 /** Every command module registers itself here (one line each). */
 export const COMMANDS: ((program: Command) => void)[] = [
@@ -24,4 +26,6 @@ export const COMMANDS: ((program: Command) => void)[] = [
   predict,
   segment,
   evaluate,
+  exportModel,
+  embed,
 ];

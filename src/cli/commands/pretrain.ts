@@ -3,6 +3,7 @@ import { ConfigError } from '../../core/errors.js';
 import { registeredAgents } from '../../agents/index.js';
 import { buildPretraining, publishEncoder } from '../../tasks/pretrain/build.js';
 import { parseNumber, useBackend, type GlobalOptions } from '../context.js';
+import { usePlugins, withPluginOption } from '../plugins.js';
 import { attachProgress } from '../progress.js';
 import { runConfig, withRunConfig, type RunConfigOptions } from '../run-config.js';
 
@@ -13,6 +14,7 @@ interface PretrainOptions extends RunConfigOptions {
   out: string;
   resume?: string;
   checkpointEvery?: string;
+  plugin?: string[];
 }
 
 function count(v: string | undefined, flag: string): number | undefined {
@@ -21,21 +23,23 @@ function count(v: string | undefined, flag: string): number | undefined {
 
 export function register(program: Command): void {
   withRunConfig(
-    program
-      .command('pretrain')
-      .description(
-        'pretrain the MIM model with a masking policy (phase 1: policy and model together; phase 2: policy ' +
-          'frozen). Writes OUT/checkpoint/, OUT/metrics.jsonl, OUT/config.json',
-      )
-      .option(
-        '--agent <name>',
-        'masking policy: ippo, mappo, random, edge, mixed, block or a registered name',
-      )
-      .option('--steps <n>', 'phase-1 steps (env steps = MIM updates)')
-      .option('--phase2-steps <n>', 'phase-2 steps (policy frozen)')
-      .option('--checkpoint-every <n>', 'checkpoint interval in steps (rounded up to an episode boundary)')
-      .requiredOption('--out <dir>', 'output directory')
-      .option('--resume <dir>', 'continue from a checkpoint directory (OUT/checkpoint of an earlier run)'),
+    withPluginOption(
+      program
+        .command('pretrain')
+        .description(
+          'pretrain the MIM model with a masking policy (phase 1: policy and model together; phase 2: policy ' +
+            'frozen). Writes OUT/checkpoint/, OUT/metrics.jsonl, OUT/config.json',
+        )
+        .option(
+          '--agent <name>',
+          'masking policy: ippo, mappo, random, edge, mixed, block or a registered name',
+        )
+        .option('--steps <n>', 'phase-1 steps (env steps = MIM updates)')
+        .option('--phase2-steps <n>', 'phase-2 steps (policy frozen)')
+        .option('--checkpoint-every <n>', 'checkpoint interval in steps (rounded up to an episode boundary)')
+        .requiredOption('--out <dir>', 'output directory')
+        .option('--resume <dir>', 'continue from a checkpoint directory (OUT/checkpoint of an earlier run)'),
+    ),
   ).action(async (opts: PretrainOptions, cmd: Command) => {
     const g = cmd.optsWithGlobals<GlobalOptions>();
     const train: Record<string, number> = {};
@@ -50,6 +54,7 @@ export function register(program: Command): void {
       train,
     });
     await useBackend(g);
+    await usePlugins(opts.plugin, g.quiet);
     if (!registeredAgents().includes(config.agent.name))
       throw new ConfigError(
         `unknown agent '${config.agent.name}'; registered agents: ${registeredAgents().join(', ')}`,

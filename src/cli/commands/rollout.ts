@@ -5,11 +5,13 @@ import { createMaskingEnv } from '../../env/masking-env.js';
 import { obsFeature } from '../../env/observation-layout.js';
 import { runFixedPolicy, type PolicyFn } from '../../env/wrappers/fixed-policy.js';
 import { useBackend, type GlobalOptions } from '../context.js';
+import { usePlugins, withPluginOption } from '../plugins.js';
 import { runConfig, withRunConfig, type RunConfigOptions } from '../run-config.js';
 
 interface RolloutOptions extends RunConfigOptions {
   policy: string;
   steps: string;
+  plugin?: string[];
 }
 
 export const ROLLOUT_POLICIES = ['random', 'edge', 'all-keep'] as const;
@@ -48,14 +50,16 @@ const round = (v: number): number => Number(v.toPrecision(7));
 
 export function register(program: Command): void {
   withRunConfig(
-    program
-      .command('rollout')
-      .description(
-        'step MaskingEnv (real MIM model) with a fixed masking policy and print one JSON line per step: ' +
-          '{step, maskRatio, mimLoss, reward: {mean, terms}}. Same seed, same lines',
-      )
-      .option('--policy <name>', `masking policy: ${ROLLOUT_POLICIES.join(', ')}`, 'random')
-      .option('--steps <n>', 'env steps (= MIM updates)', '8'),
+    withPluginOption(
+      program
+        .command('rollout')
+        .description(
+          'step MaskingEnv (real MIM model) with a fixed masking policy and print one JSON line per step: ' +
+            '{step, maskRatio, mimLoss, reward: {mean, terms}}. Same seed, same lines',
+        )
+        .option('--policy <name>', `masking policy: ${ROLLOUT_POLICIES.join(', ')}`, 'random')
+        .option('--steps <n>', 'env steps (= MIM updates)', '8'),
+    ),
   ).action(async (opts: RolloutOptions, cmd: Command) => {
     const g = cmd.optsWithGlobals<GlobalOptions>();
     const steps = Number(opts.steps);
@@ -68,6 +72,7 @@ export function register(program: Command): void {
       Rng.fromSeed(config.seed).split('rollout-policy'),
     );
     await useBackend(g);
+    await usePlugins(opts.plugin, g.quiet);
     const env = await createMaskingEnv(config);
     try {
       runFixedPolicy(env, policy, steps, {

@@ -18,7 +18,7 @@ import type { RewardFactory, RewardFn } from './types.js';
  */
 
 /** Config field of each built-in term's weight -> the term's registered name. */
-export const REWARD_CONFIG_NAMES: Record<keyof RewardConfig, string> = {
+export const REWARD_CONFIG_NAMES: Record<Exclude<keyof RewardConfig, 'extra'>, string> = {
   reconstruction: 'reconstruction',
   relativeReconstruction: 'relative-reconstruction',
   learningProgress: 'learning-progress',
@@ -64,6 +64,12 @@ export function registerReward(name: string, fn: RewardFn, container: Dependency
   registerRewardFactory(name, () => ({ compute: fn }), container);
 }
 
+/** Names of the registered reward terms, built-in and user-registered (sorted). */
+export function registeredRewards(container: DependencyContainer = rootDi): string[] {
+  ensureBuiltins(container);
+  return [...known].filter((n) => container.isRegistered(rewardToken(n), true)).sort();
+}
+
 /** The factory registered under `name`; a ConfigError naming the known terms when there is none. */
 export function resolveReward(name: string, container: DependencyContainer = rootDi): RewardFactory {
   ensureBuiltins(container);
@@ -79,8 +85,10 @@ export function rewardWeights(
   extra: Record<string, number> = {},
 ): Record<string, number> {
   const w: Record<string, number> = {};
-  for (const [k, name] of Object.entries(REWARD_CONFIG_NAMES)) w[name] = reward[k as keyof RewardConfig];
-  for (const [name, v] of Object.entries(extra)) {
+  for (const [k, name] of Object.entries(REWARD_CONFIG_NAMES))
+    w[name] = reward[k as keyof typeof REWARD_CONFIG_NAMES];
+  // then terms registered by name: the config's `reward.extra`, then the caller's
+  for (const [name, v] of Object.entries({ ...(reward.extra ?? {}), ...extra })) {
     if (!Number.isFinite(v))
       throw new ConfigError(`reward weight of '${name}' must be a finite number, got ${v}`);
     w[name] = v;
