@@ -164,16 +164,18 @@ export function decoderToTorch(tensors: Map<string, CheckpointTensor>, where: st
     else if (leaf === 'w' && t.shape.length === 2) {
       const [i, o] = t.shape as [number, number];
       out.push(f32(`${base}.weight`, [o, i], transpose2d(data, i, o)));
-    } else if (leaf === 'w' && t.shape.length === 5) {
-      // [kz, ky, kx, in, out] -> [out, in, kz, ky, kx]: (k, in) rows against out columns, transposed.
-      const [kz, ky, kx, ci, co] = t.shape as [number, number, number, number, number];
-      const k = kz * ky * kx;
+    } else if (leaf === 'w' && (t.shape.length === 5 || t.shape.length === 4)) {
+      // Conv3d [kz, ky, kx, in, out] -> [out, in, kz, ky, kx]; in-plane Conv2d [ky, kx, in, out] ->
+      // [out, in, ky, kx]: (k, in) rows against out columns, transposed.
+      const kernel = t.shape.slice(0, -2);
+      const [ci, co] = t.shape.slice(-2) as [number, number];
+      const k = kernel.reduce((a, b) => a * b, 1);
       const tr = transpose2d(data, k * ci, co); // [out, k, in]
       const w = new Float32Array(data.length);
       for (let o = 0; o < co; o++)
         for (let kk = 0; kk < k; kk++)
           for (let c = 0; c < ci; c++) w[(o * ci + c) * k + kk] = tr[(o * k + kk) * ci + c]!;
-      out.push(f32(`${base}.weight`, [co, ci, kz, ky, kx], w));
+      out.push(f32(`${base}.weight`, [co, ci, ...kernel], w));
     } else throw new CheckpointError(`${where}: tensor '${name}' [${t.shape}] has no PyTorch mapping`);
   }
   return out;
