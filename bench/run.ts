@@ -15,6 +15,7 @@ const MODULES: BenchModule[] = [
   { name: 'data', file: './data-read.js', fn: 'benchDataRead' },
   { name: 'mim', file: './mim.js', fn: 'benchMim' },
   { name: 'env', file: './env.js', fn: 'benchEnv' },
+  { name: 'env-protocol', file: './env-protocol.js', fn: 'benchEnvProtocol' },
   { name: 'ppo', file: './ppo.js', fn: 'benchPpo' },
   { name: 'predict', file: './predict.js', fn: 'benchPredict' },
   { name: 'eval', file: './eval.js', fn: 'benchEval' },

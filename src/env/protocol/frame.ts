@@ -53,7 +53,9 @@ const CTORS = {
   uint8: Uint8Array,
 } as const;
 
-const MAGIC_BYTES = new TextEncoder().encode(FRAME_MAGIC);
+const UTF8_ENCODER = new TextEncoder();
+const UTF8_DECODER = new TextDecoder('utf-8', { fatal: true });
+const MAGIC_BYTES = UTF8_ENCODER.encode(FRAME_MAGIC);
 const align8 = (n: number): number => Math.ceil(n / 8) * 8;
 const product = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
 
@@ -75,7 +77,7 @@ export function encodeFrame(header: FrameHeader, arrays: readonly NamedArray[] =
       );
     return { name: a.name, dtype: dtypeOf(a.data), shape };
   });
-  const json = new TextEncoder().encode(JSON.stringify(specs.length ? { ...header, arrays: specs } : header));
+  const json = UTF8_ENCODER.encode(JSON.stringify(specs.length ? { ...header, arrays: specs } : header));
   const H = align8(json.length);
   const P = arrays.reduce((s, a) => s + align8(a.data.byteLength), 0);
   const out = new Uint8Array(PREFIX_BYTES + H + P);
@@ -102,7 +104,7 @@ export function decodeFrame(bytes: Uint8Array): Frame {
   const P = view.getUint32(12, true);
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(16, 16 + H)));
+    header = JSON.parse(UTF8_DECODER.decode(bytes.subarray(16, 16 + H)));
   } catch (e) {
     throw new ProtocolError(`frame header is not UTF-8 JSON (${(e as Error).message})`, 'bad-frame');
   }
