@@ -2,7 +2,8 @@
 
     python examples/python/check_pettingzoo.py [--command "npx dbmim env-server"] [--steps 200] [-- server args]
 
-1. PettingZoo's `parallel_api_test` on a synthetic MaskingEnv (served by `dbmim env-server`);
+1. PettingZoo's `parallel_api_test` on a synthetic MaskingEnv (served by `dbmim env-server`); then the
+   env is dropped without close(), and its server must exit;
 2. PettingZoo's `parallel_seed_test`: two servers, same seed, same actions -> the same trajectory;
 3. bad input over the boundary: each case raises one clear exception on the side that made it;
 4. 200 random-policy steps through the adapter: Python-side steps/s, and the in-process figure of the
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import sys
@@ -25,7 +27,7 @@ import numpy as np
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbmim_pettingzoo import DbmimEnvError, DbmimParallelEnv, DbmimServerError  # noqa: E402
+from dbmim_pettingzoo import EXIT_GRACE_S, DbmimEnvError, DbmimParallelEnv, DbmimServerError  # noqa: E402
 
 # A small synthetic MaskingEnv: 2 crops of 4x32x32, 8 patch agents each, a 1-block ViT, episodes of 4 updates.
 SMALL_ENV = [
@@ -102,7 +104,10 @@ def main() -> None:
     with contextlib.redirect_stdout(sys.stderr):  # stdout holds the one JSON line
         env = make()
         parallel_api_test(env, num_cycles=1000)
-        env.close()
+        server = env.client.proc
+        del env  # dropping the env stops its server (no close() needed)
+        gc.collect()
+        assert server.wait(EXIT_GRACE_S + 5) == 0, "the server of a dropped env must exit"
         parallel_seed_test(make)
     check_bad_input(make)
     sps, in_process = time_random_policy(make, args.steps)

@@ -217,9 +217,14 @@ class DbmimEnvClient:
             self._stop_now()
             code = self.proc.returncode
         self._stderr_thread.join(2.0)
-        errors = [l for l in self.stderr_lines if l.startswith("error:")]
-        how = f"signal {-code}" if code is not None and code < 0 else f"code {code}"
-        self.dead = DbmimServerError(f"dbmim env-server exited ({how})" + (f": {errors[-1]}" if errors else ""))
+        lines = [line for line in self.stderr_lines if line.strip()]
+        errors = [line for line in lines if line.startswith("error:")]
+        killed = code is not None and code < 0
+        # The server's own error line; else (a crash before it could print one) its last stderr line.
+        crash = [line for line in lines if "Error" in line] or lines[-1:]
+        why = errors[-1] if errors else (crash[-1] if crash and not killed else "")
+        how = f"signal {-code}" if killed else f"code {code}"
+        self.dead = DbmimServerError(f"dbmim env-server exited ({how})" + (f": {why}" if why else ""))
         raise self.dead
 
     def _stop_now(self) -> None:

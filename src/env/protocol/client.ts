@@ -57,7 +57,10 @@ export class EnvServerClient {
       child.on('close', (code, signal) => {
         if (errTail) this.stderr.push(errTail);
         this.exitCode = code ?? 1;
-        const last = [...this.stderr].reverse().find((l) => l.startsWith('error:'));
+        // The server's own error line; else (a crash before it could print one) its last stderr line.
+        const lines = this.stderr.filter((l) => l.trim());
+        const crash = lines.findLast((l) => l.includes('Error')) ?? lines.at(-1);
+        const last = lines.findLast((l) => l.startsWith('error:')) ?? (signal ? undefined : crash);
         this.fail(
           new ProtocolError(
             `dbmim env-server exited (${signal ? `signal ${signal}` : `code ${code}`})` +
