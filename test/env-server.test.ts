@@ -286,6 +286,7 @@ test('Python: PettingZoo parallel_api_test, seed test, bad input, 200 timed step
   const line = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
   assert.is(line.parallel_api_test, 'passed');
   assert.is(line.seed_test, 'passed');
+  assert.is(line.state_test, 'passed');
   assert.is(line.bad_input, 'passed');
   assert.ok((line.steps_per_s as number) > 0 && (line.in_process_steps_per_s as number) > 0);
   console.log(`python check: ${JSON.stringify(line)}`);

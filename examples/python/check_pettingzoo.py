@@ -2,15 +2,16 @@
 
     python examples/python/check_pettingzoo.py [--command "npx dbmim env-server"] [--steps 200] [-- server args]
 
-1. PettingZoo's `parallel_api_test` on a synthetic MaskingEnv (served by `dbmim env-server`); then the
-   env is dropped without close(), and its server must exit;
+1. PettingZoo's `parallel_api_test` and its state checks on a synthetic MaskingEnv (served by
+   `dbmim env-server`); then the env is dropped without close(), and its server must exit;
 2. PettingZoo's `parallel_seed_test`: two servers, same seed, same actions -> the same trajectory;
 3. bad input over the boundary: each case raises one clear exception on the side that made it;
 4. 200 random-policy steps through the adapter: Python-side steps/s, and the in-process figure of the
    same run (the server's own time inside env.reset/env.step, i.e. what a TypeScript loop would get).
 
-Prints one JSON line: {"parallel_api_test": "passed", "seed_test": "passed", "bad_input": "passed",
-"steps_per_s": ..., "in_process_steps_per_s": ..., "ratio": ...}; a failed check raises (exit code 1).
+Prints one JSON line: {"parallel_api_test": "passed", "seed_test": "passed", "state_test": "passed",
+"bad_input": "passed", "steps_per_s": ..., "in_process_steps_per_s": ..., "ratio": ...}; a failed check
+raises (exit code 1).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import time
 
 import numpy as np
 from pettingzoo.test import parallel_api_test, parallel_seed_test
+from pettingzoo.test.state_test import test_parallel_env, test_state_space
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dbmim_pettingzoo import EXIT_GRACE_S, DbmimEnvError, DbmimParallelEnv, DbmimServerError  # noqa: E402
@@ -104,6 +106,8 @@ def main() -> None:
     with contextlib.redirect_stdout(sys.stderr):  # stdout holds the one JSON line
         env = make()
         parallel_api_test(env, num_cycles=1000)
+        test_state_space(env)  # PettingZoo's state checks (state_space, state() inside it)
+        test_parallel_env(env)
         server = env.client.proc
         del env  # dropping the env stops its server (no close() needed)
         gc.collect()
@@ -114,6 +118,7 @@ def main() -> None:
     print(json.dumps({
         "parallel_api_test": "passed",
         "seed_test": "passed",
+        "state_test": "passed",
         "bad_input": "passed",
         "steps": args.steps,
         "steps_per_s": round(sps, 2),
