@@ -218,6 +218,10 @@ test('env-server CLI: hello, exact same numbers as in-process, bad requests answ
       /dtype int8 .* got Int32Array\(16\)/,
     );
     await rejects(
+      c.step(new Int8Array(n), new Float32Array(3)),
+      /array 'preferences' must be float32 of length 16, got Float32Array\(3\)/,
+    );
+    await rejects(
       c.request('jump', { op: 'jump' }),
       /unknown op "jump"; expected one of reset, step, state, close/,
     );

@@ -165,10 +165,11 @@ export function serveEnv(
   opts: ServeEnvOptions = {},
 ): Promise<number> {
   const n = env.numEnvs * env.numAgents;
+  const align8 = (b: number): number => Math.ceil(b / 8) * 8;
   // The largest request is a step with int8 actions and float32 preferences.
   const decoder = new FrameDecoder({
     maxHeaderBytes: opts.maxHeaderBytes ?? 1 << 16,
-    maxPayloadBytes: Math.ceil(n / 8) * 8 + n * 4,
+    maxPayloadBytes: align8(n) + align8(4 * n),
   });
   const session = new EnvSession(env);
   const frameTimeoutMs = opts.frameTimeoutMs ?? DEFAULT_FRAME_TIMEOUT_MS;
