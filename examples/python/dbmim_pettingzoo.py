@@ -21,9 +21,7 @@ arrays instead of dicts.
 from __future__ import annotations
 
 import collections
-import functools
 import json
-import os
 import shlex
 import struct
 import subprocess
@@ -127,8 +125,6 @@ class DbmimEnvClient:
         hello = self._read_frame()[0]
         if hello.get("op") != "hello":
             raise DbmimServerError(f"expected a hello frame from the server, got {hello!r}")
-        if hello.get("protocol") != PROTOCOL_VERSION:
-            raise DbmimServerError(f"server speaks env protocol v{hello.get('protocol')}, this client v{PROTOCOL_VERSION}")
         self.hello = hello
         self.num_envs: int = hello["numEnvs"]
         self.num_agents: int = hello["numAgents"]
@@ -196,9 +192,12 @@ class DbmimEnvClient:
 
     def _read_frame(self) -> tuple[dict, dict]:
         magic, version, h, p = PREFIX.unpack(bytes(self._read_exact(PREFIX.size)))
-        if magic != MAGIC or version != PROTOCOL_VERSION:
+        if magic != MAGIC:
             self._stop_now()
-            raise DbmimServerError(f"the server sent a frame with magic {magic!r}, protocol v{version}")
+            raise DbmimServerError(f"not a dbmim env frame: it starts with {magic!r}, expected {MAGIC!r}")
+        if version != PROTOCOL_VERSION:
+            self._stop_now()
+            raise DbmimServerError(f"the server speaks env protocol v{version}; this client speaks v{PROTOCOL_VERSION}")
         body = self._read_exact(h + p)
         header = json.loads(body[:h].decode())
         arrays, off = {}, h
