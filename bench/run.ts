@@ -17,6 +17,7 @@ const MODULES: BenchModule[] = [
   { name: 'mim', file: './mim.js', fn: 'benchMim' },
   { name: 'finetune', file: './finetune.js', fn: 'benchFinetune' },
   { name: 'env', file: './env.js', fn: 'benchEnv' },
+  { name: 'env-protocol', file: './env-protocol.js', fn: 'benchEnvProtocol' },
   { name: 'ppo', file: './ppo.js', fn: 'benchPpo' },
   { name: 'predict', file: './predict.js', fn: 'benchPredict' },
   { name: 'eval', file: './eval.js', fn: 'benchEval' },

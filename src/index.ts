@@ -68,6 +68,10 @@ export * from './env/wrappers/normalize-reward.js';
 export * from './env/wrappers/episode-statistics.js';
 export * from './env/wrappers/fixed-policy.js';
 export * from './env/toy-envs.js';
+export * from './env/protocol/frame.js';
+export * from './env/protocol/messages.js';
+export * from './env/protocol/server.js';
+export * from './env/protocol/client.js';
 // agents (registers the built-ins)
 export * from './agents/index.js';
 // tasks

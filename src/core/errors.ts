@@ -44,3 +44,11 @@ export class BackendError extends DbmimError {
     this.name = 'BackendError';
   }
 }
+
+/** A broken exchange over the env protocol (bad frame, wrong version, a peer that went away). */
+export class ProtocolError extends DbmimError {
+  constructor(message: string, code = 'protocol') {
+    super(message, code);
+    this.name = 'ProtocolError';
+  }
+}

@@ -12,6 +12,7 @@ import { register as segment } from './segment.js';
 import { register as evaluate } from './evaluate.js';
 import { register as exportModel } from './export.js';
 import { register as embed } from './embed.js';
+import { register as envServer } from './env-server.js';
 
 /** Every command module registers itself here (one line each). */
 export const COMMANDS: ((program: Command) => void)[] = [
@@ -28,4 +29,5 @@ export const COMMANDS: ((program: Command) => void)[] = [
   evaluate,
   exportModel,
   embed,
+  envServer,
 ];
