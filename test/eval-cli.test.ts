@@ -117,6 +117,13 @@ test('evaluate: shape mismatch names both shapes; bad options are one-line error
   );
   assert.is(m.code, 1);
   assert.match(m.err.join('\n'), /expected \[3, D, H, W\]/);
+  const sd = await run('segment', '--affinities', affFile, '--out', join(dir, 'z.h5'), '--seeds', 'minima');
+  assert.is(sd.code, 1);
+  assert.match(sd.err.join('\n'), /--seeds: expected 'hminima', 'distance' or 'threshold', got 'minima'/);
+  const sh = await run('segment', '--affinities', affFile, '--out', join(dir, 'z.h5'), '--seed-h', '-1');
+  assert.is(sh.code, 1);
+  assert.match(sh.err.join('\n'), /--seed-h: expected a number >= 0/);
+  assert.not.ok(existsSync(join(dir, 'z.h5')));
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../core/errors.js';
 import { AFFINITIES_KEY, segmentFile } from '../../tasks/eval/files.js';
+import type { SeedMode } from '../../tasks/eval/watershed.js';
 import { parseNumberList, type GlobalOptions } from '../context.js';
 
 interface SegmentCliOptions {
@@ -10,6 +11,8 @@ interface SegmentCliOptions {
   '2d'?: boolean;
   minSize: string;
   fragments: string;
+  seeds: string;
+  seedH?: string;
 }
 
 export function register(program: Command): void {
@@ -29,6 +32,16 @@ export function register(program: Command): void {
     .option('--2d', 'per-section mode (ISBI): each z section on its own, y/x affinities only')
     .option('--min-size <n>', 'merge segments under n voxels into their strongest neighbour', '0')
     .option('--fragments <mode>', "3D mode: watershed per section ('xy') or in 3D ('3d')", 'xy')
+    .option(
+      '--seeds <mode>',
+      "watershed seeds: 'hminima' (minima of the boundary map with dynamic >= --seed-h; robust to noise), " +
+        "'distance' (maxima of the distance transform) or 'threshold' (every low-boundary component)",
+      'hminima',
+    )
+    .option(
+      '--seed-h <h>',
+      'minimum seed dynamic (hminima: boundary units, default 0.1; distance: voxels, default 2)',
+    )
     .action(async (opts: SegmentCliOptions, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       let thresholds: number[];
@@ -42,7 +55,14 @@ export function register(program: Command): void {
         throw new ConfigError(`--min-size: expected an integer >= 0, got '${opts.minSize}'`);
       if (opts.fragments !== 'xy' && opts.fragments !== '3d')
         throw new ConfigError(`--fragments: expected 'xy' or '3d', got '${opts.fragments}'`);
+      if (!['hminima', 'distance', 'threshold'].includes(opts.seeds))
+        throw new ConfigError(`--seeds: expected 'hminima', 'distance' or 'threshold', got '${opts.seeds}'`);
+      const seedH = opts.seedH === undefined ? undefined : Number(opts.seedH);
+      if (seedH !== undefined && !(seedH >= 0))
+        throw new ConfigError(`--seed-h: expected a number >= 0, got '${opts.seedH}'`);
       const r = await segmentFile(opts.affinities, opts.out, {
+        seeds: opts.seeds as SeedMode,
+        ...(seedH !== undefined ? { seedH } : {}),
         thresholds,
         mode2d: opts['2d'] === true,
         minSize,
