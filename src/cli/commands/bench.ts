@@ -4,7 +4,8 @@ import { applyOverrides, readConfigFile, type ConfigInput } from '../../core/con
 import { registeredAgents } from '../../agents/index.js';
 import { runBenchmark } from '../../tasks/benchmark/benchmark.js';
 import { PRESETS } from '../../tasks/benchmark/presets.js';
-import { useBackend, type GlobalOptions } from '../context.js';
+import { defaultJobs } from '../../tasks/benchmark/jobs.js';
+import { parseNumber, useBackend, type GlobalOptions } from '../context.js';
 
 interface BenchOptions {
   policies?: string;
@@ -16,6 +17,7 @@ interface BenchOptions {
   scratch: boolean;
   config?: string;
   set: string[];
+  jobs?: string;
 }
 
 export function register(program: Command): void {
@@ -40,6 +42,10 @@ export function register(program: Command): void {
       (v: string, p: string[]) => [...p, v],
       [],
     )
+    .option(
+      '--jobs <n>',
+      'runs at a time, each in its own worker process (default: the number of cores, capped by free memory)',
+    )
     .action(async (opts: BenchOptions, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       if (!(opts.preset in PRESETS))
@@ -57,6 +63,7 @@ export function register(program: Command): void {
           throw new ConfigError(`--seeds: expected non-negative integers, got '${s}'`);
         return n;
       });
+      const jobs = opts.jobs === undefined ? defaultJobs() : parseNumber(opts.jobs, '--jobs', 1, 256, true);
       const base = opts.config ? readConfigFile(opts.config) : {};
       const config = applyOverrides(base, opts.set) as ConfigInput;
       await useBackend(g);
@@ -68,9 +75,16 @@ export function register(program: Command): void {
         ...(seeds ? { seeds } : {}),
         config,
         noScratch: !opts.scratch,
+        jobs,
         log: g.quiet ? undefined : (l) => console.error(l),
       });
       console.log(`report: ${report}`);
       console.log(`results: ${results.runs.length} runs in ${opts.out}/results.json`);
+      if (results.failed?.length) {
+        console.error(
+          `error: ${results.failed.length} run(s) failed (${results.failed.map((f) => `${f.policy} seed ${f.seed}`).join(', ')}); run the same command again to retry them`,
+        );
+        process.exitCode = 1;
+      }
     });
 }

@@ -89,6 +89,18 @@ export function writeReport(dir: string, res: BenchmarkResults, segPreviews: Map
     );
   }
   lines.push('');
+  if (res.failed?.length) {
+    lines.push(
+      '## Failed runs',
+      '',
+      'These runs ended without a result and are not in the tables; running the same command again retries them.',
+      '',
+      '| policy | seed | error |',
+      '|---|---|---|',
+      ...res.failed.map((f) => `| ${f.policy} | ${f.seed} | ${f.error.replace(/[|\n]/g, ' ')} |`),
+      '',
+    );
+  }
 
   lines.push('## Pretraining diagnostics', '');
   lines.push(

@@ -42,6 +42,13 @@ export interface RunRecord {
   } | null;
 }
 
+/** A run that ended without a result (its worker was killed, or it raised); a re-run executes it. */
+export interface FailedRun {
+  policy: string;
+  seed: number;
+  error: string;
+}
+
 export interface BenchmarkResults {
   format: 'dbmim-benchmark';
   version: 1;
@@ -53,4 +60,6 @@ export interface BenchmarkResults {
   seeds: number[];
   config: unknown;
   runs: RunRecord[];
+  /** Runs that ended without a result (absent when every run finished). */
+  failed?: FailedRun[];
 }
