@@ -10,6 +10,7 @@ import { register as finetune } from './finetune.js';
 import { register as predict } from './predict.js';
 import { register as segment } from './segment.js';
 import { register as evaluate } from './evaluate.js';
+import { register as worker } from './worker.js';
 
 /** Every command module registers itself here (one line each). */
 export const COMMANDS: ((program: Command) => void)[] = [
@@ -24,4 +25,5 @@ export const COMMANDS: ((program: Command) => void)[] = [
   predict,
   segment,
   evaluate,
+  worker,
 ];

@@ -47,6 +47,11 @@ export interface BenchmarkOptions {
   jobs?: number;
   /** Modules a worker process imports before its run (e.g. plugins that register agents). */
   preload?: string[];
+  /**
+   * Run on a Redis job queue instead (BullMQ; `dbmim worker` processes execute the runs): the Redis URL
+   * and the store directory every worker and this process share. Overrides `jobs`.
+   */
+  queue?: { url: string; store: string };
   /** Progress lines. */
   log?: (line: string) => void;
 }
@@ -310,7 +315,7 @@ function writeSegPreview(path: string, ev: NonNullable<DataSplit['eval']>, pred:
 }
 
 /** A finished run's record when its result.json (under `root`) matches the config of `spec`. */
-export function finished(spec: RunSpec, root: string): RunRecord | null {
+export function finishedRun(spec: RunSpec, root: string): RunRecord | null {
   const p = join(root, spec.dir, 'result.json');
   if (!existsSync(p)) return null;
   try {
@@ -367,14 +372,15 @@ export async function runBenchmark(
 
   // Finished runs are read back; the others are executed here or in worker processes.
   const records: (RunRecord | null)[] = specs.map((spec, i) => {
-    const done = finished(spec, opts.outDir);
+    const done = finishedRun(spec, opts.outDir);
     if (done) log(`[${i + 1}/${specs.length}] ${spec.policy} seed ${spec.seed}: finished earlier, skipped`);
     return done;
   });
   const todo = specs.filter((_, i) => records[i] === null);
   const backend = activeBackend()?.name ?? 'auto';
-  const outcomes =
-    opts.jobs === undefined
+  const outcomes = opts.queue
+    ? await runQueued(todo, opts.queue, opts.outDir, backend, log)
+    : opts.jobs === undefined
       ? await runHere(todo, specs, opts.outDir, split, log)
       : await runInProcesses(todo, {
           jobs: opts.jobs,
@@ -396,6 +402,19 @@ export async function runBenchmark(
     records.filter((r) => r !== null),
     failed,
   );
+}
+
+/** Run `todo` on the job queue (loaded only when asked for: workers and local runs do not need it). */
+async function runQueued(
+  todo: RunSpec[],
+  q: { url: string; store: string },
+  outDir: string,
+  backend: string,
+  log: (line: string) => void,
+): Promise<RunOutcome[]> {
+  const { checkStore, parseQueueUrl, runOnQueue } = await import('./queue.js');
+  const target = parseQueueUrl(q.url);
+  return runOnQueue(todo, { target, store: checkStore(q.store), outDir, backend, log });
 }
 
 /** results.json, then report.md and figures, from the records of the finished runs. */
