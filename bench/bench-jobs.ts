@@ -2,7 +2,7 @@
  * Wall time of a small synthetic benchmark run with `--jobs 1` and `--jobs 2` (worker processes), and
  * their ratio: `npm run bench -- --only bench_jobs`, or directly `node --import tsx bench/bench-jobs.ts`.
  * Both settings run the same 4 runs (random and scratch, seeds 1 and 2) into fresh directories; the row
- * also says whether every run's scores came out identical. On a machine with 2 free cores the ratio
+ * also says whether every run's scores and loss curves came out identical. On a machine with 2 free cores the ratio
  * should be near 0.5 plus the start-up of the second worker process.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -44,7 +44,10 @@ export async function benchJobs(opts: BenchJobsOptions = {}): Promise<object[]> 
         config: config(finetuneSteps),
       });
       wall[jobs] = (performance.now() - t0) / 1000;
-      scores[jobs] = JSON.stringify(results.runs.map((r) => r.perThreshold));
+      // Scores and the loss curves (tiny runs may score alike; their curves differ by seed).
+      scores[jobs] = JSON.stringify(
+        results.runs.map((r) => [r.perThreshold, r.pretrain?.mimLoss, r.finetune.trainLoss]),
+      );
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
@@ -57,7 +60,7 @@ export async function benchJobs(opts: BenchJobsOptions = {}): Promise<object[]> 
       jobs1_s: +wall[1]!.toFixed(1),
       jobs2_s: +wall[2]!.toFixed(1),
       ratio: +(wall[2]! / wall[1]!).toFixed(3),
-      identical_scores: scores[1] === scores[2],
+      identical_results: scores[1] === scores[2],
       cores: availableParallelism(),
       load_avg_1min: +loadavg()[0]!.toFixed(2),
     },

@@ -15,7 +15,10 @@ import type { RunRecord } from './results.js';
  * replaced for the runs still waiting.
  */
 
-/** Memory to budget for one run's process (a `tiny` quick run on ISBI peaks near 0.7 GB RSS). */
+/**
+ * Memory to budget for one run's process: headroom over the ~0.6 GB RSS seen for a worker running the
+ * tests' tiny synthetic runs (larger models and crops take more; pass --jobs to override).
+ */
 export const RUN_MEMORY_BYTES = 1.5 * 2 ** 30;
 /** While runs are active, repeat the line of active runs at least this often (seconds). */
 const STATUS_EVERY_S = 15;
