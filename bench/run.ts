@@ -21,6 +21,7 @@ const MODULES: BenchModule[] = [
   { name: 'ppo', file: './ppo.js', fn: 'benchPpo' },
   { name: 'predict', file: './predict.js', fn: 'benchPredict' },
   { name: 'eval', file: './eval.js', fn: 'benchEval' },
+  { name: 'bench_jobs', file: './bench-jobs.js', fn: 'benchJobs' },
 ];
 
 async function main(): Promise<void> {

@@ -1,10 +1,12 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError } from '../../core/errors.js';
 import { applyOverrides, readConfigFile, type ConfigInput } from '../../core/config.js';
 import { registeredAgents } from '../../agents/index.js';
 import { runBenchmark } from '../../tasks/benchmark/benchmark.js';
 import { PRESETS } from '../../tasks/benchmark/presets.js';
-import { useBackend, type GlobalOptions } from '../context.js';
+import { defaultJobs } from '../../tasks/benchmark/jobs.js';
+import { parseNumber, useBackend, type GlobalOptions } from '../context.js';
 import { usePlugins, withPluginOption } from '../plugins.js';
 
 interface BenchOptions {
@@ -18,6 +20,9 @@ interface BenchOptions {
   config?: string;
   set: string[];
   plugin?: string[];
+  jobs?: string;
+  queue?: string;
+  store?: string;
 }
 
 export function register(program: Command): void {
@@ -41,6 +46,19 @@ export function register(program: Command): void {
       (v: string, p: string[]) => [...p, v],
       [],
     )
+    .option(
+      '--jobs <n>',
+      'runs at a time, each in its own worker process (default: the number of cores, capped by free memory)',
+    )
+    .option(
+      '--queue <url>',
+      'run on a Redis job queue instead, redis://HOST:PORT[/DB]: enqueue the runs without a result, wait for ' +
+        '`dbmim worker` processes to execute them, then write the report',
+    )
+    .option(
+      '--store <dir>',
+      'with --queue: the directory every worker and this process share for run outputs',
+    )
     .action(async (opts: BenchOptions, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       if (!(opts.preset in PRESETS))
@@ -59,20 +77,41 @@ export function register(program: Command): void {
           throw new ConfigError(`--seeds: expected non-negative integers, got '${s}'`);
         return n;
       });
+      const jobs = opts.jobs === undefined ? defaultJobs() : parseNumber(opts.jobs, '--jobs', 1, 256, true);
+      if (!!opts.queue !== !!opts.store)
+        throw new ConfigError('--queue and --store go together (the queue and the shared store directory)');
+      let queue: { url: string; store: string } | undefined;
+      if (opts.queue && opts.store) {
+        const { checkRedis, checkStore, parseQueueUrl } = await import('../../tasks/benchmark/queue.js');
+        const target = parseQueueUrl(opts.queue);
+        queue = { url: opts.queue, store: checkStore(opts.store) };
+        await checkRedis(target);
+      }
       const base = opts.config ? readConfigFile(opts.config) : {};
       const config = applyOverrides(base, opts.set) as ConfigInput;
       await useBackend(g);
       const { report, results } = await runBenchmark({
         preset: opts.preset as 'quick' | 'full',
-        data: opts.synthetic ? null : opts.data!,
+        // Workers elsewhere need the data file by its absolute path (on a shared filesystem).
+        data: opts.synthetic ? null : queue ? resolve(opts.data!) : opts.data!,
         outDir: opts.out,
         ...(policies ? { policies } : {}),
         ...(seeds ? { seeds } : {}),
         config,
         noScratch: !opts.scratch,
+        jobs,
+        // worker processes load the same plugins before a run
+        preload: (opts.plugin ?? []).map((f) => resolve(f)),
+        ...(queue ? { queue } : {}),
         log: g.quiet ? undefined : (l) => console.error(l),
       });
       console.log(`report: ${report}`);
       console.log(`results: ${results.runs.length} runs in ${opts.out}/results.json`);
+      if (results.failed?.length) {
+        console.error(
+          `error: ${results.failed.length} run(s) failed (${results.failed.map((f) => `${f.policy} seed ${f.seed}`).join(', ')}); run the same command again to retry them`,
+        );
+        process.exitCode = 1;
+      }
     });
 }

@@ -13,6 +13,7 @@ import { register as evaluate } from './evaluate.js';
 import { register as exportModel } from './export.js';
 import { register as embed } from './embed.js';
 import { register as envServer } from './env-server.js';
+import { register as worker } from './worker.js';
 
 /** Every command module registers itself here (one line each). */
 export const COMMANDS: ((program: Command) => void)[] = [
@@ -30,4 +31,5 @@ export const COMMANDS: ((program: Command) => void)[] = [
   exportModel,
   embed,
   envServer,
+  worker,
 ];

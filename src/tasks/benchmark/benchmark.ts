@@ -12,11 +12,12 @@ import { finetune } from '../segmentation/finetune.js';
 import { predictAffinities } from '../segmentation/predict.js';
 import { buildPretraining, publishEncoder, type PretrainSetup } from '../pretrain/build.js';
 import { loadDataSplit, type DataSplit } from '../data-split.js';
-import type { BenchmarkResults, PretrainRecord, RunRecord } from './results.js';
+import type { BenchmarkResults, ControlRecord, FailedRun, PretrainRecord, RunRecord } from './results.js';
 import { learningFreeControl, scoreOnSplit, type HeldOut } from './score-split.js';
 import type { AffinityNet } from '../../models/affinity-net.js';
 import { ISBI_SPLIT, PRESETS, type BenchPreset } from './presets.js';
 import { writeReport } from './report.js';
+import { runInProcesses } from './jobs.js';
 
 /*
  * The main job: which masking policy gives the better encoder for neuron segmentation? For every policy
@@ -24,6 +25,8 @@ import { writeReport } from './report.js';
  * encoder, predict the validation and test volumes, choose the segmentation parameters on validation,
  * score test; plus a `scratch` control and a learning-free control (smoothed intensity, no training).
  * Each finished run is saved as OUT/runs/<policy>-s<seed>/result.json; a re-run skips finished runs.
+ * One run (a RunSpec) is the unit of work: executed in this process, in a worker process (`jobs`), or by
+ * a queue worker, always through `executeRun` / `runOne`, so its result does not depend on where it ran.
  */
 
 export interface BenchmarkOptions {
@@ -38,8 +41,42 @@ export interface BenchmarkOptions {
   config?: ConfigInput;
   /** Skip the scratch control. */
   noScratch?: boolean;
+  /**
+   * Run each run in its own worker process, this many at a time. Unset: every run in this process, one
+   * after the other. A run's result is the same either way.
+   */
+  jobs?: number;
+  /** Modules a worker process imports before its run (e.g. plugins that register agents). */
+  preload?: string[];
+  /**
+   * Run on a Redis job queue instead (BullMQ; `dbmim worker` processes execute the runs): the Redis URL
+   * and the store directory every worker and this process share. Overrides `jobs`.
+   */
+  queue?: { url: string; store: string };
   /** Progress lines. */
   log?: (line: string) => void;
+}
+
+/** One run of a benchmark, as a worker executes it (plain JSON: it crosses process boundaries). */
+export interface RunSpec {
+  policy: string;
+  seed: number;
+  /** The run's resolved config. */
+  config: Config;
+  /** The config the data split is loaded from: every run of a benchmark shares its first run's split. */
+  splitConfig: Config;
+  /** Output directory of the run, relative to the root it is executed under (OUT, or a queue's store). */
+  dir: string;
+}
+
+/** The parts of a run, in order (progress reports name them). */
+export type RunStage = 'pretrain' | 'finetune' | 'predict' | 'segment' | 'evaluate';
+
+/** Progress callbacks of one run. */
+export interface RunHooks {
+  log?: (line: string) => void;
+  /** Called as the run moves on: the stage and, in stages that have steps, step / total. */
+  progress?: (stage: RunStage, step: number, total: number) => void;
 }
 
 /** The config of one run: preset, data split, user overrides, then policy and seed. */
@@ -64,8 +101,31 @@ export function runConfig(opts: BenchmarkOptions, policy: string, seed: number):
   return resolveConfig(withRun, `benchmark ${opts.preset}/${policy}/seed ${seed}`);
 }
 
-function runName(policy: string, seed: number): string {
+/** A run's name and its directory under `runs/`. */
+export function runName(policy: string, seed: number): string {
   return `${policy}-s${seed}`;
+}
+
+/** The spec of every run of the benchmark, in report order (seed-major). */
+export function runSpecs(opts: BenchmarkOptions): RunSpec[] {
+  const preset = PRESETS[opts.preset];
+  if (!preset) throw new ConfigError(`unknown preset '${opts.preset}' (expected quick or full)`);
+  const policies = opts.policies ?? preset.policies;
+  const seeds = opts.seeds ?? preset.seeds;
+  const all = [
+    ...policies,
+    ...(preset.scratch && !opts.noScratch && !policies.includes('scratch') ? ['scratch'] : []),
+  ];
+  const splitConfig = runConfig(opts, all[0] ?? 'random', seeds[0] ?? 1);
+  return seeds.flatMap((seed) =>
+    all.map((policy) => ({
+      policy,
+      seed,
+      config: runConfig(opts, policy, seed),
+      splitConfig,
+      dir: join('runs', runName(policy, seed)),
+    })),
+  );
 }
 
 /** Pretrain with one policy and collect the curves and diagnostics of the report. */
@@ -73,7 +133,9 @@ async function pretrainPolicy(
   config: Config,
   split: DataSplit,
   dir: string,
+  hooks: RunHooks = {},
 ): Promise<{ setup: PretrainSetup; record: PretrainRecord }> {
+  const total = config.train.phase1Steps + config.train.phase2Steps;
   const setup = await buildPretraining(config, { outDir: dir, source: split.train });
   const mimLoss: number[] = [];
   const reward: number[] = [];
@@ -81,6 +143,7 @@ async function pretrainPolicy(
   let diagnostics: Record<string, number> = {};
   setup.trainer.events$.subscribe((e) => {
     if (e.type === 'step') {
+      hooks.progress?.('pretrain', e.step, total);
       mimLoss.push(e.mimLoss);
       reward.push(e.reward);
       maskRatio.push(e.maskRatio);
@@ -122,17 +185,36 @@ function maskPreview(setup: PretrainSetup, seed: number): RunRecord['maskPreview
   return { section, mask, grid: [gz, gy, gx], crop: [d, h, w] };
 }
 
+/**
+ * Execute one run where it is (a worker process, a queue worker): validate its config, load its data
+ * split, run it under `root`. Writes `root/<spec.dir>/result.json` atomically and returns the record.
+ */
+export async function executeRun(spec: RunSpec, root: string, hooks: RunHooks = {}): Promise<RunRecord> {
+  const where = `run ${runName(spec.policy, spec.seed)}`;
+  const checked: RunSpec = {
+    ...spec,
+    config: resolveConfig(spec.config, `${where}: config`),
+    splitConfig: resolveConfig(spec.splitConfig, `${where}: splitConfig`),
+  };
+  // A worker executes many runs of one benchmark: their shared split is loaded once.
+  const key = JSON.stringify(checked.splitConfig);
+  if (lastSplit?.key !== key) lastSplit = { key, split: loadDataSplit(checked.splitConfig) };
+  const split = await lastSplit.split.catch((e: unknown) => {
+    lastSplit = null;
+    throw e;
+  });
+  return runOne(checked, root, split, hooks);
+}
+
+/** The data split of the last executed run (see executeRun). */
+let lastSplit: { key: string; split: Promise<DataSplit> } | null = null;
+
 /** One policy x seed: pretrain (unless scratch), finetune, predict, segment, evaluate. */
-async function runOne(
-  opts: BenchmarkOptions,
-  policy: string,
-  seed: number,
-  split: DataSplit,
-): Promise<RunRecord> {
-  const config = runConfig(opts, policy, seed);
-  const dir = join(opts.outDir, 'runs', runName(policy, seed));
+async function runOne(spec: RunSpec, root: string, split: DataSplit, hooks: RunHooks): Promise<RunRecord> {
+  const { policy, seed, config } = spec;
+  const dir = join(root, spec.dir);
   mkdirSync(dir, { recursive: true });
-  const log = opts.log ?? (() => undefined);
+  const log = hooks.log ?? (() => undefined);
   let pre: PretrainRecord | null = null;
   let preview: RunRecord['maskPreview'] = null;
   let setup: PretrainSetup | null = null;
@@ -140,7 +222,7 @@ async function runOne(
     log(
       `  pretrain ${policy} seed ${seed}: ${config.train.phase1Steps} + ${config.train.phase2Steps} MIM updates`,
     );
-    const p = await pretrainPolicy(config, split, join(dir, 'pretrain'));
+    const p = await pretrainPolicy(config, split, join(dir, 'pretrain'), hooks);
     setup = p.setup;
     pre = p.record;
     preview = maskPreview(setup, 12345);
@@ -154,14 +236,17 @@ async function runOne(
       train: { raw: split.train.raw, labels: split.train.labels! },
       outDir: join(dir, 'finetune'),
       keepModel: true,
+      onStep: (step) => hooks.progress?.('finetune', step, config.finetune.steps),
     });
     const net = ft.net!;
     const ev = split.eval!;
     const va = split.valid!;
     try {
+      hooks.progress?.('predict', 0, 0);
       let t = performance.now();
       const { valid: affValid, test: aff } = await predictHeldOut(net, va, ev, config);
       const predictS = (performance.now() - t) / 1000;
+      hooks.progress?.('segment', 0, 0);
       t = performance.now();
       const scored = scoreOnSplit(
         { affinities: affValid, volume: va },
@@ -256,15 +341,13 @@ function writeSegPreview(path: string, ev: NonNullable<DataSplit['eval']>, pred:
   writeFileAtomic(path, encodePng(row.rgb, row.width, h));
 }
 
-/** A finished run's record when its result.json matches the config this run would use. */
-function finished(opts: BenchmarkOptions, policy: string, seed: number): RunRecord | null {
-  const p = join(opts.outDir, 'runs', runName(policy, seed), 'result.json');
+/** A finished run's record when its result.json (under `root`) matches the config of `spec`. */
+export function finishedRun(spec: RunSpec, root: string): RunRecord | null {
+  const p = join(root, spec.dir, 'result.json');
   if (!existsSync(p)) return null;
   try {
     const saved = JSON.parse(readFileSync(p, 'utf8')) as { config: unknown; record: RunRecord };
-    return JSON.stringify(saved.config) === JSON.stringify(runConfig(opts, policy, seed))
-      ? saved.record
-      : null;
+    return JSON.stringify(saved.config) === JSON.stringify(spec.config) ? saved.record : null;
   } catch {
     return null;
   }
@@ -283,21 +366,45 @@ function splitRecord(config: Config, source: string): BenchmarkResults['split'] 
   return { train: z(d.trainZ), valid: z(d.validZ), test: z(d.evalZ) };
 }
 
-/** Run the benchmark; writes results.json, report.md and figures into `outDir`; returns the report path. */
+/** What became of one run: its record, or the error that ended it. */
+export type RunOutcome = { record: RunRecord } | { error: string };
+
+/** Run `todo` one after the other in this process (sharing the loaded split). */
+async function runHere(
+  todo: RunSpec[],
+  specs: RunSpec[],
+  root: string,
+  split: DataSplit,
+  log: (line: string) => void,
+): Promise<RunOutcome[]> {
+  const out: RunOutcome[] = [];
+  const t0 = performance.now();
+  for (const spec of todo) {
+    log(
+      `[${specs.indexOf(spec) + 1}/${specs.length}] ${spec.policy} seed ${spec.seed} (${((performance.now() - t0) / 1000).toFixed(0)} s elapsed)`,
+    );
+    const before = tf.memory().numTensors;
+    const r = await runOne(spec, root, split, { log });
+    log(
+      `  ${spec.policy} seed ${spec.seed}: test VOI sum ${r.test.voi_sum.toFixed(3)}, ARAND ${r.test.arand.toFixed(3)} (seed h ${r.test.seedH}, threshold ${r.test.threshold}, chosen on validation); tensors ${before} -> ${tf.memory().numTensors}`,
+    );
+    out.push({ record: r });
+  }
+  return out;
+}
+
+/**
+ * Run the benchmark; writes results.json, report.md and figures into `outDir` once every run has ended;
+ * returns the report path. Runs that failed (a killed worker process) are listed in results and report,
+ * and a re-run executes them.
+ */
 export async function runBenchmark(
   opts: BenchmarkOptions,
 ): Promise<{ report: string; results: BenchmarkResults }> {
-  const preset = PRESETS[opts.preset];
-  if (!preset) throw new ConfigError(`unknown preset '${opts.preset}' (expected quick or full)`);
-  const policies = opts.policies ?? preset.policies;
-  const seeds = opts.seeds ?? preset.seeds;
-  const all = [
-    ...policies,
-    ...(preset.scratch && !opts.noScratch && !policies.includes('scratch') ? ['scratch'] : []),
-  ];
+  const specs = runSpecs(opts);
   const log = opts.log ?? (() => undefined);
   mkdirSync(opts.outDir, { recursive: true });
-  const first = runConfig(opts, all[0] ?? 'random', seeds[0] ?? 1);
+  const first = specs[0]!.splitConfig;
   const split = await loadDataSplit(first);
   if (!split.eval) throw new ConfigError('the benchmark needs a held-out test volume (data.evalZ)');
   if (!split.valid)
@@ -306,46 +413,83 @@ export async function runBenchmark(
     );
   if (!split.train.labels)
     throw new ConfigError(`the benchmark needs training labels (${first.data.labelsKey})`);
-  const runs: RunRecord[] = [];
-  const t0 = performance.now();
-  let i = 0;
-  for (const seed of seeds)
-    for (const policy of all) {
-      i++;
-      const done = finished(opts, policy, seed);
-      if (done) {
-        log(`[${i}/${all.length * seeds.length}] ${policy} seed ${seed}: finished earlier, skipped`);
-        runs.push(done);
-        continue;
-      }
-      log(
-        `[${i}/${all.length * seeds.length}] ${policy} seed ${seed} (${((performance.now() - t0) / 1000).toFixed(0)} s elapsed)`,
-      );
-      const before = tf.memory().numTensors;
-      const r = await runOne(opts, policy, seed, split);
-      runs.push(r);
-      log(
-        `  ${policy} seed ${seed}: test VOI sum ${r.test.voi_sum.toFixed(3)}, ARAND ${r.test.arand.toFixed(3)} (seed h ${r.test.seedH}, threshold ${r.test.threshold}, chosen on validation); tensors ${before} -> ${tf.memory().numTensors}`,
-      );
-    }
+
+  // Finished runs are read back; the others are executed here or in worker processes.
+  const records: (RunRecord | null)[] = specs.map((spec, i) => {
+    const done = finishedRun(spec, opts.outDir);
+    if (done) log(`[${i + 1}/${specs.length}] ${spec.policy} seed ${spec.seed}: finished earlier, skipped`);
+    return done;
+  });
+  const todo = specs.filter((_, i) => records[i] === null);
+  const backend = activeBackend()?.name ?? 'auto';
+  const outcomes = opts.queue
+    ? await runQueued(todo, opts.queue, opts.outDir, backend, log)
+    : opts.jobs === undefined
+      ? await runHere(todo, specs, opts.outDir, split, log)
+      : await runInProcesses(todo, {
+          jobs: opts.jobs,
+          root: opts.outDir,
+          backend,
+          preload: opts.preload ?? [],
+          log,
+        });
+  const failed: FailedRun[] = [];
+  todo.forEach((spec, k) => {
+    const o = outcomes[k]!;
+    if ('record' in o) records[specs.indexOf(spec)] = o.record;
+    else failed.push({ policy: spec.policy, seed: spec.seed, error: o.error });
+  });
   log('learning-free control: smoothed intensity, parameters chosen on validation');
   const control = learningFreeControl(split.valid, split.eval, first);
   log(
     `  learning-free: test VOI sum ${control.test.voi_sum.toFixed(3)}, ARAND ${control.test.arand.toFixed(3)}`,
   );
+  return writeOutputs(
+    opts,
+    specs,
+    split.source,
+    records.filter((r) => r !== null),
+    failed,
+    [control],
+  );
+}
+
+/** Run `todo` on the job queue (loaded only when asked for: workers and local runs do not need it). */
+async function runQueued(
+  todo: RunSpec[],
+  q: { url: string; store: string },
+  outDir: string,
+  backend: string,
+  log: (line: string) => void,
+): Promise<RunOutcome[]> {
+  const { checkStore, parseQueueUrl, runOnQueue } = await import('./queue.js');
+  const target = parseQueueUrl(q.url);
+  return runOnQueue(todo, { target, store: checkStore(q.store), outDir, backend, log });
+}
+
+/** results.json, then report.md and figures, from the records of the finished runs. */
+function writeOutputs(
+  opts: BenchmarkOptions,
+  specs: RunSpec[],
+  source: string,
+  runs: RunRecord[],
+  failed: FailedRun[],
+  controls: ControlRecord[],
+): { report: string; results: BenchmarkResults } {
   const results: BenchmarkResults = {
     format: 'dbmim-benchmark',
     version: 1,
     preset: opts.preset,
-    data: split.source,
+    data: source,
     backend: activeBackend()?.name ?? 'unknown',
     startedAt: new Date().toISOString(),
-    policies: all,
-    seeds,
-    split: splitRecord(first, split.source),
-    config: { dbmim: VERSION, ...runConfig(opts, all[0] ?? 'random', seeds[0] ?? 1) },
+    policies: [...new Set(specs.map((s) => s.policy))],
+    seeds: [...new Set(specs.map((s) => s.seed))],
+    split: splitRecord(specs[0]!.splitConfig, source),
+    config: { dbmim: VERSION, ...specs[0]!.splitConfig },
     runs,
-    controls: [control],
+    controls,
+    ...(failed.length ? { failed } : {}),
   };
   writeFileAtomic(join(opts.outDir, 'results.json'), JSON.stringify(results, null, 1) + '\n');
   const previews = new Map<string, string>();

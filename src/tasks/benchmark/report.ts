@@ -108,6 +108,18 @@ export function writeReport(dir: string, res: BenchmarkResults, segPreviews: Map
   lines.push('');
   for (const c of res.controls) lines.push(`\`${c.name}\`: ${c.description}.`);
   lines.push('');
+  if (res.failed?.length) {
+    lines.push(
+      '## Failed runs',
+      '',
+      'These runs ended without a result and are not in the tables; running the same command again retries them.',
+      '',
+      '| policy | seed | error |',
+      '|---|---|---|',
+      ...res.failed.map((f) => `| ${f.policy} | ${f.seed} | ${f.error.replace(/[|\n]/g, ' ')} |`),
+      '',
+    );
+  }
 
   lines.push('## Pretraining diagnostics', '');
   lines.push(

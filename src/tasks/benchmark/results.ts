@@ -66,6 +66,13 @@ export interface SplitRecord {
   test: string;
 }
 
+/** A run that ended without a result (its worker was killed, or it raised); a re-run executes it. */
+export interface FailedRun {
+  policy: string;
+  seed: number;
+  error: string;
+}
+
 export interface BenchmarkResults {
   format: 'dbmim-benchmark';
   version: 1;
@@ -79,4 +86,6 @@ export interface BenchmarkResults {
   config: unknown;
   runs: RunRecord[];
   controls: ControlRecord[];
+  /** Runs that ended without a result (absent when every run finished). */
+  failed?: FailedRun[];
 }

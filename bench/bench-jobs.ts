@@ -1,0 +1,75 @@
+/*
+ * Wall time of a small synthetic benchmark run with `--jobs 1` and `--jobs 2` (worker processes), and
+ * their ratio: `npm run bench -- --only bench_jobs`, or directly `node --import tsx bench/bench-jobs.ts`.
+ * Both settings run the same 4 runs (random and scratch, seeds 1 and 2) into fresh directories; the row
+ * also says whether every run's scores and loss curves came out identical. On a machine with 2 free cores the ratio
+ * should be near 0.5 plus the start-up of the second worker process.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { selectBackend } from '../src/core/backend.js';
+import { runBenchmark, type BenchmarkOptions } from '../src/tasks/benchmark/benchmark.js';
+
+interface BenchJobsOptions {
+  /** Finetuning steps per run (the largest part of a run). Default 40. */
+  finetuneSteps?: number;
+}
+
+const config = (finetuneSteps: number): BenchmarkOptions['config'] => ({
+  data: { syntheticShape: [16, 64, 64] },
+  model: { preset: 'tiny' },
+  env: { numEnvs: 2, horizon: 4 },
+  ppo: { rolloutSteps: 4 },
+  train: { phase1Steps: 16, phase2Steps: 8, checkpointEvery: 0 },
+  finetune: { steps: finetuneSteps, batchSize: 1, validEvery: 0 },
+});
+
+/** Rows for bench/run.ts. */
+export async function benchJobs(opts: BenchJobsOptions = {}): Promise<object[]> {
+  const finetuneSteps = opts.finetuneSteps ?? 40;
+  const wall: Record<number, number> = {};
+  const scores: Record<number, string> = {};
+  for (const jobs of [1, 2]) {
+    const out = mkdtempSync(join(tmpdir(), `dbmim-bench-jobs${jobs}-`));
+    try {
+      const t0 = performance.now();
+      const { results } = await runBenchmark({
+        preset: 'quick',
+        data: null,
+        outDir: out,
+        policies: ['random'],
+        seeds: [1, 2],
+        jobs,
+        config: config(finetuneSteps),
+      });
+      wall[jobs] = (performance.now() - t0) / 1000;
+      // Scores and the loss curves (tiny runs may score alike; their curves differ by seed).
+      scores[jobs] = JSON.stringify(
+        results.runs.map((r) => [r.perThreshold, r.pretrain?.mimLoss, r.finetune.trainLoss]),
+      );
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }
+  return [
+    {
+      name: 'bench_jobs',
+      runs: 4,
+      finetune_steps: finetuneSteps,
+      jobs1_s: +wall[1]!.toFixed(1),
+      jobs2_s: +wall[2]!.toFixed(1),
+      ratio: +(wall[2]! / wall[1]!).toFixed(3),
+      identical_results: scores[1] === scores[2],
+      cores: availableParallelism(),
+      load_avg_1min: +loadavg()[0]!.toFixed(2),
+    },
+  ];
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const i = process.argv.indexOf('--finetune-steps');
+  const backend = await selectBackend();
+  const rows = await benchJobs(i >= 0 ? { finetuneSteps: Number(process.argv[i + 1]) } : {});
+  for (const r of rows) console.log(JSON.stringify({ backend: backend.name, ...r }));
+}

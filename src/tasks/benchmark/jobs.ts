@@ -1,0 +1,235 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { availableParallelism, freemem } from 'node:os';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../../core/errors.js';
+import type { RunOutcome, RunSpec, RunStage } from './benchmark.js';
+import type { RunRecord } from './results.js';
+
+/*
+ * `dbmim bench --jobs N`: the runs of a benchmark in N worker processes. A worker (the child entry
+ * run-child.ts) receives one run's spec at a time (its resolved config, as JSON), executes it with the
+ * same code as an in-process run, writes its result.json and sends the record back. A run's numbers
+ * depend only on its spec (every random draw comes from its seed), not on the runs before it in the same
+ * process, so they are the same whatever N; a worker that dies takes only its current run with it and is
+ * replaced for the runs still waiting.
+ */
+
+/**
+ * Memory to budget for one run's process: headroom over the ~0.6 GB RSS seen for a worker running the
+ * tests' tiny synthetic runs (larger models and crops take more; pass --jobs to override).
+ */
+export const RUN_MEMORY_BYTES = 1.5 * 2 ** 30;
+/** While runs are active, repeat the line of active runs at least this often (seconds). */
+const STATUS_EVERY_S = 15;
+/** Lines of a dead worker's stderr quoted in its run's error. */
+const STDERR_TAIL_LINES = 5;
+
+/** Default `--jobs`: one per core, capped by free memory (at least 1). */
+export function defaultJobs(): number {
+  return Math.max(1, Math.min(availableParallelism(), Math.floor(freemem() / RUN_MEMORY_BYTES)));
+}
+
+/** Parent -> child: the one run the child executes. */
+export interface ChildRequest {
+  spec: RunSpec;
+  /** Directory `spec.dir` is relative to. */
+  root: string;
+  /** Backend name the parent runs on (the child selects the same). */
+  backend: string;
+  /** Modules to import before the run (plugins registering agents etc.). */
+  preload: string[];
+}
+
+/** Child -> parent. */
+export type ChildMessage =
+  | { type: 'log'; line: string }
+  | { type: 'progress'; stage: RunStage; step: number; total: number }
+  | { type: 'done'; record: RunRecord }
+  | { type: 'error'; message: string };
+
+/** What a worker process needs besides the runs. */
+export interface WorkerProcessOptions {
+  /** Directory the runs' `dir` is relative to. */
+  root: string;
+  /** Backend name the worker selects. */
+  backend: string;
+  /** Modules the worker imports before its first run. */
+  preload: string[];
+  log: (line: string) => void;
+}
+
+/** Options of {@link runInProcesses}. */
+export interface ProcessPoolOptions extends WorkerProcessOptions {
+  /** Worker processes at a time. */
+  jobs: number;
+}
+
+/** The child entry, next to this file (run-child.ts under tsx, run-child.js when built). */
+const CHILD_ENTRY = fileURLToPath(
+  new URL(`./run-child${extname(fileURLToPath(import.meta.url))}`, import.meta.url),
+);
+
+/** Where an active run is. */
+export interface Activity {
+  stage: RunStage | 'start';
+  step: number;
+  total: number;
+}
+
+function describe(name: string, a: Activity): string {
+  return a.total > 0 ? `${name} ${a.stage} ${a.step}/${a.total}` : `${name} ${a.stage}`;
+}
+
+/**
+ * Execute `todo` in `jobs` worker processes; outcomes in the order of `todo`. A run whose process dies
+ * or raises is an `{ error }` outcome; the others are unaffected (a dead worker is replaced).
+ */
+export async function runInProcesses(todo: RunSpec[], opts: ProcessPoolOptions): Promise<RunOutcome[]> {
+  if (!Number.isInteger(opts.jobs) || opts.jobs < 1)
+    throw new ConfigError(`jobs: expected a positive integer, got ${opts.jobs}`);
+  const outcomes: RunOutcome[] = new Array<RunOutcome>(todo.length);
+  const active = new Map<string, Activity>();
+  const t0 = performance.now();
+  let next = 0;
+  let ended = 0;
+  const status = () => {
+    const secs = ((performance.now() - t0) / 1000).toFixed(0);
+    const list = [...active].map(([n, a]) => describe(n, a)).join(', ');
+    opts.log(`  [${ended}/${todo.length} ended, ${secs} s] active: ${list || 'none'}`);
+  };
+  const timer = setInterval(status, STATUS_EVERY_S * 1000);
+  timer.unref();
+
+  // Each lane owns one worker process and feeds it the next run until none is left.
+  const lane = async () => {
+    let worker: WorkerProcess | null = null;
+    try {
+      while (next < todo.length) {
+        const k = next++;
+        const spec = todo[k]!;
+        const name = `${spec.policy}-s${spec.seed}`;
+        worker ??= new WorkerProcess(opts);
+        active.set(name, { stage: 'start', step: 0, total: 0 });
+        opts.log(`  ${name}: started in worker process ${worker.pid}`);
+        outcomes[k] = await worker.run(spec, (a) => {
+          const before = active.get(name);
+          active.set(name, a);
+          if (before?.stage !== a.stage) status();
+        });
+        if (!worker.alive) worker = null;
+        active.delete(name);
+        ended++;
+        const o = outcomes[k];
+        opts.log(
+          'record' in o
+            ? `  ${name}: test VOI sum ${o.record.test.voi_sum.toFixed(3)}, ARAND ${o.record.test.arand.toFixed(3)} (seed h ${o.record.test.seedH}, threshold ${o.record.test.threshold}, chosen on validation)`
+            : `  ${name}: failed: ${o.error}`,
+        );
+        status();
+      }
+    } finally {
+      worker?.close();
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(opts.jobs, todo.length) }, lane));
+  } finally {
+    clearInterval(timer);
+  }
+  return outcomes;
+}
+
+/** A forked worker process that executes runs one at a time (run-child.ts). */
+export class WorkerProcess {
+  private readonly child: ChildProcess;
+  private readonly stderrTail: string[] = [];
+  private current: {
+    onMessage: (m: ChildMessage) => void;
+    onExit: (how: string) => void;
+  } | null = null;
+  alive = true;
+
+  constructor(private readonly opts: WorkerProcessOptions) {
+    // Under tsx the entry is TypeScript: the child needs the loader too (inherited when the parent has it).
+    const execArgv =
+      CHILD_ENTRY.endsWith('.ts') && !process.execArgv.some((a) => a.includes('tsx'))
+        ? [...process.execArgv, '--import', 'tsx']
+        : process.execArgv;
+    this.child = fork(CHILD_ENTRY, [], {
+      execArgv,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      serialization: 'advanced',
+    });
+    this.child.stdout!.on('data', (c: Buffer) => this.forward(c, false));
+    this.child.stderr!.on('data', (c: Buffer) => this.forward(c, true));
+    this.child.on('message', (m: ChildMessage) => this.current?.onMessage(m));
+    this.child.on('error', (e) => this.exited(`failed: ${e.message}`));
+    this.child.on('close', (code, signal) =>
+      this.exited(signal ? `was killed by ${signal}` : `exited with code ${code}`),
+    );
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Execute one run; resolves (never rejects) with its outcome. */
+  run(spec: RunSpec, onActivity: (a: Activity) => void): Promise<RunOutcome> {
+    let stage: Activity['stage'] = 'start';
+    return new Promise((resolve) => {
+      this.current = {
+        onMessage: (m) => {
+          if (m.type === 'log') this.opts.log(m.line);
+          else if (m.type === 'progress') {
+            stage = m.stage;
+            onActivity({ stage: m.stage, step: m.step, total: m.total });
+          } else {
+            this.current = null;
+            resolve(m.type === 'done' ? { record: m.record } : { error: m.message });
+          }
+        },
+        onExit: (how) => {
+          const tail = this.stderrTail.length ? `: ${this.stderrTail.join(' | ')}` : '';
+          resolve({ error: `worker process ${this.pid} ${how} during ${stage}${tail}` });
+        },
+      };
+      const req: ChildRequest = {
+        spec,
+        root: this.opts.root,
+        backend: this.opts.backend,
+        preload: this.opts.preload,
+      };
+      if (!this.alive || !this.child.send(req)) this.current.onExit('could not take the run');
+    });
+  }
+
+  /** Let the worker exit (it does once its IPC channel closes). */
+  close(): void {
+    if (this.alive && this.child.connected) this.child.disconnect();
+  }
+
+  /** Stop the worker now; its current run ends as an error. */
+  kill(): void {
+    if (this.alive) this.child.kill('SIGKILL');
+  }
+
+  private exited(how: string): void {
+    if (!this.alive) return;
+    this.alive = false;
+    const c = this.current;
+    this.current = null;
+    c?.onExit(how);
+  }
+
+  private forward(chunk: Buffer, keep: boolean): void {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (!line.trim()) continue;
+      this.opts.log(`  [worker ${this.pid}] ${line}`);
+      if (keep) {
+        this.stderrTail.push(line.trim());
+        this.stderrTail.splice(0, this.stderrTail.length - STDERR_TAIL_LINES);
+      }
+    }
+  }
+}

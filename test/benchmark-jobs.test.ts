@@ -1,0 +1,121 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { selectBackend } from '../src/core/backend.js';
+import { runBenchmark, type BenchmarkOptions } from '../src/tasks/benchmark/benchmark.js';
+import type { BenchmarkResults, RunRecord } from '../src/tasks/benchmark/results.js';
+import { runCli } from './cli-harness.js';
+
+// `--jobs`: runs in worker processes give the same records as one worker running them one after the
+// other; a killed worker loses only its own run, which the next invocation executes.
+const opts = (outDir: string, jobs: number, log: (l: string) => void): BenchmarkOptions => ({
+  preset: 'quick',
+  data: null,
+  outDir,
+  policies: ['random'],
+  seeds: [1, 2],
+  noScratch: true,
+  jobs,
+  log,
+  config: {
+    data: { syntheticShape: [16, 64, 64] },
+    model: { embedDim: 32, depth: 1, heads: 2, decoderDim: 32, decoderHeads: 2 },
+    env: { numEnvs: 2, horizon: 2 },
+    ppo: { rolloutSteps: 2 },
+    train: { phase1Steps: 2, phase2Steps: 1, checkpointEvery: 0 },
+    finetune: { steps: 3, batchSize: 1, validEvery: 0 },
+  },
+});
+
+/** A record without its wall-clock fields (everything else must match bit for bit). */
+function numbers(r: RunRecord): unknown {
+  return {
+    policy: r.policy,
+    seed: r.seed,
+    mimLoss: r.pretrain?.mimLoss,
+    reward: r.pretrain?.reward,
+    maskRatio: r.pretrain?.maskRatio,
+    diagnostics: r.pretrain?.diagnostics,
+    trainLoss: r.finetune.trainLoss,
+    perThreshold: r.perThreshold,
+    test: r.test,
+    validation: r.validation,
+    maskPreview: r.maskPreview,
+  };
+}
+
+const readResults = (dir: string) =>
+  JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as BenchmarkResults;
+
+let serial: BenchmarkResults;
+
+test('bench --jobs 1 and --jobs 2: results.json identical run by run; progress names every active run', async () => {
+  await selectBackend();
+  const out1 = mkdtempSync(join(tmpdir(), 'dbmim-jobs1-'));
+  const out2 = mkdtempSync(join(tmpdir(), 'dbmim-jobs2-'));
+  await runBenchmark(opts(out1, 1, () => undefined));
+  const lines: string[] = [];
+  await runBenchmark(opts(out2, 2, (l) => lines.push(l)));
+  serial = readResults(out1);
+  const parallel = readResults(out2);
+  assert.is(serial.runs.length, 2);
+  assert.is(serial.failed, undefined);
+  assert.equal(
+    parallel.runs.map((r) => `${r.policy}-s${r.seed}`),
+    ['random-s1', 'random-s2'],
+  );
+  assert.equal(parallel.runs.map(numbers), serial.runs.map(numbers));
+  // The seeds differ, so equal records are not a constant: the pretraining curves must differ.
+  assert.not.equal(serial.runs[0]!.pretrain!.mimLoss, serial.runs[1]!.pretrain!.mimLoss);
+  // Two worker processes, and a progress line naming both runs while both were active.
+  const pids = new Set(lines.map((l) => /started in worker process (\d+)/.exec(l)?.[1]).filter(Boolean));
+  assert.is(pids.size, 2, lines.join('\n'));
+  assert.ok(
+    lines.some((l) => /active: .*random-s1.*random-s2|active: .*random-s2.*random-s1/.test(l)),
+    'a progress line lists both active runs',
+  );
+});
+
+test('bench --jobs: a killed worker loses only its run; the report lists it; a re-run executes only it, same numbers', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'dbmim-jobskill-'));
+  let killed = false;
+  const pidOf = new Map<string, number>();
+  const first = await runBenchmark(
+    opts(out, 2, (l) => {
+      // Kill the worker of random-s2 once it reports pretraining progress.
+      if (!killed && /active: .*random-s2 pretrain/.test(l)) {
+        killed = true;
+        process.kill(pidOf.get('random-s2')!, 'SIGKILL');
+      }
+      const s = /(random-s\d): started in worker process (\d+)/.exec(l);
+      if (s) pidOf.set(s[1]!, Number(s[2]));
+    }),
+  );
+  assert.ok(killed, 'the worker was killed');
+  assert.equal(
+    first.results.runs.map((r) => r.seed),
+    [1],
+  );
+  assert.is(first.results.failed?.length, 1);
+  assert.is(first.results.failed![0]!.seed, 2);
+  assert.match(first.results.failed![0]!.error, /killed by SIGKILL/);
+  assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /## Failed runs[\s\S]*\| random \| 2 \|/);
+
+  // The re-run in this process (no --jobs): the same records as the worker processes gave.
+  const again: string[] = [];
+  const second = await runBenchmark({ ...opts(out, 1, (l) => again.push(l)), jobs: undefined });
+  assert.is(again.filter((l) => l.includes('finished earlier, skipped')).length, 1);
+  assert.is(second.results.failed, undefined);
+  assert.equal(second.results.runs.map(numbers), serial.runs.map(numbers));
+});
+
+test('bench --jobs: not a positive integer is one clear error', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'dbmim-jobsbad-'));
+  const r = await runCli('bench', '--synthetic', '--out', out, '--jobs', '0');
+  assert.is(r.code, 1);
+  assert.equal(r.err, ["error: --jobs: expected an integer in [1, 256], got '0'"]);
+});
+
+test.run();
