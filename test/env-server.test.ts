@@ -171,7 +171,7 @@ test('env-server CLI: hello, exact same numbers as in-process, bad requests answ
   const [c, victim, junk] = await Promise.all([startServer(), startServer(), startServer()]);
   try {
     const h = c.hello;
-    assert.equal([h.protocol, h.numEnvs, h.numAgents, h.obsDim, h.stateDim], [1, 2, 8, 22, 20]);
+    assert.equal([h.protocol, h.numEnvs, h.numAgents, h.obsDim, h.stateDim], [1, 2, 8, 22, 19]);
     assert.is(h.possibleAgents[7], 'patch_1_1_1');
     assert.equal(h.actionSpace, { kind: 'discrete', n: 2, dtype: 'int64' });
     assert.equal(h.observationSpace, {

@@ -55,10 +55,10 @@ test('bench --plugin examples/plugins/reinforce.mjs --policies reinforce,random:
     r.err.join('\n'),
   );
   const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as {
-    runs: { policy: string; best: { voi_sum: number } }[];
+    runs: { policy: string; test: { voi_sum: number } }[];
   };
   assert.equal(results.runs.map((x) => x.policy).sort(), ['random', 'reinforce']);
-  assert.ok(results.runs.every((x) => Number.isFinite(x.best.voi_sum)));
+  assert.ok(results.runs.every((x) => Number.isFinite(x.test.voi_sum)));
   assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /\| reinforce \| 1 \|/);
 });
 
