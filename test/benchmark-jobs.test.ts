@@ -7,6 +7,7 @@ import { selectBackend } from '../src/core/backend.js';
 import { runBenchmark, type BenchmarkOptions } from '../src/tasks/benchmark/benchmark.js';
 import type { BenchmarkResults, RunRecord } from '../src/tasks/benchmark/results.js';
 import { runCli } from './cli-harness.js';
+import { TINY_BENCH_CONFIG } from './tiny-bench-config.js';
 
 // `--jobs`: runs in worker processes give the same records as one worker running them one after the
 // other; a killed worker loses only its own run, which the next invocation executes.
@@ -19,14 +20,7 @@ const opts = (outDir: string, jobs: number, log: (l: string) => void): Benchmark
   noScratch: true,
   jobs,
   log,
-  config: {
-    data: { syntheticShape: [16, 64, 64] },
-    model: { embedDim: 32, depth: 1, heads: 2, decoderDim: 32, decoderHeads: 2 },
-    env: { numEnvs: 2, horizon: 2 },
-    ppo: { rolloutSteps: 2 },
-    train: { phase1Steps: 2, phase2Steps: 1, checkpointEvery: 0 },
-    finetune: { steps: 3, batchSize: 1, validEvery: 0 },
-  },
+  config: TINY_BENCH_CONFIG,
 });
 
 /** A record without its wall-clock fields (everything else must match bit for bit). */

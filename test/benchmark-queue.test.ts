@@ -18,6 +18,7 @@ import {
   type QueueWorkerHandle,
 } from '../src/tasks/benchmark/queue.js';
 import { runCli } from './cli-harness.js';
+import { TINY_BENCH_CONFIG } from './tiny-bench-config.js';
 
 // The benchmark on a real redis-server (started here on a free loopback port, no persistence): two
 // worker processes, one SIGKILLed during a run; every run finishes once with the numbers of a local
@@ -32,14 +33,7 @@ const opts = (outDir: string, extra: Partial<BenchmarkOptions> = {}): BenchmarkO
   outDir,
   policies: ['random'],
   seeds: [1, 2],
-  config: {
-    data: { syntheticShape: [16, 64, 64] },
-    model: { embedDim: 32, depth: 1, heads: 2, decoderDim: 32, decoderHeads: 2 },
-    env: { numEnvs: 2, horizon: 2 },
-    ppo: { rolloutSteps: 2 },
-    train: { phase1Steps: 2, phase2Steps: 1, checkpointEvery: 0 },
-    finetune: { steps: 3, batchSize: 1, validEvery: 0 },
-  },
+  config: TINY_BENCH_CONFIG,
   ...extra,
 });
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/core/backend.js';
 import { runBenchmark, type BenchmarkOptions } from '../src/tasks/benchmark/benchmark.js';
+import { TINY_BENCH_CONFIG } from './tiny-bench-config.js';
 
 // The whole benchmark on synthetic volumes with a very small model and a handful of steps: it must
 // write every output, score every run, leak no tensors and skip finished runs on a re-run.
@@ -16,14 +17,7 @@ const opts = (outDir: string, log: (l: string) => void): BenchmarkOptions => ({
   policies: ['random'],
   seeds: [1, 2],
   log,
-  config: {
-    data: { syntheticShape: [16, 64, 64] },
-    model: { embedDim: 32, depth: 1, heads: 2, decoderDim: 32, decoderHeads: 2 },
-    env: { numEnvs: 2, horizon: 2 },
-    ppo: { rolloutSteps: 2 },
-    train: { phase1Steps: 2, phase2Steps: 1, checkpointEvery: 0 },
-    finetune: { steps: 3, batchSize: 1, validEvery: 0 },
-  },
+  config: TINY_BENCH_CONFIG,
 });
 
 test('benchmark: results, report rows, figures; tensors flat; finished runs skipped on re-run', async () => {

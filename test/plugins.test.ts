@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { rootDi } from '../src/core/container.js';
 import { agentToken } from '../src/core/tokens.js';
 import { runCli } from './cli-harness.js';
+import { TINY_BENCH_CONFIG } from './tiny-bench-config.js';
 
 /*
  * `--plugin FILE`: the shipped REINFORCE plug-in benchmarked beside a built-in policy; a reward term from a
@@ -14,17 +15,7 @@ import { runCli } from './cli-harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dbmim-plugins-'));
 const TINY = join(dir, 'tiny.json');
-writeFileSync(
-  TINY,
-  JSON.stringify({
-    data: { syntheticShape: [16, 64, 64] },
-    model: { embedDim: 32, depth: 1, heads: 2, decoderDim: 32, decoderHeads: 2 },
-    env: { numEnvs: 2, horizon: 2 },
-    ppo: { rolloutSteps: 2 },
-    train: { phase1Steps: 2, phase2Steps: 1, checkpointEvery: 0 },
-    finetune: { steps: 3, batchSize: 1, validEvery: 0 },
-  }),
-);
+writeFileSync(TINY, JSON.stringify(TINY_BENCH_CONFIG));
 
 function plugin(name: string, body: string): string {
   const f = join(dir, name);

@@ -1,6 +1,23 @@
 /** Instances from affinities (watershed, agglomeration) and segmentation scores (VOI, adapted Rand). */
 export { boundaryMap } from './affinity-graph.js';
-export { watershed, type WatershedOptions, type Fragments } from './watershed.js';
+export { watershed, type WatershedOptions, type Fragments, type SeedMode } from './watershed.js';
+export { hMinimaSeeds, distanceSeeds, type Seeds, type DistanceSeedOptions } from './seeds.js';
+export { distanceTransform } from './distance-transform.js';
+export {
+  intensityAffinities,
+  gaussianSmooth,
+  type IntensityAffinityOptions,
+} from './intensity-affinities.js';
+export {
+  chooseSegmentation,
+  applySegmentation,
+  scoreSweep,
+  DEFAULT_SEGMENTATION_GRID,
+  type SegmentationParams,
+  type SegmentationGrid,
+  type SegmentationTask,
+  type ScoredParams,
+} from './tune.js';
 export { agglomerate, type AgglomerateOptions, type ThresholdSegmentation } from './agglomerate.js';
 export { segment, type SegmentOptions } from './segment.js';
 export { contingency, type ContingencyTable } from './contingency.js';
