@@ -34,7 +34,10 @@ export function register(program: Command): void {
     )
     .option('--policies <list>', "comma-separated policies (default: the preset's)")
     .option('--seeds <list>', "comma-separated seeds (default: the preset's)")
-    .option('--data <file>', 'HDF5 volume in CREMI layout (ISBI split: train sections 0-19, evaluate 20-29)')
+    .option(
+      '--data <file>',
+      'HDF5 volume in CREMI layout (ISBI split: train sections 0-15, validate 16-19, test 20-29)',
+    )
     .option('--synthetic', 'use synthetic volumes (a separate one for evaluation)')
     .requiredOption('--out <dir>', 'output directory')
     .option('--preset <name>', 'quick (minutes) or full', 'quick')

@@ -52,7 +52,9 @@ async function loadVolumes(
 ): Promise<{ train: LabelledVolume; valid: LabelledVolume | null; source: string }> {
   const ref = opts.data ?? config.data.path;
   const trainZ = opts.trainZ ? parseZRange(opts.trainZ, '--train-z') : (config.data.trainZ ?? undefined);
-  const validZ = opts.validZ ? parseZRange(opts.validZ, '--valid-z') : (config.data.evalZ ?? undefined);
+  const validZ = opts.validZ
+    ? parseZRange(opts.validZ, '--valid-z')
+    : (config.data.validZ ?? config.data.evalZ ?? undefined);
   if (!ref) {
     // No file: a synthetic training volume and an independent held-out one (seeded from the run seed).
     const shape = config.data.syntheticShape;
@@ -113,7 +115,7 @@ export function register(program: Command): void {
     .option('--train-z <a,b>', 'training sections [a, b) (default: config data.trainZ, else all)')
     .option(
       '--valid-z <a,b>',
-      'held-out sections [a, b) for the validation loss (default: config data.evalZ)',
+      'held-out sections [a, b) for the validation loss (default: config data.validZ, else data.evalZ)',
     )
     .option('--valid-crops <n>', 'held-out crops per validation', '4')
     .action(async (opts: FinetuneCliOptions, cmd: Command) => {
