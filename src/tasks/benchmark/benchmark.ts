@@ -70,7 +70,7 @@ export interface RunSpec {
 }
 
 /** The parts of a run, in order (progress reports name them). */
-export type RunStage = 'pretrain' | 'finetune' | 'predict' | 'segment' | 'evaluate';
+export type RunStage = 'pretrain' | 'finetune' | 'predict' | 'segment';
 
 /** Progress callbacks of one run. */
 export interface RunHooks {
@@ -267,9 +267,7 @@ async function runOne(spec: RunSpec, root: string, split: DataSplit, hooks: RunH
           validLoss: ft.validLoss.at(-1)?.loss ?? null,
         },
         predict: { seconds: predictS, voxels: ev.raw.data.length + va.raw.data.length },
-        // choosing on validation and scoring test: segmentation and evaluation interleave
         segment: { seconds: segmentS },
-        evaluate: { seconds: 0 },
         validation: scored.validation,
         test: scored.test,
         perThreshold: scored.perThreshold,

@@ -146,8 +146,8 @@ export function writeReport(dir: string, res: BenchmarkResults, segPreviews: Map
   );
 
   lines.push('## Time per part (seconds, mean over seeds)', '');
-  lines.push('| policy | pretrain | finetune | predict | segment | evaluate |');
-  lines.push('|---|---|---|---|---|---|');
+  lines.push('| policy | pretrain | finetune | predict | segment + score |');
+  lines.push('|---|---|---|---|---|');
   for (const p of policies) {
     const rs = groups.get(p)!;
     lines.push(
@@ -163,9 +163,6 @@ export function writeReport(dir: string, res: BenchmarkResults, segPreviews: Map
           1,
         )} | ${cell(
           rs.map((r) => r.segment.seconds),
-          1,
-        )} | ${cell(
-          rs.map((r) => r.evaluate.seconds),
           1,
         )} |`,
     );

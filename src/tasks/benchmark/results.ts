@@ -28,8 +28,8 @@ export interface RunRecord {
   pretrain: PretrainRecord | null;
   finetune: { steps: number; seconds: number; trainLoss: number[]; validLoss: number | null };
   predict: { seconds: number; voxels: number };
+  /** Segmenting and scoring: the parameter search on validation, then the test sweep. */
   segment: { seconds: number };
-  evaluate: { seconds: number };
   /** Segmentation parameters chosen on the validation sections, with the validation scores. */
   validation: SegmentationParams & { scores: Scores };
   /** Test scores at the parameters chosen on validation: the run's result. */

@@ -49,12 +49,12 @@ export function scoreOnSplit(
     seedH: e.seedH,
     thresholds: e.thresholds,
   });
-  const thresholds = [...new Set([best.threshold, ...e.thresholds])];
+  // the chosen threshold is one of the grid's, so the test sweep over the grid contains it
   const sweep = scoreSweep(
     task(test.affinities, test.volume, config),
     best.seeds,
     best.seedH,
-    thresholds,
+    e.thresholds,
     true,
   );
   const chosen = sweep.find((s) => s.threshold === best.threshold)!;
@@ -62,10 +62,7 @@ export function scoreOnSplit(
   return {
     validation: { seeds, seedH, threshold, scores: best.scores },
     test: { ...chosen.scores, seeds, seedH, threshold },
-    perThreshold: e.thresholds.map((t) => ({
-      threshold: t,
-      ...sweep.find((s) => s.threshold === t)!.scores,
-    })),
+    perThreshold: sweep.map((s) => ({ threshold: s.threshold, ...s.scores })),
     testLabels: chosen.labels,
   };
 }

@@ -16,6 +16,8 @@ export interface IntensityAffinityOptions {
   sigmaZ?: number; // default 0
 }
 
+const clamp01 = (x: number): number => Math.min(1, Math.max(0, x));
+
 /** 1-D Gaussian taps of radius ceil(3 sigma), normalized to sum 1. */
 function gaussianKernel(sigma: number): Float32Array {
   const r = Math.max(1, Math.ceil(3 * sigma));
@@ -86,11 +88,9 @@ export function intensityAffinities(
     const z = Math.floor(v / hw);
     const y = Math.floor((v - z * hw) / w);
     const x = v - z * hw - y * w;
-    const sv = Math.min(1, Math.max(0, s[v]!));
-    if (z > 0) aff[v] = Math.min(sv, s[v - hw]!);
-    if (y > 0) aff[n + v] = Math.min(sv, s[v - w]!);
-    if (x > 0) aff[2 * n + v] = Math.min(sv, s[v - 1]!);
+    if (z > 0) aff[v] = clamp01(Math.min(s[v]!, s[v - hw]!));
+    if (y > 0) aff[n + v] = clamp01(Math.min(s[v]!, s[v - w]!));
+    if (x > 0) aff[2 * n + v] = clamp01(Math.min(s[v]!, s[v - 1]!));
   }
-  for (let i = 0; i < aff.length; i++) aff[i] = Math.min(1, Math.max(0, aff[i]!));
   return aff;
 }

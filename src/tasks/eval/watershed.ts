@@ -152,61 +152,64 @@ export function watershed(affinities: Float32Array, shape: Shape3, opts: Watersh
     return floodUnreached();
   }
 
-  // 1. Threshold seeds: union low-boundary voxels with their -1 neighbours across strong edges.
+  // 1. Threshold seeds: low-boundary voxels joined with their -1 neighbours across strong edges.
   const isSeed = new Uint8Array(n);
   for (let v = 0; v < n; v++) isSeed[v] = boundary[v]! <= seedThreshold ? 1 : 0;
-  const uf = new UnionFind(n);
-  const c0 = mode2d ? 1 : 0;
-  for (let c = c0; c < 3; c++) {
-    const off = c * n;
-    const step = c === 0 ? hw : c === 1 ? w : 1;
-    for (let z = 0; z < d; z++)
-      for (let y = 0; y < h; y++)
-        for (let x = 0, v = z * hw + y * w; x < w; x++, v++) {
-          if (!isSeed[v]) continue;
-          const coord = c === 0 ? z : c === 1 ? y : x;
-          if (coord === 0 || !isSeed[v - step] || affinities[off + v]! < seedAffinity) continue;
-          uf.union(v - step, v);
-        }
-  }
-  const size = new Int32Array(n);
-  for (let v = 0; v < n; v++) if (isSeed[v]) size[uf.find(v)]++;
-  const rootLabel = new Uint32Array(n); // seed root -> fragment id (0 = none yet)
-  for (let v = 0; v < n; v++) {
-    if (!isSeed[v]) continue;
-    const r = uf.find(v);
-    if (size[r]! < minSeedSize) continue;
-    if (rootLabel[r] === 0) rootLabel[r] = ++count;
-    labels[v] = rootLabel[r]!;
-  }
+  const grid = { affinities, shape, mode2d };
+  count = labelComponents(grid, isSeed, seedAffinity, minSeedSize, labels, count);
 
   // 2. Flood in two stages: strong edges, then orphans, then the weak edges.
   for (let v = 0; v < n; v++) if (labels[v] !== 0) pushEdges(v);
   flood(1 - floodAffinity);
   // Orphans: unreached components of the strong-edge graph.
-  for (let v = 0; v < n; v++) uf.parent[v] = v;
-  for (let c = c0; c < 3; c++) {
+  const unreached = new Uint8Array(n);
+  for (let v = 0; v < n; v++) unreached[v] = labels[v] === 0 ? 1 : 0;
+  count = labelComponents(grid, unreached, floodAffinity, minOrphanSize, labels, count, pushEdges);
+  flood();
+  return floodUnreached();
+}
+
+/**
+ * Components of the voxels with `inMask[v] = 1`, a voxel joined with its -1 neighbour (y/x only in 2D
+ * mode) when both are in the mask and the affinity between them is >= `minAffinity`. Components of at
+ * least `minSize` voxels get the ids count + 1, ... in raster order of their first voxel, written into
+ * `labels` (`onLabel` is called for each voxel labelled); returns the new count.
+ */
+function labelComponents(
+  grid: { affinities: Float32Array; shape: Shape3; mode2d: boolean },
+  inMask: Uint8Array,
+  minAffinity: number,
+  minSize: number,
+  labels: Uint32Array,
+  count: number,
+  onLabel?: (v: number) => void,
+): number {
+  const { affinities, shape, mode2d } = grid;
+  const [d, h, w] = shape;
+  const hw = h * w;
+  const n = d * hw;
+  const uf = new UnionFind(n);
+  for (let c = mode2d ? 1 : 0; c < 3; c++) {
     const off = c * n;
     const step = c === 0 ? hw : c === 1 ? w : 1;
     for (let z = 0; z < d; z++)
       for (let y = 0; y < h; y++)
         for (let x = 0, v = z * hw + y * w; x < w; x++, v++) {
           const coord = c === 0 ? z : c === 1 ? y : x;
-          if (coord === 0 || labels[v] !== 0 || labels[v - step] !== 0) continue;
-          if (affinities[off + v]! >= floodAffinity) uf.union(v - step, v);
+          if (coord === 0 || !inMask[v] || !inMask[v - step] || affinities[off + v]! < minAffinity) continue;
+          uf.union(v - step, v);
         }
   }
-  size.fill(0);
-  for (let v = 0; v < n; v++) if (labels[v] === 0) size[uf.find(v)]++;
-  rootLabel.fill(0);
+  const size = new Int32Array(n);
+  for (let v = 0; v < n; v++) if (inMask[v]) size[uf.find(v)]++;
+  const rootLabel = new Uint32Array(n); // component root -> id (0 = none yet)
   for (let v = 0; v < n; v++) {
-    if (labels[v] !== 0) continue;
+    if (!inMask[v]) continue;
     const r = uf.find(v);
-    if (size[r]! < minOrphanSize) continue;
+    if (size[r]! < minSize) continue;
     if (rootLabel[r] === 0) rootLabel[r] = ++count;
     labels[v] = rootLabel[r]!;
-    pushEdges(v);
+    onLabel?.(v);
   }
-  flood();
-  return floodUnreached();
+  return count;
 }
