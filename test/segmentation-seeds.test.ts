@@ -10,7 +10,7 @@ import { distanceTransform } from '../src/tasks/eval/distance-transform.js';
 import { gaussianSmooth, intensityAffinities } from '../src/tasks/eval/intensity-affinities.js';
 import { evaluateSegmentation } from '../src/tasks/eval/metrics.js';
 import { hMinimaSeeds } from '../src/tasks/eval/seeds.js';
-import { chooseSegmentation, scoreSweep } from '../src/tasks/eval/tune.js';
+import { applySegmentation, chooseSegmentation, scoreSweep } from '../src/tasks/eval/tune.js';
 import { watershed } from '../src/tasks/eval/watershed.js';
 
 /*
@@ -151,6 +151,13 @@ test('parameters are chosen on validation: test labels never change the choice',
     assert.is(c.validation.seedH, fromValid.seedH);
     assert.is(c.test.threshold, fromValid.threshold);
     assert.is(c.test.seedH, fromValid.seedH);
+    // the row's test score is the test volume segmented once with the validation choice
+    const applied = applySegmentation(
+      { affinities: testAff, shape: t.raw.shape, labels: t.labels.data, mode2d: true },
+      fromValid,
+    );
+    assert.is(c.test.voi_sum, applied.scores.voi_sum);
+    assert.is(c.test.arand, applied.scores.arand);
   }
 });
 

@@ -124,13 +124,6 @@ export function applySegmentation(
   task: SegmentationTask,
   params: SegmentationParams,
 ): { labels: Uint32Array; scores: SegmentationScores } {
-  const [s] = segment(task.affinities, task.shape, {
-    thresholds: [params.threshold],
-    seeds: params.seeds,
-    seedH: params.seedH,
-    mode2d: task.mode2d ?? false,
-    minSize: task.minSize ?? 0,
-    ...(task.resolution ? { resolution: task.resolution } : {}),
-  });
-  return { labels: s!.labels, scores: score(task, s!.labels) };
+  const [s] = scoreSweep(task, params.seeds, params.seedH, [params.threshold], true);
+  return { labels: s!.labels, scores: s!.scores };
 }
