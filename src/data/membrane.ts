@@ -5,7 +5,7 @@ import type { Shape3 } from './types.js';
  * Per-patch statistics of a batch of crops, used as agent observations and loss weights.
  * Patch order inside a crop: grid z slowest, x fastest (the token order of the ViT).
  * The membrane proxy of a patch is its mean absolute in-plane intensity gradient divided by the crop's
- * mean of that gradient (DESIGN.md): 1 = an average patch, > 1 = membrane-rich, 0 = flat.
+ * mean of that gradient (docs/architecture.md, "Membrane proxy"): 1 = an average patch, > 1 = membrane-rich, 0 = flat.
  */
 
 /** Added to the crop mean gradient so a flat crop gives 0 instead of 0 / 0. */

@@ -2,7 +2,7 @@ import { ConfigError, InputError } from '../core/errors.js';
 import type { Rng } from '../core/rng.js';
 
 /*
- * The mask budget (DESIGN.md, "Masking as a multi-agent decision"): per env, the realized number of masked
+ * The mask budget (docs/architecture.md, "Masking as a decision"): per env, the realized number of masked
  * patches is kept in [ceil(minRatio * N), floor(maxRatio * N)] by flipping the decisions the policy was
  * least sure of. Too many masks: unmask the masked agents with the lowest mask preference. Too few: mask
  * the kept agents with the highest preference. Ties (a saturated policy gives many agents probability

@@ -21,7 +21,7 @@ import type { BeforeUpdateContext, RewardContext, RewardTerm } from './rewards/t
 import { Box, Discrete } from './spaces.js';
 
 /*
- * MaskingEnv: MIM pretraining as a parallel multi-agent env (DESIGN.md, "MaskingEnv"). Every patch of a
+ * MaskingEnv: MIM pretraining as a parallel multi-agent env (docs/architecture.md, "MaskingEnv"). Every patch of a
  * crop is an agent deciding keep (0) or mask (1); `numEnvs` crops form the vector (rows env-major).
  * One step = the mask budget on the decisions, ONE optimizer update of the MIM model on all envs' crops
  * as one batch, the reward terms, then new crops are drawn and observed with the updated model. After

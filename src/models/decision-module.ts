@@ -3,7 +3,7 @@ import { ConfigError, InputError } from '../core/errors.js';
 import type { Rng } from '../core/rng.js';
 
 /*
- * The decision module (DESIGN.md, "Masking as a multi-agent decision"): the network every patch agent
+ * The decision module (docs/architecture.md, "Masking as a decision"): the network every patch agent
  * shares. CleanRL layout (two-layer MLPs, orthogonal init, separate actor and critic trunks):
  *
  *   actor   obs_i -> Linear(obsDim, H) -> act -> Linear(H, H) -> act = h_i          [rows, H]

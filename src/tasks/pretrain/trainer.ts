@@ -12,7 +12,7 @@ import { actInputOf, stepEnded, transitionOf } from '../../agents/env-io.js';
 import { MaskDiagnostics } from './diagnostics.js';
 
 /*
- * The pretraining loop (DESIGN.md, "Two phases"): phase 1 trains the MIM model (inside the env: one env
+ * The pretraining loop (docs/architecture.md, "Two phases"): phase 1 trains the MIM model (inside the env: one env
  * step = one MIM update) and the masking policy together; phase 2 freezes the policy and continues MIM
  * training. Events go out on an rxjs Observable; checkpoints make a run resumable bit for bit.
  *
