@@ -1,6 +1,9 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** The rooms of src/, lowest first: each may import only the rooms before it. */
+const ROOMS = ['core', 'data', 'models', 'env', 'agents', 'tasks', 'cli'];
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'out/**', 'coverage/**', '.venv/**'] },
   js.configs.recommended,
@@ -13,25 +16,21 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
-  {
-    files: ['src/env/**/*.ts'],
-    rules: {
-      'no-restricted-imports': ['error', { patterns: ['../agents/*', '../tasks/*', '../cli/*'] }],
-    },
-  },
-  {
-    files: ['src/models/**/*.ts'],
-    rules: {
-      'no-restricted-imports': ['error', { patterns: ['../env/*', '../agents/*', '../tasks/*', '../cli/*'] }],
-    },
-  },
-  {
-    files: ['src/data/**/*.ts', 'src/core/**/*.ts'],
+  // Layering (docs/architecture.md, "Rooms and what each may import"): a room imports only rooms below it.
+  ...ROOMS.slice(0, -1).map((room, i) => ({
+    files: [`src/${room}/**/*.ts`],
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: ['../models/*', '../env/*', '../agents/*', '../tasks/*', '../cli/*'] },
+        {
+          patterns: [
+            {
+              regex: `^(\\.\\./)+(${ROOMS.slice(i + 1).join('|')})/`,
+              message: `${room} may import only ${ROOMS.slice(0, i).join(', ') || 'nothing of dbmim'} (imports point down: ${[...ROOMS].reverse().join(' -> ')})`,
+            },
+          ],
+        },
       ],
     },
-  },
+  })),
 );

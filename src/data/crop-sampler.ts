@@ -1,7 +1,8 @@
 import { InputError } from '../core/errors.js';
 import { Rng, type RngState } from '../core/rng.js';
 import { augmentCrop, drawAugment, type AugmentOptions } from './augment.js';
-import { datasetInfo, readLabels, readRaw, type Region } from './hdf5.js';
+import type { Region } from './dataset.js';
+import { datasetInfo, readLabels, readRaw } from './hdf5.js';
 import type { CropBatch, LabelVolume, RawVolume, Shape3 } from './types.js';
 
 /** A volume to cut crops from (labels, when given, have raw's shape). */

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import h5wasm, { Dataset as H5Dataset, File as H5File, Group as H5Group } from 'h5wasm/node';
 import { InputError } from '../core/errors.js';
 import { tempPathFor } from '../core/fs.js';
+import type { ArrayData, DatasetInfo, NumericArray, Region } from './dataset.js';
 import type { LabelVolume, RawVolume, Shape3, Volume } from './types.js';
 import { inspectZarr, isZarrPath, readZarrArray, zarrArrayInfo } from './zarr.js';
 
@@ -14,44 +15,6 @@ import { inspectZarr, isZarrPath, readZarrArray, zarrArrayInfo } from './zarr.js
  * readArray, datasetInfo and inspectFile are the one way volumes are opened: a Zarr store (a directory or
  * a `*.zarr` path) is handed to zarr.ts there, so every command that takes `--data` reads Zarr too.
  */
-
-/** A box inside a 3D volume: start `offset` and extent `size`, both (z, y, x). */
-export interface Region {
-  offset: Shape3;
-  size: Shape3;
-}
-
-/** Typed arrays h5wasm returns for numeric datasets. */
-export type NumericArray =
-  | Uint8Array
-  | Int8Array
-  | Uint16Array
-  | Int16Array
-  | Uint32Array
-  | Int32Array
-  | BigUint64Array
-  | BigInt64Array
-  | Float32Array
-  | Float64Array;
-
-/** An array read from a dataset in its native dtype. */
-export interface ArrayData {
-  data: NumericArray;
-  shape: number[];
-  /** Dtype name: uint8, uint16, uint32, uint64, int8, int16, int32, int64, float32, float64. */
-  dtype: string;
-  /** The `resolution` attribute of the dataset (or of the nearest group above it), if any. */
-  resolution: Shape3 | null;
-}
-
-/** Dataset description as listed by {@link inspectFile}. */
-export interface DatasetInfo {
-  path: string;
-  shape: number[];
-  dtype: string;
-  chunks: number[] | null;
-  resolution: number[] | null;
-}
 
 /** Voxel size used when a file has no `resolution` attribute (CREMI's z, y, x in nm). */
 export const DEFAULT_RESOLUTION: Shape3 = [40, 4, 4];

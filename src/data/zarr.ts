@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import FileSystemStore from '@zarrita/storage/fs';
 import * as zarr from 'zarrita';
 import { InputError } from '../core/errors.js';
-import type { ArrayData, DatasetInfo, NumericArray, Region } from './hdf5.js';
+import type { ArrayData, DatasetInfo, NumericArray, Region } from './dataset.js';
 import type { Shape3 } from './types.js';
 
 /*

@@ -7,8 +7,8 @@ import {
   parseDatasetRef,
   readLabels,
   readRaw,
-  type DatasetInfo,
 } from '../../data/hdf5.js';
+import type { DatasetInfo } from '../../data/dataset.js';
 
 /** Raw dtypes the readers accept. */
 const RAW_DTYPES = ['uint8', 'uint16', 'float32', 'float64'];

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../core/errors.js';
-import { DEFAULT_RAW_KEY, datasetInfo, parseDatasetRef, readRaw, type Region } from '../../data/hdf5.js';
+import type { Region } from '../../data/dataset.js';
+import { DEFAULT_RAW_KEY, datasetInfo, parseDatasetRef, readRaw } from '../../data/hdf5.js';
 import type { Shape3 } from '../../data/types.js';
 import { AffinityNet } from '../../models/affinity-net.js';
 import { AFFINITIES_KEY, predictAffinities, writeAffinities } from '../../tasks/segmentation/predict.js';
