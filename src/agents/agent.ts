@@ -17,6 +17,7 @@ export interface ActInput {
   deterministic?: boolean;
 }
 
+/** What an agent returns for a batch of observations. */
 export interface ActOutput {
   /** `[numEnvs * numAgents]` in {0, 1} (1 = mask). */
   actions: Int32Array;
@@ -50,6 +51,10 @@ export interface Transition {
 /** Numbers an update reports (losses, entropy, KL, diagnostics). */
 export type UpdateStats = Record<string, number | number[]>;
 
+/**
+ * A masking policy over the batched agent rows of an env. Heuristic policies are agents whose `update`
+ * does nothing (`learns` false). Register one with `registerAgent`.
+ */
 export interface Agent {
   readonly name: string;
   /** True when `update` learns (false for heuristic policies). */

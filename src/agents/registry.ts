@@ -23,6 +23,7 @@ export interface AgentContext {
   rng: Rng;
 }
 
+/** Builds an agent for an env; registered under a name with {@link registerAgent}. */
 export type AgentFactory = (ctx: AgentContext) => Agent;
 
 // tsyringe cannot list registrations; the names are kept beside it (per container).

@@ -8,6 +8,7 @@ import type { Agent, UpdateStats } from './agent.js';
  * version with phases, events and checkpoints.
  */
 
+/** Options of {@link trainOnEnv}. */
 export interface TrainLoopOptions {
   /** Policy updates to run. */
   updates: number;
@@ -19,6 +20,7 @@ export interface TrainLoopOptions {
   deterministic?: boolean;
 }
 
+/** What {@link trainOnEnv} returns. */
 export interface TrainLoopResult {
   /** Per update: the learner's stats plus `meanReward` and, when the env reports it, `correct`. */
   history: UpdateStats[];

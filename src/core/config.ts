@@ -243,16 +243,27 @@ export const ConfigSchema = z
   })
   .strict();
 
+/** A whole run configuration, validated (see {@link resolveConfig}); every field has a default. */
 export type Config = z.infer<typeof ConfigSchema>;
+/** Config `data`: the volume, its sections and augmentation. */
 export type DataConfig = Config['data'];
+/** Config `model`: the ViT encoder, decoder and MIM loss. */
 export type ModelConfig = Config['model'];
+/** Config `optim`: AdamW and the learning-rate schedule of MIM training. */
 export type OptimConfig = Config['optim'];
+/** Config `env`: the masking env (crops per step, horizon, mask budget). */
 export type EnvConfig = Config['env'];
+/** Config `reward`: the weight of every reward term. */
 export type RewardConfig = Config['reward'];
+/** Config `ppo`: the PPO learner of IPPO and MAPPO. */
 export type PpoConfig = Config['ppo'];
+/** Config `agent`: which agent, and the heuristic policies' knobs. */
 export type AgentConfig = Config['agent'];
+/** Config `train`: the two pretraining phases and checkpoints. */
 export type TrainConfig = Config['train'];
+/** Config `finetune`: the affinity network's training. */
 export type FinetuneConfig = Config['finetune'];
+/** Config `eval`: prediction and segmentation of held-out volumes. */
 export type EvalConfig = Config['eval'];
 
 /** Size fields of the named model presets (crop 16x64x64 and patch 4x16x16 unless stated). */

@@ -3,6 +3,7 @@
  * the JSONL log and user code subscribe.
  */
 
+/** After every env step (one MIM update). */
 export interface StepEvent {
   type: 'step';
   step: number;
@@ -13,6 +14,7 @@ export interface StepEvent {
   rewardTerms: Record<string, number>;
 }
 
+/** After every policy update, with its statistics. */
 export interface UpdateEvent {
   type: 'update';
   step: number;
@@ -20,6 +22,7 @@ export interface UpdateEvent {
   stats: Record<string, number | number[]>;
 }
 
+/** At the end of every episode. */
 export interface EpisodeEvent {
   type: 'episode';
   step: number;
@@ -28,22 +31,26 @@ export interface EpisodeEvent {
   length: number;
 }
 
+/** When a checkpoint has been written. */
 export interface CheckpointEvent {
   type: 'checkpoint';
   step: number;
   dir: string;
 }
 
+/** When a phase starts (1: policy learns, 2: policy frozen). */
 export interface PhaseEvent {
   type: 'phase';
   step: number;
   phase: 1 | 2;
 }
 
+/** When the run has ended. */
 export interface DoneEvent {
   type: 'done';
   step: number;
   seconds: number;
 }
 
+/** Every event a pretraining run emits on its `events$` Observable. */
 export type TrainEvent = StepEvent | UpdateEvent | EpisodeEvent | CheckpointEvent | PhaseEvent | DoneEvent;

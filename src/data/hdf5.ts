@@ -20,6 +20,7 @@ import { inspectZarr, isZarrPath, readZarrArray, zarrArrayInfo } from './zarr.js
 export const DEFAULT_RESOLUTION: Shape3 = [40, 4, 4];
 /** Default dataset keys (CREMI layout). */
 export const DEFAULT_RAW_KEY = 'volumes/raw';
+/** Default neuron-label dataset key (CREMI layout). */
 export const DEFAULT_LABELS_KEY = 'volumes/labels/neuron_ids';
 
 /** The 8-byte HDF5 signature; it sits at offset 0, 512, 1024, 2048, ... (a user block may precede it). */

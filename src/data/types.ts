@@ -12,7 +12,9 @@ export interface Volume<T extends Float32Array | Uint32Array | Uint8Array = Floa
   resolution: Shape3;
 }
 
+/** Raw EM: float32 in [0, 1]. */
 export type RawVolume = Volume<Float32Array>;
+/** Instance labels: uint32, 0 = unlabelled (ignored when scoring). */
 export type LabelVolume = Volume<Uint32Array>;
 
 /** A batch of crops, struct-of-arrays: raw `[n, d, h, w]` float32, labels the same shape when known. */

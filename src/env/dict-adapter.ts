@@ -28,6 +28,10 @@ export interface DictStepResult {
   infos: Record<string, AgentInfo>;
 }
 
+/**
+ * A dict-keyed view of a ParallelEnv (PettingZoo style: values by agent id), a thin adapter over the
+ * struct-of-arrays hot path.
+ */
 export class DictParallelEnv<I extends StepInfo = StepInfo> {
   /** Key of every row, in row order (env-major). */
   readonly keys: readonly string[];

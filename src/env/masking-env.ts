@@ -61,6 +61,7 @@ export interface MaskingEnvConfig {
   reward?: Partial<RewardConfig>;
 }
 
+/** What a MaskingEnv is built from: the MIM model, the crop source, env and reward config. */
 export interface MaskingEnvOptions {
   /** The MIM model trained by the env (not disposed by `close` unless `ownsModel`). */
   model: MimModelLike;
@@ -109,6 +110,11 @@ function parseSection<T>(
   return r.data as T;
 }
 
+/**
+ * MIM pretraining as a parallel multi-agent env: every patch is an agent choosing keep or mask, and
+ * one step is one MIM update (docs/architecture.md, "MaskingEnv"). Build it from a config with
+ * {@link createMaskingEnv}.
+ */
 export class MaskingEnv implements ParallelEnv<MaskingStepInfo> {
   readonly model: MimModelLike;
   readonly possibleAgents: readonly string[];

@@ -20,11 +20,13 @@ export interface StepInfo {
   [key: string]: unknown;
 }
 
+/** What `reset` returns: the first observations. */
 export interface ResetResult {
   observations: Float32Array;
   infos: Record<string, unknown>;
 }
 
+/** What `step` returns: next observations, rewards, episode ends and infos, per agent row. */
 export interface StepResult<I extends StepInfo = StepInfo> {
   /** `[numEnvs * numAgents, obsDim]` */
   observations: Float32Array;
@@ -37,11 +39,16 @@ export interface StepResult<I extends StepInfo = StepInfo> {
   infos: I;
 }
 
+/** Options of `reset`: a seed makes the episode a function of it. */
 export interface ResetOptions {
   seed?: number;
   options?: Record<string, unknown>;
 }
 
+/**
+ * A parallel multi-agent env (PettingZoo "parallel" semantics), batched: every array is struct-of-arrays
+ * over `numEnvs * numAgents` agent rows, env-major.
+ */
 export interface ParallelEnv<I extends StepInfo = StepInfo> {
   /** All agent ids an env can hold (per env), e.g. `patch_z_y_x`. */
   readonly possibleAgents: readonly string[];

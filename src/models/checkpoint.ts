@@ -19,6 +19,7 @@ export const CHECKPOINT_VERSION = 1;
 
 export type CheckpointDtype = 'float32' | 'int32';
 
+/** One named tensor of a checkpoint, as plain data. */
 export interface CheckpointTensor {
   name: string;
   shape: number[];
@@ -47,6 +48,7 @@ export interface CheckpointManifest {
   sha256: string;
 }
 
+/** A checkpoint in memory: its manifest (step, config, RNG streams, tensor index) and its tensors by name. */
 export interface Checkpoint {
   manifest: CheckpointManifest;
   tensors: Map<string, CheckpointTensor>;

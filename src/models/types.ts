@@ -22,6 +22,7 @@ export interface NamedTensor {
   tensor: tf.Tensor;
 }
 
+/** What the masking env needs from a MIM model (MimModel is one; tests use fakes). */
 export interface MimModelLike {
   /** Crop shape (z, y, x) and patch shape. */
   readonly crop: Shape3;

@@ -36,6 +36,7 @@ export interface VitEncoderConfig {
   posEmbed: 'sincos' | 'learned';
 }
 
+/** The 3D ViT encoder: patch projection, position embedding, transformer blocks, final LayerNorm. */
 export class VitEncoder {
   readonly grid: PatchGrid;
   readonly patchEmbed: Dense;

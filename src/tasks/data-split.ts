@@ -12,6 +12,7 @@ import type { LabelVolume, RawVolume } from '../data/types.js';
  * ISBI: train 0-15, validate 16-19, test 20-29); synthetic data gets volumes drawn with different seeds.
  */
 
+/** The data of one run: a training source and the held-out validation and test volumes. */
 export interface DataSplit {
   /** Where the data came from (a path, or `synthetic:D,H,W`). */
   source: string;

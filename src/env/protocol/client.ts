@@ -29,6 +29,7 @@ export interface RemoteStepResult {
 /** Largest reply header / payload this client reads (a hello with a full config is a few KB). */
 const CLIENT_LIMITS = { maxHeaderBytes: 1 << 24, maxPayloadBytes: 2 ** 31 };
 
+/** Drives a `dbmim env-server` child process through its stdin and stdout (docs/env-protocol.md). */
 export class EnvServerClient {
   /** Every stderr line of the server so far. */
   readonly stderr: string[] = [];

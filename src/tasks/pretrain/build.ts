@@ -26,6 +26,7 @@ export const PRETRAIN_TOKENS = {
   Trainer: 'dbmim:pretrain:trainer',
 } as const;
 
+/** A pretraining run assembled by {@link buildPretraining}: its container and the pieces resolved from it. */
 export interface PretrainSetup {
   container: DependencyContainer;
   model: MimModel;

@@ -30,6 +30,7 @@ export interface ModelIO {
   load(dir: string): Promise<void>;
 }
 
+/** Where a trainer writes, what it resumes from and when it stops. */
 export interface TrainerOptions {
   /** Output directory: `checkpoint/`, `metrics.jsonl`, `config.json`. */
   outDir: string;
@@ -39,6 +40,7 @@ export interface TrainerOptions {
   signal?: AbortSignal;
 }
 
+/** What {@link PretrainTrainer.run} returns. */
 export interface TrainerResult {
   steps: number;
   episodes: number;
@@ -59,6 +61,10 @@ export function episodeSeed(runSeed: number, episode: number): number {
   return Rng.fromSeed(`${runSeed}/episode/${episode}`).int32();
 }
 
+/**
+ * Runs pretraining (phase 1: MIM model and policy learn together; phase 2: policy frozen), emits
+ * typed events on `events$` and writes resumable checkpoints. Assembled by {@link buildPretraining}.
+ */
 export class PretrainTrainer {
   private readonly subject = new Subject<TrainEvent>();
   /** Typed training events: step, update, episode, checkpoint, phase, done. */
