@@ -6,7 +6,7 @@
  *
  * Run: node --import tsx examples/pretrain-mappo.ts [phase1Steps] [phase2Steps] [outDir]
  */
-import { buildPretraining, publishEncoder, resolveConfig, selectBackend, TOKENS } from '../src/index.js';
+import { buildPretraining, resolveConfig, selectBackend, TOKENS } from '../src/index.js';
 
 export async function main(phase1 = 64, phase2 = 16, outDir = 'out/pretrain-mappo'): Promise<number> {
   await selectBackend();
@@ -26,8 +26,7 @@ export async function main(phase1 = 64, phase2 = 16, outDir = 'out/pretrain-mapp
       );
   });
   const r = await run.trainer.run();
-  // The encoder is published for the segmentation task under a DI token.
-  publishEncoder(run);
+  // The trainer handed its encoder to the run's encoder sink, which publishes it under a DI token.
   const enc = run.container.resolve(TOKENS.PretrainedEncoder) as { weights: unknown[] };
   console.log(
     `done: ${r.steps} steps, final MIM loss ${r.finalMimLoss.toFixed(4)}, ${enc.weights.length} encoder tensors published`,

@@ -106,11 +106,18 @@ export { readSafetensors, writeSafetensors } from './models/safetensors.js';
 export {
   buildPretraining,
   publishEncoder,
-  PRETRAIN_TOKENS,
+  type BuildPretrainingOptions,
   type PretrainSetup,
 } from './tasks/pretrain/build.js';
+export { PRETRAIN_TOKENS } from './tasks/pretrain/tokens.js';
+export {
+  containerEncoderSink,
+  type EncoderSink,
+  type TrainedEncoder,
+} from './tasks/pretrain/encoder-sink.js';
 export {
   PretrainTrainer,
+  type EncoderHandoff,
   type ModelIO,
   type TrainerOptions,
   type TrainerResult,

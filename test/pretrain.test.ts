@@ -8,7 +8,7 @@ import { firstValueFrom, toArray } from 'rxjs';
 import { selectBackend } from '../src/core/backend.js';
 import { resolveConfig } from '../src/core/config.js';
 import { TOKENS } from '../src/core/tokens.js';
-import { buildPretraining, publishEncoder } from '../src/tasks/pretrain/build.js';
+import { buildPretraining } from '../src/tasks/pretrain/build.js';
 import { episodeSeed } from '../src/tasks/pretrain/trainer.js';
 
 // A small, fast pretraining config: tiny-ish model, 2 envs, 16x64x64 crops from a synthetic volume.
@@ -92,7 +92,7 @@ test('trainer emits typed events, diagnostics at every update, and publishes the
   assert.is(events.at(-1)!.type, 'done');
   assert.ok(existsSync(join(out, 'checkpoint', 'model', 'manifest.json')));
   assert.is(lines(join(out, 'metrics.jsonl')).length, events.length);
-  publishEncoder(setup);
+  // the trainer handed the encoder to the default sink when its run ended
   const enc = setup.container.resolve(TOKENS.PretrainedEncoder) as { weights: { name: string }[] };
   assert.ok(enc.weights.length > 0 && enc.weights.every((w) => w.name.startsWith('encoder/')));
   setup.dispose();

@@ -1,20 +1,24 @@
 import type { InjectionToken } from 'tsyringe';
+import type { Config } from './config.js';
+import type { Rng } from './rng.js';
 
 /*
- * Named DI tokens. Values are registered in the container (see container.ts); code asks for a token, not
- * a class, so a user can swap any piece (an agent, a reward term, the crop source) from outside.
+ * Library-wide DI tokens. Code asks the container for a token, not a class, so a user can swap a piece
+ * from outside. The pieces of a pretraining run have their own tokens (tasks/pretrain/tokens.ts); agents
+ * and reward terms are registered by name (`agentToken`, `rewardToken`).
  */
+
+/** Library-wide DI tokens (see docs/architecture.md, "Dependency injection"). */
 export const TOKENS = {
   /** The resolved {@link Config} of the run. */
-  Config: 'dbmim:config' as InjectionToken<unknown>,
-  /** The root {@link Rng} of the run (split it per purpose). */
-  Rng: 'dbmim:rng' as InjectionToken<unknown>,
-  /** The active backend's {@link BackendInfo}. */
-  Backend: 'dbmim:backend' as InjectionToken<unknown>,
-  /** The pretrained encoder published by the pretraining trainer, consumed by segmentation. */
+  Config: 'dbmim:config' as InjectionToken<Config>,
+  /** The root {@link Rng} of the run (every piece splits its own stream from it by purpose). */
+  Rng: 'dbmim:rng' as InjectionToken<Rng>,
+  /**
+   * The pretrained encoder, published when a pretraining run ends (by its default encoder sink) and
+   * consumed by the segmentation task (`finetune({ container })`).
+   */
   PretrainedEncoder: 'dbmim:pretrained-encoder' as InjectionToken<unknown>,
-  /** The crop source of the masking env. */
-  CropSource: 'dbmim:crop-source' as InjectionToken<unknown>,
 } as const;
 
 /** Token of the agent factory registered under `name` (see `registerAgent`). */

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../core/errors.js';
 import { registeredAgents } from '../../agents/index.js';
-import { buildPretraining, publishEncoder } from '../../tasks/pretrain/build.js';
+import { buildPretraining } from '../../tasks/pretrain/build.js';
 import { parseNumber, useBackend, type GlobalOptions } from '../context.js';
 import { usePlugins, withPluginOption } from '../plugins.js';
 import { attachProgress } from '../progress.js';
@@ -80,7 +80,6 @@ export function register(program: Command): void {
       const total = config.train.phase1Steps + config.train.phase2Steps;
       if (!g.quiet) attachProgress(setup.trainer.events$, total, { label: `pretrain ${config.agent.name}` });
       const r = await setup.trainer.run();
-      publishEncoder(setup);
       console.log(
         JSON.stringify({
           out: opts.out,

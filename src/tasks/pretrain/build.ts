@@ -1,4 +1,4 @@
-import type { DependencyContainer } from 'tsyringe';
+import type { DependencyContainer, InjectionToken } from 'tsyringe';
 import type { Config } from '../../core/config.js';
 import { createRunContainer } from '../../core/container.js';
 import { Rng } from '../../core/rng.js';
@@ -9,22 +9,17 @@ import { createMaskingEnv, type MaskingEnv } from '../../env/masking-env.js';
 import type { Agent } from '../../agents/agent.js';
 import { createAgent } from '../../agents/index.js';
 import { loadDataSplit } from '../data-split.js';
+import { containerEncoderSink } from './encoder-sink.js';
+import { PRETRAIN_TOKENS } from './tokens.js';
 import { PretrainTrainer, type TrainerOptions } from './trainer.js';
 
 /*
- * Wiring of a pretraining run, through the DI container: the run container holds the config and root
- * RNG; the crop source, MIM model, env and agent are registered under tokens as they are built (so a
- * user can pre-register any of them), and the trained encoder is published under
- * TOKENS.PretrainedEncoder for the segmentation task.
+ * A pretraining run, assembled by the DI container (docs/architecture.md, "Dependency injection"). The
+ * run container holds the config and the root RNG; each piece (crop source, MIM model, env with its
+ * reward terms, agent, encoder sink, trainer) is resolved from it in that order, and its default is
+ * registered only where the caller registered nothing. So a user replaces one piece by registering it
+ * (a value, or a factory that resolves the pieces before it) in the container passed as `opts.container`.
  */
-
-/** Tokens of the pieces of a pretraining run (beside the library-wide ones in core/tokens.ts). */
-export const PRETRAIN_TOKENS = {
-  MimModel: 'dbmim:pretrain:mim-model',
-  Env: 'dbmim:pretrain:env',
-  Agent: 'dbmim:pretrain:agent',
-  Trainer: 'dbmim:pretrain:trainer',
-} as const;
 
 /** A pretraining run assembled by {@link buildPretraining}: its container and the pieces resolved from it. */
 export interface PretrainSetup {
@@ -37,61 +32,83 @@ export interface PretrainSetup {
   dispose(): void;
 }
 
-function resolveOr<T>(c: DependencyContainer, token: string, make: () => T): T {
-  if (c.isRegistered(token)) return c.resolve<T>(token);
-  const v = make();
-  c.register(token, { useValue: v });
-  return v;
+/** Options of {@link buildPretraining}. */
+export interface BuildPretrainingOptions extends TrainerOptions {
+  /** The training volume (e.g. a benchmark that loaded it once); default: the config's data split. */
+  source?: CropSource;
+  /** The run container, with any piece the caller replaces already registered; default: a new one. */
+  container?: DependencyContainer;
+}
+
+/** What is registered under `token` in `c`, after registering `make()` there if nothing was. */
+async function resolveOrDefault<T>(
+  c: DependencyContainer,
+  token: InjectionToken<T>,
+  make: () => T | Promise<T>,
+): Promise<T> {
+  if (!c.isRegistered(token, true)) c.register<T>(token, { useValue: await make() });
+  return c.resolve<T>(token);
 }
 
 /**
- * Build a pretraining run from a config. `source` overrides the config's data (e.g. a benchmark that
- * loaded the volume once); `container` lets the caller pre-register pieces.
+ * Assemble a pretraining run from a config: every piece is resolved from the run container, with the
+ * library's default where the caller registered none. The trainer hands its encoder to the encoder sink
+ * when its run ends (default: `TOKENS.PretrainedEncoder` in the run container).
  */
 export async function buildPretraining(
   config: Config,
-  opts: TrainerOptions & { source?: CropSource; container?: DependencyContainer },
+  opts: BuildPretrainingOptions,
 ): Promise<PretrainSetup> {
   const c = opts.container ?? createRunContainer(config);
-  if (!c.isRegistered(TOKENS.Config)) c.register(TOKENS.Config, { useValue: config });
-  const root = Rng.fromSeed(config.seed);
-  const source = opts.source ?? (await loadDataSplit(config, { needLabels: false })).train;
-  const crops = resolveOr(
+  const cfg = await resolveOrDefault(c, TOKENS.Config, () => config);
+  const root = await resolveOrDefault(c, TOKENS.Rng, () => Rng.fromSeed(cfg.seed));
+  const crops = await resolveOrDefault(
     c,
-    TOKENS.CropSource as string,
-    () =>
-      new CropSampler(source, {
-        crop: config.model.crop,
+    PRETRAIN_TOKENS.CropSource,
+    async () =>
+      new CropSampler(opts.source ?? (await loadDataSplit(cfg, { needLabels: false })).train, {
+        crop: cfg.model.crop,
         rng: root.split('crops'),
-        augment: config.data.augment,
+        augment: cfg.data.augment,
       }),
   );
-  const totalSteps = Math.max(1, config.train.phase1Steps + config.train.phase2Steps);
-  const model = resolveOr(
+  const totalSteps = Math.max(1, cfg.train.phase1Steps + cfg.train.phase2Steps);
+  const model = await resolveOrDefault(
     c,
     PRETRAIN_TOKENS.MimModel,
-    () => new MimModel(config.model, config.optim, root.split('model'), { totalSteps }),
+    () => new MimModel(cfg.model, cfg.optim, root.split('model'), { totalSteps }),
   );
-  const env = await createMaskingEnv(config, { model, cropSource: crops, rng: root });
-  c.register(PRETRAIN_TOKENS.Env, { useValue: env });
-  const agent = resolveOr(c, PRETRAIN_TOKENS.Agent, () =>
-    createAgent(config.agent.name, {
-      obsDim: env.obsDim,
-      stateDim: env.stateDim,
-      numAgents: env.numAgents,
-      numEnvs: env.numEnvs,
-      config,
-      rng: root.split('agent'),
-    }),
+  const env = await resolveOrDefault(c, PRETRAIN_TOKENS.Env, () =>
+    createMaskingEnv(cfg, { model, cropSource: crops, rng: root, container: c }),
   );
-  const trainer = new PretrainTrainer(
-    config,
-    env,
-    agent,
-    { save: (d) => model.save(d), load: async (d) => void (await model.load(d)) },
-    opts,
+  const agent = await resolveOrDefault(c, PRETRAIN_TOKENS.Agent, () =>
+    createAgent(
+      cfg.agent.name,
+      {
+        obsDim: env.obsDim,
+        stateDim: env.stateDim,
+        numAgents: env.numAgents,
+        numEnvs: env.numEnvs,
+        config: cfg,
+        rng: root.split('agent'),
+      },
+      c,
+    ),
   );
-  c.register(PRETRAIN_TOKENS.Trainer, { useValue: trainer });
+  const sink = await resolveOrDefault(c, PRETRAIN_TOKENS.EncoderSink, () => containerEncoderSink(c));
+  const trainer = await resolveOrDefault(
+    c,
+    PRETRAIN_TOKENS.Trainer,
+    () =>
+      new PretrainTrainer(
+        cfg,
+        env,
+        agent,
+        { save: (d) => model.save(d), load: async (d) => void (await model.load(d)) },
+        opts,
+        { sink, encoder: () => ({ weights: model.encoderWeights(), model: model.config }) },
+      ),
+  );
   return {
     container: c,
     model,
@@ -106,9 +123,12 @@ export async function buildPretraining(
   };
 }
 
-/** Publish the trained encoder for the segmentation task (see segmentation/encoder-source.ts). */
+/**
+ * Hand the run's encoder to its encoder sink now. The trainer already does so when its run ends; this is
+ * for a run that was not run to its end (e.g. only restored from a checkpoint).
+ */
 export function publishEncoder(setup: PretrainSetup): void {
-  setup.container.register(TOKENS.PretrainedEncoder, {
-    useValue: { weights: setup.model.encoderWeights(), model: setup.model.config },
-  });
+  setup.container
+    .resolve(PRETRAIN_TOKENS.EncoderSink)
+    .publish({ weights: setup.model.encoderWeights(), model: setup.model.config });
 }

@@ -10,6 +10,7 @@ import type { ParallelEnv, StepInfo } from '../../env/parallel-env.js';
 import type { Agent, UpdateStats } from '../../agents/agent.js';
 import { actInputOf, stepEnded, transitionOf } from '../../agents/env-io.js';
 import { MaskDiagnostics } from './diagnostics.js';
+import type { EncoderSink, TrainedEncoder } from './encoder-sink.js';
 
 /*
  * The pretraining loop (docs/architecture.md, "Two phases"): phase 1 trains the MIM model (inside the env: one env
@@ -28,6 +29,13 @@ export interface ModelIO {
   save(dir: string): Promise<void>;
   /** Restore what `save` wrote. */
   load(dir: string): Promise<void>;
+}
+
+/** What the trainer hands on when its run ends, and to whom. */
+export interface EncoderHandoff {
+  sink: EncoderSink;
+  /** The trained encoder (read when the run ends). */
+  encoder(): TrainedEncoder;
 }
 
 /** Where a trainer writes, what it resumes from and when it stops. */
@@ -71,13 +79,23 @@ export class PretrainTrainer {
   readonly events$: Observable<TrainEvent> = this.subject.asObservable();
   private readonly diagnostics = new MaskDiagnostics();
 
+  /**
+   * `handoff`: when the run ends (its `done` event), `handoff.encoder()` goes to `handoff.sink`
+   * (`buildPretraining` wires the sink resolved from the run container).
+   */
   constructor(
     private readonly config: Config,
     private readonly env: ParallelEnv<StepInfo & { mimLoss?: number; maskRatio?: Float32Array | number[] }>,
     private readonly agent: Agent,
     private readonly model: ModelIO,
     private readonly opts: TrainerOptions,
-  ) {}
+    handoff?: EncoderHandoff,
+  ) {
+    if (handoff)
+      this.events$.subscribe((e) => {
+        if (e.type === 'done') handoff.sink.publish(handoff.encoder());
+      });
+  }
 
   /** Steps between policy updates (the rollout length). */
   private get rolloutSteps(): number {
