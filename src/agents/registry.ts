@@ -2,6 +2,7 @@ import type { DependencyContainer } from 'tsyringe';
 import type { Config } from '../core/config.js';
 import { rootDi } from '../core/container.js';
 import { ConfigError } from '../core/errors.js';
+import { NamedRegistry } from '../core/registry.js';
 import type { Rng } from '../core/rng.js';
 import { agentToken } from '../core/tokens.js';
 import type { Agent } from './agent.js';
@@ -26,14 +27,8 @@ export interface AgentContext {
 /** Builds an agent for an env; registered under a name with {@link registerAgent}. */
 export type AgentFactory = (ctx: AgentContext) => Agent;
 
-// tsyringe cannot list registrations; the names are kept beside it (per container).
-const names = new WeakMap<DependencyContainer, Set<string>>();
-
-function nameSet(c: DependencyContainer): Set<string> {
-  let s = names.get(c);
-  if (!s) names.set(c, (s = new Set()));
-  return s;
-}
+/** Agent factories by name (the registry style every named extension uses). */
+const AGENTS = new NamedRegistry<AgentFactory>('agent', agentToken, 'agent.name / --agent');
 
 /** Register (or replace) the factory of agent `name`. */
 export function registerAgent(
@@ -41,27 +36,19 @@ export function registerAgent(
   factory: AgentFactory,
   container: DependencyContainer = rootDi,
 ): void {
-  if (!/^[A-Za-z0-9][\w.-]*$/.test(name))
-    throw new ConfigError(`registerAgent: invalid agent name '${name}' (letters, digits, '-', '_', '.')`);
   if (typeof factory !== 'function')
     throw new ConfigError(`registerAgent('${name}'): factory must be a function`);
-  container.register(agentToken(name), { useValue: factory });
-  nameSet(container).add(name);
+  AGENTS.register(name, factory, container);
 }
 
-/** Names of the registered agents (sorted). */
+/** Names of the registered agents visible from `container` (sorted). */
 export function registeredAgents(container: DependencyContainer = rootDi): string[] {
-  return [...nameSet(container)].sort();
+  return AGENTS.list(container);
 }
 
 /** Build the agent registered under `name`; unknown names are a ConfigError listing the known ones. */
 export function createAgent(name: string, ctx: AgentContext, container: DependencyContainer = rootDi): Agent {
-  const token = agentToken(name);
-  if (!container.isRegistered(token, true))
-    throw new ConfigError(
-      `unknown agent '${name}' (agent.name / --agent); registered agents: ${registeredAgents(container).join(', ') || '(none)'}`,
-    );
-  const agent = container.resolve<AgentFactory>(token)(ctx);
+  const agent = AGENTS.resolve(name, container)(ctx);
   if (!agent || typeof agent.act !== 'function' || typeof agent.update !== 'function')
     throw new ConfigError(
       `agent factory '${name}' did not return an Agent (act/observe/update/save/load/dispose)`,

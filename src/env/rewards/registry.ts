@@ -2,6 +2,7 @@ import type { DependencyContainer } from 'tsyringe';
 import type { RewardConfig } from '../../core/config.js';
 import { rootDi } from '../../core/container.js';
 import { ConfigError } from '../../core/errors.js';
+import { NamedRegistry } from '../../core/registry.js';
 import { rewardToken } from '../../core/tokens.js';
 import { budgetReward } from './budget.js';
 import { klReward } from './kl.js';
@@ -12,9 +13,10 @@ import { relativeReconstructionReward } from './relative-reconstruction.js';
 import type { RewardFactory, RewardFn } from './types.js';
 
 /*
- * Reward terms live in the DI container under `rewardToken(name)` as factories. The built-in terms are
- * registered on first use; `registerReward` adds (or replaces) a term from outside the library, and a
- * non-zero weight under its name (MaskingEnv's `rewardTerms` option) turns it on.
+ * Reward terms live in the DI container under `rewardToken(name)` as factories (core/registry.ts, the
+ * same style and name rule as agents). The built-in terms are registered when this module is imported;
+ * `registerReward` adds (or replaces) a term from outside the library, and a non-zero weight under its
+ * name (config `reward.extra`, MaskingEnv's `rewardTerms` option) turns it on.
  */
 
 /** Config field of each built-in term's weight -> the term's registered name. */
@@ -36,15 +38,12 @@ const BUILTINS: Record<string, RewardFactory> = {
   kl: klReward,
 };
 
-/** Names registered through this module (for error messages). */
-const known = new Set<string>();
-
-function ensureBuiltins(container: DependencyContainer): void {
-  for (const [name, f] of Object.entries(BUILTINS)) {
-    known.add(name);
-    if (!container.isRegistered(rewardToken(name), true)) rootDi.register(rewardToken(name), { useValue: f });
-  }
-}
+/** Reward factories by name (the registry style every named extension uses). */
+const REWARDS = new NamedRegistry<RewardFactory>(
+  'reward term',
+  rewardToken,
+  'reward.extra / --set reward.extra.NAME',
+);
 
 /** Register a stateful term: `factory` builds one term per env. Replaces an earlier registration. */
 export function registerRewardFactory(
@@ -52,32 +51,29 @@ export function registerRewardFactory(
   factory: RewardFactory,
   container: DependencyContainer = rootDi,
 ): void {
-  if (!/^[a-z0-9][a-z0-9_-]*$/i.test(name))
-    throw new ConfigError(`registerReward: invalid name '${name}' (letters, digits, '-' and '_')`);
-  ensureBuiltins(container);
-  container.register(rewardToken(name), { useValue: factory });
-  known.add(name);
+  if (typeof factory !== 'function')
+    throw new ConfigError(`registerRewardFactory('${name}'): factory must be a function`);
+  REWARDS.register(name, factory, container);
 }
 
 /** Register a stateless term computing `[numEnvs * numAgents]` values from a step's context. */
 export function registerReward(name: string, fn: RewardFn, container: DependencyContainer = rootDi): void {
+  if (typeof fn !== 'function') throw new ConfigError(`registerReward('${name}'): fn must be a function`);
   registerRewardFactory(name, () => ({ compute: fn }), container);
 }
 
-/** Names of the registered reward terms, built-in and user-registered (sorted). */
+/** Names of the registered reward terms visible from `container`, built-in and user-registered (sorted). */
 export function registeredRewards(container: DependencyContainer = rootDi): string[] {
-  ensureBuiltins(container);
-  return [...known].filter((n) => container.isRegistered(rewardToken(n), true)).sort();
+  return REWARDS.list(container);
 }
 
 /** The factory registered under `name`; a ConfigError naming the known terms when there is none. */
 export function resolveReward(name: string, container: DependencyContainer = rootDi): RewardFactory {
-  ensureBuiltins(container);
-  const token = rewardToken(name);
-  if (!container.isRegistered(token, true))
-    throw new ConfigError(`unknown reward term '${name}' (registered: ${[...known].sort().join(', ')})`);
-  return container.resolve<RewardFactory>(token);
+  return REWARDS.resolve(name, container);
 }
+
+// The built-in terms are registered when this module is first imported (as the agents' are).
+for (const [name, factory] of Object.entries(BUILTINS)) registerRewardFactory(name, factory);
 
 /** Term name -> weight: the config's built-in weights, then `extra` (adds or overrides by name). */
 export function rewardWeights(
