@@ -7,7 +7,7 @@
 import { selectBackend } from '../src/core/backend.js';
 import { resolveConfig } from '../src/core/config.js';
 import { Rng } from '../src/core/rng.js';
-import { createMaskingEnv } from '../src/env/masking-env.js';
+import { createMaskingEnv } from '../src/tasks/create-masking-env.js';
 
 interface BenchEnvOptions {
   /** Timed steps per setting (after 2 warm-up steps). */

@@ -32,18 +32,19 @@ export {
   type CropSource,
 } from './data/crop-sampler.js';
 export { labelsToAffinities } from './data/affinities.js';
-export { loadDataSplit, type DataSplit } from './tasks/data-split.js';
+export {
+  loadDataSplit,
+  loadTrainSource,
+  trainingCrops,
+  type DataSplit,
+  type LoadDataOptions,
+} from './tasks/data-split.js';
 
 // ---- env: spaces, the parallel multi-agent env, MaskingEnv, reward terms, wrappers, protocol ----
 export { Box, Discrete, MultiBinary, type Space } from './env/spaces.js';
 export type { ParallelEnv, ResetOptions, ResetResult, StepInfo, StepResult } from './env/parallel-env.js';
-export {
-  MaskingEnv,
-  createMaskingEnv,
-  type CreateMaskingEnvOptions,
-  type MaskingEnvOptions,
-  type MaskingStepInfo,
-} from './env/masking-env.js';
+export { MaskingEnv, type MaskingEnvOptions, type MaskingStepInfo } from './env/masking-env.js';
+export { createMaskingEnv, type CreateMaskingEnvOptions } from './tasks/create-masking-env.js';
 export type { CropSourceLike } from './env/crop-source.js';
 export {
   perEnv,
@@ -196,5 +197,6 @@ export type {
   StepEvent,
   TrainEvent,
   UpdateEvent,
+  WarningEvent,
 } from './core/events.js';
 export { writeDirAtomic, writeFileAtomic } from './core/fs.js';

@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { selectBackend } from '../src/core/backend.js';
 import { resolveConfig } from '../src/core/config.js';
 import { checkEnv } from '../src/env/env-checker.js';
-import { createMaskingEnv } from '../src/env/masking-env.js';
+import { createMaskingEnv } from '../src/tasks/create-masking-env.js';
 
 /* MaskingEnv with the real MIM model (src/models/mim-model.ts) on synthetic data, small shapes. */
 

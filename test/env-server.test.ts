@@ -7,7 +7,8 @@ import { PassThrough } from 'node:stream';
 import { selectBackend } from '../src/core/backend.js';
 import { loadConfig } from '../src/core/config.js';
 import { Rng } from '../src/core/rng.js';
-import { createMaskingEnv, MaskingEnv } from '../src/env/masking-env.js';
+import { MaskingEnv } from '../src/env/masking-env.js';
+import { createMaskingEnv } from '../src/tasks/create-masking-env.js';
 import { EnvServerClient } from '../src/env/protocol/client.js';
 import {
   decodeFrame,

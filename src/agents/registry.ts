@@ -36,8 +36,6 @@ export function registerAgent(
   factory: AgentFactory,
   container: DependencyContainer = rootDi,
 ): void {
-  if (typeof factory !== 'function')
-    throw new ConfigError(`registerAgent('${name}'): factory must be a function`);
   AGENTS.register(name, factory, container);
 }
 

@@ -1,6 +1,7 @@
 import { actInputOf, stepEnded, transitionOf } from './env-io.js';
 import type { ParallelEnv, StepInfo } from '../env/parallel-env.js';
 import type { Agent, UpdateStats } from './agent.js';
+import { mean } from '../core/stats.js';
 
 /*
  * A minimal on-policy loop (act -> step -> observe, update every `rolloutSteps` steps, reset on episode
@@ -25,12 +26,6 @@ export interface TrainLoopResult {
   /** Per update: the learner's stats plus `meanReward` and, when the env reports it, `correct`. */
   history: UpdateStats[];
   steps: number;
-}
-
-function mean(a: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]!;
-  return a.length ? s / a.length : 0;
 }
 
 /** Run `updates` rollouts of `rolloutSteps` steps, updating the agent after each. */

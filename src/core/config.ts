@@ -266,9 +266,12 @@ export type FinetuneConfig = Config['finetune'];
 /** Config `eval`: prediction and segmentation of held-out volumes. */
 export type EvalConfig = Config['eval'];
 
-/** Size fields of the named model presets (crop 16x64x64 and patch 4x16x16 unless stated). */
+/**
+ * Size fields of the named model presets (crop 16x64x64 and patch 4x16x16 unless stated). `tiny` is the
+ * schema's defaults (ModelConfigSchema), so it sets nothing.
+ */
 export const MODEL_PRESETS: Record<ModelConfig['preset'], Partial<ModelConfig>> = {
-  tiny: { embedDim: 96, depth: 4, heads: 4, decoderDim: 64, decoderDepth: 1, decoderHeads: 4 },
+  tiny: {},
   small: { embedDim: 192, depth: 6, heads: 6, decoderDim: 128, decoderDepth: 1, decoderHeads: 4 },
   paper: {
     crop: [32, 160, 160],
@@ -333,21 +336,24 @@ export function resolveConfig(input: unknown = {}, source = 'config'): Config {
     throw new ConfigError(
       `invalid config (${source}): env.minRatio ${c.env.minRatio} is above env.maxRatio ${c.env.maxRatio}`,
     );
-  for (let i = 0; i < 3; i++) {
-    if (c.model.crop[i]! % c.model.patch[i]! !== 0)
-      throw new ConfigError(
-        `invalid config (${source}): model.crop ${describe(c.model.crop)} is not a multiple of model.patch ${describe(c.model.patch)}`,
-      );
-  }
-  if (c.model.embedDim % c.model.heads !== 0)
-    throw new ConfigError(
-      `invalid config (${source}): model.embedDim ${c.model.embedDim} is not divisible by model.heads ${c.model.heads}`,
-    );
-  if (c.model.decoderDim % c.model.decoderHeads !== 0)
-    throw new ConfigError(
-      `invalid config (${source}): model.decoderDim ${c.model.decoderDim} is not divisible by model.decoderHeads ${c.model.decoderHeads}`,
-    );
+  const sizeProblem = modelSizeProblem(c.model);
+  if (sizeProblem) throw new ConfigError(`invalid config (${source}): ${sizeProblem}`);
   return c;
+}
+
+/**
+ * The first size mismatch of a model config (crop vs patch, widths vs heads), naming the fields; null when
+ * the sizes fit. The one size check: `resolveConfig` and the models (configs built by hand) both use it.
+ */
+export function modelSizeProblem(m: ModelConfig): string | null {
+  for (let i = 0; i < 3; i++)
+    if (m.crop[i]! % m.patch[i]! !== 0)
+      return `model.crop ${describe(m.crop)} is not a multiple of model.patch ${describe(m.patch)}`;
+  if (m.embedDim % m.heads !== 0)
+    return `model.embedDim ${m.embedDim} is not divisible by model.heads ${m.heads}`;
+  if (m.decoderDim % m.decoderHeads !== 0)
+    return `model.decoderDim ${m.decoderDim} is not divisible by model.decoderHeads ${m.decoderHeads}`;
+  return null;
 }
 
 /** Read a JSON config file; errors name the file. */

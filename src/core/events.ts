@@ -45,6 +45,13 @@ export interface PhaseEvent {
   phase: 1 | 2;
 }
 
+/** Something the user should know that does not stop the run (library code prints nothing itself). */
+export interface WarningEvent {
+  type: 'warning';
+  step: number;
+  message: string;
+}
+
 /** When the run has ended. */
 export interface DoneEvent {
   type: 'done';
@@ -53,4 +60,5 @@ export interface DoneEvent {
 }
 
 /** Every event a pretraining run emits on its `events$` Observable. */
-export type TrainEvent = StepEvent | UpdateEvent | EpisodeEvent | CheckpointEvent | PhaseEvent | DoneEvent;
+export type TrainEvent =
+  StepEvent | UpdateEvent | EpisodeEvent | CheckpointEvent | PhaseEvent | WarningEvent | DoneEvent;

@@ -19,8 +19,8 @@ export function assertRegistryName(kind: string, name: string): void {
     );
 }
 
-/** Named values of one kind (agent factories, reward factories) in DI containers. */
-export class NamedRegistry<T> {
+/** Named factories of one kind (agent factories, reward factories) in DI containers. */
+export class NamedRegistry<T extends (...args: never[]) => unknown> {
   /** Every name ever registered in any container (tsyringe cannot list registrations). */
   private readonly names = new Set<string>();
 
@@ -35,10 +35,12 @@ export class NamedRegistry<T> {
     private readonly selectedBy: string,
   ) {}
 
-  /** Register (or replace) `value` under `name` in `container`. */
-  register(name: string, value: T, container: DependencyContainer = rootDi): void {
+  /** Register (or replace) `factory` under `name` in `container`. */
+  register(name: string, factory: T, container: DependencyContainer = rootDi): void {
     assertRegistryName(this.kind, name);
-    container.register(this.tokenOf(name), { useValue: value });
+    if (typeof factory !== 'function')
+      throw new ConfigError(`${this.kind} '${name}': the factory must be a function, got ${typeof factory}`);
+    container.register(this.tokenOf(name), { useValue: factory });
     this.names.add(name);
   }
 
@@ -47,7 +49,7 @@ export class NamedRegistry<T> {
     return [...this.names].filter((n) => container.isRegistered(this.tokenOf(n), true)).sort();
   }
 
-  /** The value registered under `name`; a ConfigError naming the known ones when there is none. */
+  /** The factory registered under `name`; a ConfigError naming the known ones when there is none. */
   resolve(name: string, container: DependencyContainer = rootDi): T {
     const token = this.tokenOf(name);
     if (!container.isRegistered(token, true))

@@ -1,8 +1,4 @@
-import type { Config } from '../core/config.js';
 import { Rng } from '../core/rng.js';
-import { CropSampler, loadCropSource } from '../data/crop-sampler.js';
-import { parseDatasetRef } from '../data/hdf5.js';
-import { generateSynthetic } from '../data/synthetic.js';
 import type { CropBatch } from '../data/types.js';
 
 /*
@@ -44,19 +40,4 @@ export function reseedCropSource(source: CropSourceLike, seed: number | string):
     return true;
   }
   return false;
-}
-
-/**
- * The crop source a config describes: the HDF5 file `data.path` (training sections `data.trainZ`) or,
- * when the path is null, a synthetic volume of `data.syntheticShape` generated from the run seed.
- */
-export async function cropSourceFromConfig(config: Config, rng: Rng): Promise<CropSampler> {
-  const d = config.data;
-  const src = d.path
-    ? await (async () => {
-        const { file, key } = parseDatasetRef(d.path!, d.rawKey);
-        return loadCropSource(file, key, d.labelsKey, d.trainZ ?? undefined);
-      })()
-    : generateSynthetic({ shape: d.syntheticShape, seed: config.seed });
-  return new CropSampler(src, { crop: config.model.crop, rng, augment: d.augment });
 }

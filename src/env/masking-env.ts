@@ -1,20 +1,13 @@
 import type { DependencyContainer } from 'tsyringe';
-import {
-  EnvConfigSchema,
-  RewardConfigSchema,
-  type Config,
-  type EnvConfig,
-  type RewardConfig,
-} from '../core/config.js';
+import { EnvConfigSchema, RewardConfigSchema, type EnvConfig, type RewardConfig } from '../core/config.js';
 import { ConfigError, DbmimError, InputError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { patchMembraneProxy, patchStats } from '../data/membrane.js';
 import type { CropBatch, Shape3 } from '../data/types.js';
-import { MimModel } from '../models/mim-model.js';
 import type { MimModelLike, MimStepResult } from '../models/types.js';
-import { cropSourceFromConfig, reseedCropSource, type CropSourceLike } from './crop-source.js';
+import { reseedCropSource, type CropSourceLike } from './crop-source.js';
 import { applyMaskBudget, budgetBounds, checkBudget, maskRatios } from './mask-budget.js';
-import { obsDimFor } from './observation-layout.js';
+import { obsDimFor, setObsFeature } from './observation-layout.js';
 import type { ParallelEnv, ResetOptions, ResetResult, StepInfo, StepResult } from './parallel-env.js';
 import { resolveReward, rewardWeights } from './rewards/registry.js';
 import type { BeforeUpdateContext, RewardContext, RewardTerm } from './rewards/types.js';
@@ -76,7 +69,7 @@ export interface MaskingEnvOptions {
   rewardTerms?: Record<string, number>;
   /** Container holding the reward terms (default: the root container). */
   container?: DependencyContainer;
-  /** Dispose the model on `close()` (set by {@link createMaskingEnv} when it built the model). */
+  /** Dispose the model on `close()` (set by `createMaskingEnv` when it built the model). */
   ownsModel?: boolean;
 }
 
@@ -113,7 +106,7 @@ function parseSection<T>(
 /**
  * MIM pretraining as a parallel multi-agent env: every patch is an agent choosing keep or mask, and
  * one step is one MIM update (docs/architecture.md, "MaskingEnv"). Build it from a config with
- * {@link createMaskingEnv}.
+ * `createMaskingEnv` (tasks/create-masking-env.ts).
  */
 export class MaskingEnv implements ParallelEnv<MaskingStepInfo> {
   readonly model: MimModelLike;
@@ -378,12 +371,12 @@ export class MaskingEnv implements ParallelEnv<MaskingStepInfo> {
         const z = Math.floor(p / (gy * gx));
         const y = Math.floor(p / gx) % gy;
         const x = p % gx;
-        obs[o + D] = norm(z, gz);
-        obs[o + D + 1] = norm(y, gy);
-        obs[o + D + 2] = norm(x, gx);
-        obs[o + D + 3] = mean[row]!;
-        obs[o + D + 4] = std[row]!;
-        obs[o + D + 5] = memb[row]!;
+        setObsFeature(obs, od, row, 'z', norm(z, gz));
+        setObsFeature(obs, od, row, 'y', norm(y, gy));
+        setObsFeature(obs, od, row, 'x', norm(x, gx));
+        setObsFeature(obs, od, row, 'mean', mean[row]!);
+        setObsFeature(obs, od, row, 'std', std[row]!);
+        setObsFeature(obs, od, row, 'membrane', memb[row]!);
         membSum += memb[row]!;
       }
       this.stateBuf[sOff + D] = membSum / np;
@@ -501,44 +494,4 @@ function checkTerm(name: string, v: Float32Array, n: number, numAgents: number):
         `reward term '${name}' is ${v[i]} for env ${Math.floor(i / numAgents)}, agent ${i % numAgents}`,
         'non-finite',
       );
-}
-
-/** Options of {@link createMaskingEnv}; everything not given is built from the config. */
-export interface CreateMaskingEnvOptions {
-  model?: MimModelLike;
-  cropSource?: CropSourceLike;
-  heldOutSource?: CropSourceLike;
-  rng?: Rng;
-  rewardTerms?: Record<string, number>;
-  container?: DependencyContainer;
-}
-
-/**
- * Build a MaskingEnv from a full config: the real MIM model (`MimModel(config.model, config.optim)`,
- * cosine schedule over phase1Steps + phase2Steps updates) and the config's data (HDF5 file or synthetic
- * volume) unless given.
- */
-export async function createMaskingEnv(
-  config: Config,
-  opts: CreateMaskingEnvOptions = {},
-): Promise<MaskingEnv> {
-  const rng = opts.rng ?? Rng.fromSeed(config.seed);
-  const cropSource = opts.cropSource ?? (await cropSourceFromConfig(config, rng.split('crops')));
-  const totalSteps = Math.max(1, config.train.phase1Steps + config.train.phase2Steps);
-  const model = opts.model ?? new MimModel(config.model, config.optim, rng.split('model'), { totalSteps });
-  try {
-    return new MaskingEnv({
-      model,
-      cropSource,
-      ...(opts.heldOutSource ? { heldOutSource: opts.heldOutSource } : {}),
-      config: { env: config.env, reward: config.reward },
-      rng: rng.split('env'),
-      ...(opts.rewardTerms ? { rewardTerms: opts.rewardTerms } : {}),
-      ...(opts.container ? { container: opts.container } : {}),
-      ownsModel: !opts.model,
-    });
-  } catch (e) {
-    if (!opts.model) model.dispose();
-    throw e;
-  }
 }

@@ -1,7 +1,7 @@
 import { ConfigError, InputError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { applyMaskBudget } from './mask-budget.js';
-import { OBS_FROM_END, OBS_TAIL } from './observation-layout.js';
+import { OBS_TAIL, setObsFeature } from './observation-layout.js';
 import type { ParallelEnv, ResetOptions, ResetResult, StepInfo, StepResult } from './parallel-env.js';
 import { Box, Discrete } from './spaces.js';
 
@@ -128,11 +128,11 @@ abstract class ToyEnv implements ParallelEnv<ToyStepInfo> {
     for (let r = 0; r < this.numEnvs * N; r++) {
       const row = r * D;
       for (let j = 0; j < this.noiseDims; j++) this.obs[row + j] = this.rng.normal();
-      this.obs[row + D - OBS_FROM_END.z] = 0;
-      this.obs[row + D - OBS_FROM_END.y] = 0;
-      this.obs[row + D - OBS_FROM_END.x] = N > 1 ? (r % N) / (N - 1) : 0;
-      this.obs[row + D - OBS_FROM_END.mean] = this.rng.normal();
-      this.obs[row + D - OBS_FROM_END.std] = this.rng.normal();
+      setObsFeature(this.obs, D, r, 'z', 0);
+      setObsFeature(this.obs, D, r, 'y', 0);
+      setObsFeature(this.obs, D, r, 'x', N > 1 ? (r % N) / (N - 1) : 0);
+      setObsFeature(this.obs, D, r, 'mean', this.rng.normal());
+      setObsFeature(this.obs, D, r, 'std', this.rng.normal());
     }
     this.drawCrops();
     return Float32Array.from(this.obs);
@@ -231,7 +231,7 @@ export class ScoreMaskEnv extends ToyEnv {
         const imp = k < N / 2 ? 1 : 0;
         this.important[r] = imp;
         this.scores[r] = imp ? this.rng.uniform(0.5, 1) : this.rng.uniform(0, 0.5);
-        this.obs[r * this.obsDim + this.obsDim - OBS_FROM_END.membrane] = this.scores[r]!;
+        setObsFeature(this.obs, this.obsDim, r, 'membrane', this.scores[r]!);
       });
     }
   }
@@ -303,7 +303,7 @@ export class TeamMaskEnv extends ToyEnv {
       order.forEach((a, k) => {
         const r = e * N + a;
         this.important[r] = k < K ? 1 : 0;
-        this.obs[r * this.obsDim + this.obsDim - OBS_FROM_END.membrane] = this.important[r]!;
+        setObsFeature(this.obs, this.obsDim, r, 'membrane', this.important[r]!);
       });
     }
   }

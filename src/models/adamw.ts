@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { CheckpointError } from '../core/errors.js';
+import { CheckpointError, ConfigError } from '../core/errors.js';
 import type { Param } from './params.js';
 import type { LrSchedule } from './schedule.js';
 import type { NamedTensor } from './types.js';
@@ -56,7 +56,7 @@ export class AdamW {
     const seen = new Set<string>();
     for (const g of groups) {
       for (const p of g.params) {
-        if (seen.has(p.name)) throw new Error(`AdamW: parameter '${p.name}' is in two groups`);
+        if (seen.has(p.name)) throw new ConfigError(`AdamW: parameter '${p.name}' is in two groups`);
         seen.add(p.name);
         this.slots.push({
           param: p,

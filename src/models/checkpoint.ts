@@ -161,6 +161,29 @@ export function loadCheckpoint(dir: string): Checkpoint {
   return { manifest: m, tensors };
 }
 
+/**
+ * A checkpoint that exists only in memory (never written, so no tensor index or hash): the one way to
+ * hand tensors to code that takes a {@link Checkpoint}.
+ */
+export function inMemoryCheckpoint(
+  tensors: Map<string, CheckpointTensor>,
+  opts: { config?: unknown; step?: number } = {},
+): Checkpoint {
+  return {
+    manifest: {
+      format: CHECKPOINT_FORMAT,
+      version: CHECKPOINT_VERSION,
+      step: opts.step ?? 0,
+      config: opts.config ?? null,
+      rng: {},
+      meta: {},
+      tensors: [],
+      sha256: '',
+    },
+    tensors,
+  };
+}
+
 /** Snapshot tf variables / tensors as checkpoint tensors (data copied out). */
 export function toCheckpointTensors(named: { name: string; tensor: tf.Tensor }[]): CheckpointTensor[] {
   return named.map(({ name, tensor }) => {

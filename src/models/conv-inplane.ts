@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { ConfigError } from '../core/errors.js';
 import { biasAdd } from './conv3d.js';
 import { customOp } from './custom-op.js';
 import type { ParamScope } from './params.js';
@@ -59,7 +60,7 @@ export class ConvInPlane {
     readonly outCh: number,
     readonly kernel: number,
   ) {
-    if (kernel % 2 !== 1) throw new Error(`in-plane conv: kernel must be odd, got ${kernel}`);
+    if (kernel % 2 !== 1) throw new ConfigError(`in-plane conv: kernel must be odd, got ${kernel}`);
     const fanIn = inCh * kernel ** 2;
     const fanOut = outCh * kernel ** 2;
     this.w = scope.add('w', [kernel, kernel, inCh, outCh], { kind: 'xavier', fanIn, fanOut }, true);

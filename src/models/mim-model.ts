@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ModelConfig, OptimConfig } from '../core/config.js';
+import { modelSizeProblem, type ModelConfig, type OptimConfig } from '../core/config.js';
 import { CheckpointError, InputError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { patchMembraneProxy } from '../data/membrane.js';
@@ -8,6 +8,7 @@ import { AdamW, type AdamWStepInfo } from './adamw.js';
 import { keyBiasFromCounts } from './attention.js';
 import {
   assignVariables,
+  inMemoryCheckpoint,
   loadCheckpoint,
   restoreTrainable,
   saveTrainable,
@@ -195,14 +196,9 @@ export class MimModel implements MimModelLike {
       ? track(tf.tensor2d(hogFeatures(norm, batch * np, this.patch), [batch * np, this.hogDim]))
       : null;
     const maskPairs: [number, number][] = [];
-    const decPairs: [number, number][] = [];
-    for (let b = 0; b < batch; b++)
-      for (let p = 0; p < np; p++) {
-        decPairs.push([b * np + p, p]);
-        if (mask[b * np + p]) maskPairs.push([b * np + p, 0]);
-      }
+    for (let i = 0; i < batch * np; i++) if (mask[i]) maskPairs.push([i, 0]);
     const maskSel = track(new RowSelection(batch * np, 1, maskPairs));
-    const decPosSel = track(new RowSelection(batch * np, np, decPairs));
+    const decPosSel = track(RowSelection.tiled(batch, np));
     const common = {
       batch,
       maskSel,
@@ -391,11 +387,7 @@ export class MimModel implements MimModelLike {
     g.checkRaw(raw, batch);
     const np = this.numPatches;
     const patches = tf.tensor2d(g.patchify(raw, batch), [batch * np, g.patchVoxels]);
-    const posSel = new RowSelection(
-      batch * np,
-      np,
-      Array.from({ length: batch * np }, (_, i): [number, number] => [i, i % np]),
-    );
+    const posSel = RowSelection.tiled(batch, np);
     try {
       return this.encoder.embed(patches, posSel);
     } finally {
@@ -495,28 +487,11 @@ export class MimModel implements MimModelLike {
 
 /** Wrap named tensors as an in-memory checkpoint (for assignVariables). */
 export function namedToCheckpoint(named: NamedTensor[]): Checkpoint {
-  const tensors = new Map(toCheckpointTensors(named).map((t) => [t.name, t]));
-  return {
-    manifest: {
-      format: 'dbmim-checkpoint',
-      version: 1,
-      step: 0,
-      config: null,
-      rng: {},
-      meta: {},
-      tensors: [],
-      sha256: '',
-    },
-    tensors,
-  };
+  return inMemoryCheckpoint(new Map(toCheckpointTensors(named).map((t) => [t.name, t])));
 }
 
 /** Size checks with errors naming the field (configs built by hand skip resolveConfig's checks). */
 export function checkModelConfig(c: ModelConfig): void {
-  if (c.embedDim % c.heads !== 0)
-    throw new InputError(`model.embedDim ${c.embedDim} is not divisible by model.heads ${c.heads}`);
-  if (c.decoderDim % c.decoderHeads !== 0)
-    throw new InputError(
-      `model.decoderDim ${c.decoderDim} is not divisible by model.decoderHeads ${c.decoderHeads}`,
-    );
+  const problem = modelSizeProblem(c);
+  if (problem) throw new InputError(problem);
 }

@@ -32,6 +32,18 @@ export class RowSelection {
     this.selT = tf.tensor2d(st, [cols, rows]);
   }
 
+  /**
+   * The per-sample tiling of `perSample` rows over `batch` samples: output row `b * perSample + i` is
+   * input row `i` (e.g. one position embedding for every sample of a batch).
+   */
+  static tiled(batch: number, perSample: number): RowSelection {
+    return new RowSelection(
+      batch * perSample,
+      perSample,
+      Array.from({ length: batch * perSample }, (_, i): [number, number] => [i, i % perSample]),
+    );
+  }
+
   /** `[cols, d] -> [rows, d]`; gradient flows to x only. */
   apply(x: tf.Tensor): tf.Tensor2D {
     const sel = this.sel;

@@ -1,7 +1,8 @@
 import type { Config } from '../core/config.js';
 import { InputError } from '../core/errors.js';
 import { datasetInfo, parseDatasetRef } from '../data/hdf5.js';
-import { loadCropSource, type CropSource } from '../data/crop-sampler.js';
+import { CropSampler, loadCropSource, type CropSource } from '../data/crop-sampler.js';
+import type { Rng } from '../core/rng.js';
 import { generateSynthetic } from '../data/synthetic.js';
 import type { LabelVolume, RawVolume } from '../data/types.js';
 
@@ -10,6 +11,9 @@ import type { LabelVolume, RawVolume } from '../data/types.js';
  * (segmentation parameters are chosen on it) and a test volume (scored once); no training step sees the
  * two held-out ones. From an HDF5 file the split is by sections (config data.trainZ / validZ / evalZ, e.g.
  * ISBI: train 0-15, validate 16-19, test 20-29); synthetic data gets volumes drawn with different seeds.
+ * This is the one place that turns `config.data` into volumes: pretraining (`buildPretraining`,
+ * `createMaskingEnv`), finetuning (`dbmim finetune`) and the benchmark all train on `train` here, so one
+ * seed gives them the same volume.
  */
 
 /** The data of one run: a training source and the held-out validation and test volumes. */
@@ -28,12 +32,44 @@ const SYNTHETIC_EVAL_SEED = 1_000_003;
 /** Seed offset of the synthetic validation volume. */
 const SYNTHETIC_VALID_SEED = 2_000_003;
 
-/** Load the training source and the held-out evaluation volume that `config.data` describes. */
-export async function loadDataSplit(config: Config, opts: { needLabels?: boolean } = {}): Promise<DataSplit> {
+/** Options of {@link loadDataSplit} and {@link loadTrainSource}. */
+export interface LoadDataOptions {
+  /** Read the training labels too (default true; pretraining needs raw only). */
+  needLabels?: boolean;
+}
+
+/** The synthetic training volume of a run seed (the one every task trains on). */
+function syntheticTrain(config: Config): CropSource {
+  return generateSynthetic({ shape: config.data.syntheticShape, seed: `${config.seed}/train` });
+}
+
+/** The training source alone: the same volume as `loadDataSplit(config).train`, without the held-out ones. */
+export async function loadTrainSource(config: Config, opts: LoadDataOptions = {}): Promise<CropSource> {
+  const d = config.data;
+  if (d.path === null) return syntheticTrain(config);
+  const { file, key } = parseDatasetRef(d.path, d.rawKey);
+  const labelsKey = opts.needLabels === false ? null : d.labelsKey;
+  return loadCropSource(file, key, labelsKey, d.trainZ ?? undefined);
+}
+
+/**
+ * Random training crops for pretraining: a CropSampler of the config's crop shape and augmentation over
+ * `source` (default: the config's training volume, {@link loadTrainSource}).
+ */
+export async function trainingCrops(config: Config, rng: Rng, source?: CropSource): Promise<CropSampler> {
+  return new CropSampler(source ?? (await loadTrainSource(config, { needLabels: false })), {
+    crop: config.model.crop,
+    rng,
+    augment: config.data.augment,
+  });
+}
+
+/** Load the training source and the held-out validation and test volumes that `config.data` describes. */
+export async function loadDataSplit(config: Config, opts: LoadDataOptions = {}): Promise<DataSplit> {
   const d = config.data;
   if (d.path === null) {
     const shape = d.syntheticShape;
-    const train = generateSynthetic({ shape, seed: `${config.seed}/train` });
+    const train = syntheticTrain(config);
     const ev = generateSynthetic({ shape, seed: `${config.seed + SYNTHETIC_EVAL_SEED}/eval` });
     const valid = generateSynthetic({ shape, seed: `${config.seed + SYNTHETIC_VALID_SEED}/valid` });
     return { source: `synthetic:${shape.join(',')}`, train, valid, eval: ev };
@@ -41,8 +77,7 @@ export async function loadDataSplit(config: Config, opts: { needLabels?: boolean
   const { file, key } = parseDatasetRef(d.path, d.rawKey);
   const depth = (await datasetInfo(file, key)).shape[0]!;
   const trainZ = d.trainZ ?? [0, depth];
-  const labelsKey = opts.needLabels === false ? null : d.labelsKey;
-  const train = await loadCropSource(file, key, labelsKey, trainZ);
+  const train = await loadTrainSource(config, opts);
   const heldOut = async (range: [number, number] | null, field: string): Promise<DataSplit['eval']> => {
     if (!range) return null;
     const [a, b] = range;

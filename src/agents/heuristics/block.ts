@@ -1,6 +1,6 @@
 import { InputError } from '../../core/errors.js';
 import type { Rng } from '../../core/rng.js';
-import { OBS_FROM_END } from '../../env/observation-layout.js';
+import { obsFeature } from '../../env/observation-layout.js';
 import { HeuristicAgent, type EnvChoice, type EnvView } from './heuristic-agent.js';
 
 /** Options of the block (cuboid) policy. */
@@ -17,11 +17,11 @@ export interface BlockOptions {
 
 /** Patch-grid coordinates of an env's agents from their normalized z, y, x (distinct values per axis). */
 export function gridFromPositions(v: EnvView): { dims: [number, number, number]; coords: Int32Array } {
-  const axes = [OBS_FROM_END.z, OBS_FROM_END.y, OBS_FROM_END.x];
+  const axes = ['z', 'y', 'x'] as const;
   const coords = new Int32Array(v.numAgents * 3);
   const dims: [number, number, number] = [1, 1, 1];
-  axes.forEach((fromEnd, a) => {
-    const vals = Array.from({ length: v.numAgents }, (_, i) => v.obs[i * v.obsDim + v.obsDim - fromEnd]!);
+  axes.forEach((axis, a) => {
+    const vals = Array.from({ length: v.numAgents }, (_, i) => obsFeature(v.obs, v.obsDim, i, axis));
     const distinct = [...new Set(vals.map((x) => Math.round(x * 1e5)))].sort((p, q) => p - q);
     dims[a] = distinct.length;
     vals.forEach((x, i) => (coords[i * 3 + a] = distinct.indexOf(Math.round(x * 1e5))));

@@ -1,5 +1,5 @@
 import type { Rng } from '../../core/rng.js';
-import { OBS_FROM_END } from '../../env/observation-layout.js';
+import { obsFeature } from '../../env/observation-layout.js';
 import { HeuristicAgent, topK, type EnvChoice, type EnvView } from './heuristic-agent.js';
 
 /** Options of the edge-biased policy. */
@@ -19,7 +19,7 @@ export interface EdgeOptions {
 export function edgeScores(v: EnvView, power: number, noise: number, rng: Rng): Float64Array {
   const s = new Float64Array(v.numAgents);
   for (let i = 0; i < v.numAgents; i++) {
-    const proxy = v.obs[i * v.obsDim + v.obsDim - OBS_FROM_END.membrane]!;
+    const proxy = obsFeature(v.obs, v.obsDim, i, 'membrane');
     // Sign-preserving power so a (never expected) negative proxy cannot give NaN.
     s[i] = Math.sign(proxy) * Math.abs(proxy) ** power + (noise > 0 ? noise * rng.normal() : 0);
   }

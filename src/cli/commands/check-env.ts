@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { checkEnv } from '../../env/env-checker.js';
-import { createMaskingEnv } from '../../env/masking-env.js';
+import { createMaskingEnv } from '../../tasks/create-masking-env.js';
 import { useBackend, type GlobalOptions } from '../context.js';
 import { usePlugins, withPluginOption } from '../plugins.js';
 import { runConfig, withRunConfig, type RunConfigOptions } from '../run-config.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { createMaskingEnv } from '../../env/masking-env.js';
+import { createMaskingEnv } from '../../tasks/create-masking-env.js';
 import { PROTOCOL_VERSION } from '../../env/protocol/frame.js';
 import { DEFAULT_FRAME_TIMEOUT_MS, serveEnv } from '../../env/protocol/server.js';
 import { VERSION } from '../../version.js';

@@ -1,10 +1,8 @@
 import type { Command } from 'commander';
-import { loadConfig, type Config, type ConfigInput } from '../../core/config.js';
+import { loadConfig, type ConfigInput } from '../../core/config.js';
 import { ConfigError } from '../../core/errors.js';
-import { loadCropSource } from '../../data/crop-sampler.js';
-import { parseDatasetRef } from '../../data/hdf5.js';
-import { generateSynthetic } from '../../data/synthetic.js';
-import { finetune, type LabelledVolume } from '../../tasks/segmentation/finetune.js';
+import { loadDataSplit } from '../../tasks/data-split.js';
+import { finetune } from '../../tasks/segmentation/finetune.js';
 import { parseNumberList, useBackend, type GlobalOptions } from '../context.js';
 
 interface FinetuneCliOptions {
@@ -44,47 +42,15 @@ function integer(value: string, option: string, min: number): number {
   return v;
 }
 
-/** Training and validation volumes from an HDF5 file (section ranges) or, without a file, synthetic. */
-async function loadVolumes(
-  config: Config,
-  opts: FinetuneCliOptions,
-  quiet: boolean,
-): Promise<{ train: LabelledVolume; valid: LabelledVolume | null; source: string }> {
-  const ref = opts.data ?? config.data.path;
-  const trainZ = opts.trainZ ? parseZRange(opts.trainZ, '--train-z') : (config.data.trainZ ?? undefined);
-  const validZ = opts.validZ
-    ? parseZRange(opts.validZ, '--valid-z')
-    : (config.data.validZ ?? config.data.evalZ ?? undefined);
-  if (!ref) {
-    // No file: a synthetic training volume and an independent held-out one (seeded from the run seed).
-    const shape = config.data.syntheticShape;
-    if (!quiet)
-      console.error(
-        `data: synthetic ${shape.join('x')} (seed ${config.seed}; held-out volume seed ${config.seed}/valid)`,
-      );
-    return {
-      train: generateSynthetic({ shape, seed: config.seed }),
-      valid: generateSynthetic({ shape, seed: `${config.seed}/valid` }),
-      source: 'synthetic',
-    };
-  }
-  const { file, key } = parseDatasetRef(ref, opts.raw ?? config.data.rawKey);
-  const labelsKey = opts.labels ?? config.data.labelsKey;
-  const need = async (z: [number, number] | undefined, what: string): Promise<LabelledVolume> => {
-    const src = await loadCropSource(file, key, labelsKey, z);
-    if (!src.labels) throw new ConfigError(`${what}: ${file} has no labels under '${labelsKey}'`);
-    return { raw: src.raw, labels: src.labels };
+/** The command's data options as config fields (the data split itself is tasks/data-split.ts). */
+function dataOptions(opts: FinetuneCliOptions): NonNullable<ConfigInput['data']> {
+  return {
+    ...(opts.data ? { path: opts.data } : {}),
+    ...(opts.raw ? { rawKey: opts.raw } : {}),
+    ...(opts.labels ? { labelsKey: opts.labels } : {}),
+    ...(opts.trainZ ? { trainZ: parseZRange(opts.trainZ, '--train-z') } : {}),
+    ...(opts.validZ ? { validZ: parseZRange(opts.validZ, '--valid-z') } : {}),
   };
-  const train = await need(trainZ, 'training data');
-  const valid = validZ ? await need(validZ, 'validation data') : null;
-  if (!quiet)
-    console.error(
-      `data: ${file}:${key} + ${labelsKey}, train sections ${trainZ ? `[${trainZ}]` : 'all'} ${JSON.stringify(train.raw.shape)}` +
-        (valid
-          ? `, valid sections [${validZ}] ${JSON.stringify(valid.raw.shape)}`
-          : ', no validation (--valid-z)'),
-    );
-  return { train, valid, source: file };
 }
 
 export function register(program: Command): void {
@@ -115,7 +81,7 @@ export function register(program: Command): void {
     .option('--train-z <a,b>', 'training sections [a, b) (default: config data.trainZ, else all)')
     .option(
       '--valid-z <a,b>',
-      'held-out sections [a, b) for the validation loss (default: config data.validZ, else data.evalZ)',
+      'held-out sections [a, b) for the validation loss (default: config data.validZ)',
     )
     .option('--valid-crops <n>', 'held-out crops per validation', '4')
     .action(async (opts: FinetuneCliOptions, cmd: Command) => {
@@ -129,11 +95,19 @@ export function register(program: Command): void {
       const extra: ConfigInput = {};
       if (opts.seed !== undefined) extra.seed = integer(opts.seed, '--seed', 0);
       if (opts.steps !== undefined) extra.finetune = { steps: integer(opts.steps, '--steps', 0) };
+      extra.data = dataOptions(opts);
       const config = loadConfig(opts.config, opts.set, extra);
       const validCrops = integer(opts.validCrops, '--valid-crops', 1);
       await useBackend(g);
       const quiet = g.quiet === true;
-      const { train, valid } = await loadVolumes(config, opts, quiet);
+      const split = await loadDataSplit(config);
+      const train = { raw: split.train.raw, labels: split.train.labels! };
+      const valid = split.valid;
+      if (!quiet)
+        console.error(
+          `data: ${split.source}, train ${JSON.stringify(train.raw.shape)}` +
+            (valid ? `, valid ${JSON.stringify(valid.raw.shape)}` : ', no validation (--valid-z)'),
+        );
       const total = config.finetune.steps;
       const every = Math.max(1, Math.floor(total / 20));
       const t0 = performance.now();

@@ -78,6 +78,9 @@ export function register(program: Command): void {
     });
     try {
       const total = config.train.phase1Steps + config.train.phase2Steps;
+      setup.trainer.events$.subscribe((e) => {
+        if (e.type === 'warning') console.error(`warning: ${e.message}`);
+      });
       if (!g.quiet) attachProgress(setup.trainer.events$, total, { label: `pretrain ${config.agent.name}` });
       const r = await setup.trainer.run();
       console.log(

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
-import { createMaskingEnv } from '../../env/masking-env.js';
+import { createMaskingEnv } from '../../tasks/create-masking-env.js';
 import { obsFeature } from '../../env/observation-layout.js';
 import { runFixedPolicy, type PolicyFn } from '../../env/wrappers/fixed-policy.js';
 import { useBackend, type GlobalOptions } from '../context.js';

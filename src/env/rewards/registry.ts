@@ -51,14 +51,13 @@ export function registerRewardFactory(
   factory: RewardFactory,
   container: DependencyContainer = rootDi,
 ): void {
-  if (typeof factory !== 'function')
-    throw new ConfigError(`registerRewardFactory('${name}'): factory must be a function`);
   REWARDS.register(name, factory, container);
 }
 
 /** Register a stateless term computing `[numEnvs * numAgents]` values from a step's context. */
 export function registerReward(name: string, fn: RewardFn, container: DependencyContainer = rootDi): void {
-  if (typeof fn !== 'function') throw new ConfigError(`registerReward('${name}'): fn must be a function`);
+  if (typeof fn !== 'function')
+    throw new ConfigError(`reward term '${name}': registerReward needs a function, got ${typeof fn}`);
   registerRewardFactory(name, () => ({ compute: fn }), container);
 }
 

@@ -1,4 +1,5 @@
 import type { ParallelEnv, StepInfo } from '../parallel-env.js';
+import { mean } from '../../core/stats.js';
 
 /** What a fixed policy sees. */
 export interface PolicyInput {
@@ -31,12 +32,6 @@ export interface StepRecord {
   rewardTerms: Record<string, number>;
   /** 1 when the episode ended at this step (the runner then resets). */
   ended: boolean;
-}
-
-function mean(a: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]!;
-  return a.length ? s / a.length : 0;
 }
 
 /**

@@ -3,12 +3,13 @@ import type { Config } from '../../core/config.js';
 import { createRunContainer } from '../../core/container.js';
 import { Rng } from '../../core/rng.js';
 import { TOKENS } from '../../core/tokens.js';
-import { CropSampler, type CropSource } from '../../data/crop-sampler.js';
+import type { CropSource } from '../../data/crop-sampler.js';
 import { MimModel } from '../../models/mim-model.js';
-import { createMaskingEnv, type MaskingEnv } from '../../env/masking-env.js';
+import type { MaskingEnv } from '../../env/masking-env.js';
+import { createMaskingEnv } from '../create-masking-env.js';
 import type { Agent } from '../../agents/agent.js';
 import { createAgent } from '../../agents/index.js';
-import { loadDataSplit } from '../data-split.js';
+import { trainingCrops } from '../data-split.js';
 import { containerEncoderSink } from './encoder-sink.js';
 import { PRETRAIN_TOKENS } from './tokens.js';
 import { PretrainTrainer, type TrainerOptions } from './trainer.js';
@@ -62,15 +63,8 @@ export async function buildPretraining(
   const c = opts.container ?? createRunContainer(config);
   const cfg = await resolveOrDefault(c, TOKENS.Config, () => config);
   const root = await resolveOrDefault(c, TOKENS.Rng, () => Rng.fromSeed(cfg.seed));
-  const crops = await resolveOrDefault(
-    c,
-    PRETRAIN_TOKENS.CropSource,
-    async () =>
-      new CropSampler(opts.source ?? (await loadDataSplit(cfg, { needLabels: false })).train, {
-        crop: cfg.model.crop,
-        rng: root.split('crops'),
-        augment: cfg.data.augment,
-      }),
+  const crops = await resolveOrDefault(c, PRETRAIN_TOKENS.CropSource, () =>
+    trainingCrops(cfg, root.split('crops'), opts.source),
   );
   const totalSteps = Math.max(1, cfg.train.phase1Steps + cfg.train.phase2Steps);
   const model = await resolveOrDefault(

@@ -2,7 +2,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { join } from 'node:path';
 import { Subject, type Observable } from 'rxjs';
 import type { Config } from '../../core/config.js';
-import { DbmimError } from '../../core/errors.js';
+import { CheckpointError } from '../../core/errors.js';
 import type { TrainEvent } from '../../core/events.js';
 import { writeDirAtomic, writeFileAtomic } from '../../core/fs.js';
 import { Rng } from '../../core/rng.js';
@@ -11,6 +11,7 @@ import type { Agent, UpdateStats } from '../../agents/agent.js';
 import { actInputOf, stepEnded, transitionOf } from '../../agents/env-io.js';
 import { MaskDiagnostics } from './diagnostics.js';
 import type { EncoderSink, TrainedEncoder } from './encoder-sink.js';
+import { mean } from '../../core/stats.js';
 
 /*
  * The pretraining loop (docs/architecture.md, "Two phases"): phase 1 trains the MIM model (inside the env: one env
@@ -256,30 +257,27 @@ export class PretrainTrainer {
   private async restore(dir: string): Promise<TrainerState> {
     const p = join(dir, 'trainer.json');
     if (!existsSync(p))
-      throw new DbmimError(`cannot resume: ${p} not found (not a pretraining checkpoint)`, 'checkpoint');
+      throw new CheckpointError(`cannot resume: ${p} not found (not a pretraining checkpoint)`);
     const s = JSON.parse(readFileSync(p, 'utf8')) as TrainerState & {
       format?: string;
       config?: Config;
       boundary?: boolean;
     };
     if (s.format !== 'dbmim-trainer' || !Number.isInteger(s.step) || !Number.isInteger(s.episode))
-      throw new DbmimError(`cannot resume: ${p} is not a dbmim trainer state`, 'checkpoint');
+      throw new CheckpointError(`cannot resume: ${p} is not a dbmim trainer state`);
     const diff = configDiff(s.config, this.config, ['train']);
-    if (diff) throw new DbmimError(`cannot resume from ${dir}: config differs at ${diff}`, 'checkpoint');
+    if (diff) throw new CheckpointError(`cannot resume from ${dir}: config differs at ${diff}`);
+    // library code does not print: the warning goes out as an event (the CLI prints it)
     if (s.boundary === false)
-      console.error(
-        `warning: ${dir} was written off an episode boundary; the resumed run is not bit-identical to an uninterrupted one`,
-      );
+      this.subject.next({
+        type: 'warning',
+        step: s.step,
+        message: `${dir} was written off an episode boundary; the resumed run is not bit-identical to an uninterrupted one`,
+      });
     await this.model.load(join(dir, 'model'));
     await this.agent.load(join(dir, 'agent'));
     return { step: s.step, episode: s.episode, updates: s.updates ?? 0 };
   }
-}
-
-function mean(a: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]!;
-  return a.length ? s / a.length : 0;
 }
 
 /** First differing field path of two configs, ignoring top-level sections in `ignore`. */
