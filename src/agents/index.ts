@@ -11,7 +11,6 @@ export * from './ppo/buffer.js';
 export * from './ppo/adam.js';
 export * from './ppo/value-norm.js';
 export * from './ppo/ppo-agent.js';
-export * from './ppo/learner-options.js';
 export * from './ippo.js';
 export * from './mappo.js';
 export * from './heuristics/heuristic-agent.js';
