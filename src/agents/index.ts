@@ -8,7 +8,6 @@ export * from './agent.js';
 export * from './ppo/gae.js';
 export * from './ppo/losses.js';
 export * from './ppo/buffer.js';
-export * from './ppo/adam.js';
 export * from './ppo/value-norm.js';
 export * from './ppo/ppo-agent.js';
 export * from './ippo.js';

@@ -8,16 +8,15 @@ import {
   saveCheckpoint,
   toCheckpointTensors,
 } from '../../models/checkpoint.js';
+import { AdamW } from '../../models/adamw.js';
 import { DecisionModule } from '../../models/decision-module.js';
 import type { ActInput, ActOutput, Agent, Transition, UpdateStats } from '../agent.js';
 import type { AgentContext } from '../registry.js';
-import { Adam } from './adam.js';
 import { RolloutBuffer } from './buffer.js';
 import { computeGae } from './gae.js';
 import {
   bernoulliEntropy,
   bernoulliLogProb,
-  clipByGlobalNorm,
   clippedSurrogate,
   logProbOfAction,
   normalizeAdvantages,
@@ -128,7 +127,9 @@ export class PpoAgent implements Agent {
   readonly ppo: PpoConfig;
   /** Policy updates done so far. */
   updates = 0;
-  private readonly optimizer: Adam;
+  private readonly optimizer: AdamW;
+  /** Learning rate of the current update (annealed by `update`; the optimizer reads it). */
+  private lr: number;
   private readonly buffer: RolloutBuffer;
   private readonly vnorm: ValueNorm | null;
   private actRng: Rng;
@@ -152,7 +153,13 @@ export class PpoAgent implements Agent {
     });
     this.actRng = opts.rng.split('act');
     this.minibatchRng = opts.rng.split('minibatch');
-    this.optimizer = new Adam(this.module.namedVariables(), ppo.lr);
+    this.lr = ppo.lr;
+    // Adam with global grad-norm clipping, no weight decay; eps 1e-5 as CleanRL's PPO (not torch's 1e-8).
+    this.optimizer = new AdamW(
+      [{ name: 'policy', params: this.module.params.list(), lrScale: 1 }],
+      { beta1: 0.9, beta2: 0.999, eps: 1e-5, weightDecay: 0, clipNorm: ppo.maxGradNorm },
+      () => this.lr,
+    );
     this.buffer = new RolloutBuffer(opts.numEnvs, opts.numAgents, opts.obsDim, opts.stateDim);
     // Value normalization: on for the central critic (MAPPO) unless ppo.valueNorm says otherwise.
     this.vnorm = (ppo.valueNorm ?? opts.critic === 'central') ? new ValueNorm() : null;
@@ -314,8 +321,7 @@ export class PpoAgent implements Agent {
     const p = this.ppo;
 
     // 1. Learning-rate annealing: linear in training progress (1 at the start, 0 at the end).
-    this.optimizer.lr =
-      p.annealLr && progress !== undefined ? p.lr * Math.max(0, 1 - Math.min(1, progress)) : p.lr;
+    this.lr = p.annealLr && progress !== undefined ? p.lr * Math.max(0, 1 - Math.min(1, progress)) : p.lr;
 
     // 2. Bootstrap values and GAE(lambda) on the realized rewards.
     const { advantages, returns } = this.estimate();
@@ -359,7 +365,7 @@ export class PpoAgent implements Agent {
     for (const k of MINIBATCH_STAT_NAMES) out[k] = sums[k] / minibatches;
     Object.assign(out, {
       explainedVariance,
-      lr: this.optimizer.lr,
+      lr: this.lr,
       epochs,
       earlyStop: stoppedEarly ? 1 : 0,
       meanReturn: mean(returns),
@@ -404,7 +410,8 @@ export class PpoAgent implements Agent {
       for (let a = 0; a < N; a++) rowIdx[k * N + a] = g * N + a;
     });
     const vars = this.module.variables();
-    const statsT = tf.tidy(() => {
+    let gradNorm = 0;
+    const termsT = tf.tidy(() => {
       const rows = tf.tensor1d(rowIdx, 'int32');
       const obs = tf.gather(batch.obs, rows); // [numGroups * N, obsDim]
       const state = batch.state ? tf.gather(batch.state, tf.tensor1d(groups, 'int32')) : null; // [numGroups, stateDim]
@@ -415,7 +422,7 @@ export class PpoAgent implements Agent {
       const targets = tf.gather(batch.targets, rows) as tf.Tensor1D;
       const oldValues = tf.gather(batch.oldValues, rows) as tf.Tensor1D;
 
-      const kept: { terms?: tf.Tensor } = {}; // [policyLoss, valueLoss, entropy, approxKl, clipFrac]
+      const kept: { terms?: tf.Tensor } = {};
       const { grads } = tf.variableGrads(() => {
         const newLogits = this.module.logits(obs, numGroups, N);
         const newLogProbs = bernoulliLogProb(newLogits, actions);
@@ -430,18 +437,19 @@ export class PpoAgent implements Agent {
         );
         return loss as tf.Scalar;
       }, vars);
-      const clipped = clipByGlobalNorm(
-        vars.map((v) => grads[v.name]!),
-        p.maxGradNorm,
-      );
-      this.optimizer.apply(clipped.grads);
-      const stats = tf.concat([kept.terms!, clipped.norm.reshape([1])]);
-      kept.terms!.dispose();
-      return stats;
+      gradNorm = this.optimizer.apply(grads).gradNorm; // clips to ppo.maxGradNorm, then steps
+      return kept.terms!;
     });
-    const values = statsT.dataSync(); // in MINIBATCH_STAT_NAMES order
-    statsT.dispose();
-    return Object.fromEntries(MINIBATCH_STAT_NAMES.map((k, i) => [k, values[i]!])) as MinibatchStats;
+    const values = termsT.dataSync(); // policyLoss, valueLoss, entropy, approxKl, clipFrac
+    termsT.dispose();
+    return {
+      policyLoss: values[0]!,
+      valueLoss: values[1]!,
+      entropy: values[2]!,
+      approxKl: values[3]!,
+      clipFrac: values[4]!,
+      gradNorm,
+    };
   }
 
   async save(dir: string): Promise<void> {
@@ -454,17 +462,12 @@ export class PpoAgent implements Agent {
       stateDim: this.module.stateDim,
       hidden: this.module.hidden,
       updates: this.updates,
-      adamT: this.optimizer.t,
+      adamT: this.optimizer.step,
       valueNorm: this.vnorm?.getState() ?? null,
     };
     await saveCheckpoint(
       dir,
-      [
-        ...toCheckpointTensors(
-          this.module.namedVariables().map(({ name, variable }) => ({ name, tensor: variable })),
-        ),
-        ...this.optimizer.checkpointTensors(),
-      ],
+      toCheckpointTensors([...this.module.params.named(), ...this.optimizer.stateTensors()]),
       {
         step: this.updates,
         meta: meta as unknown as Record<string, unknown>,
@@ -490,8 +493,8 @@ export class PpoAgent implements Agent {
           `checkpoint ${dir}: agent '${m.agent ?? '?'}' has ${k} ${JSON.stringify(m[k as keyof AgentMeta])}, ` +
             `this ${this.name} agent has ${JSON.stringify(v)}`,
         );
-    assignVariables(ck, [...this.module.namedVariables(), ...this.optimizer.namedMoments()], { dir });
-    this.optimizer.t = m.adamT ?? 0;
+    assignVariables(ck, this.module.params.list(), { dir });
+    this.optimizer.loadState((name) => ck.tensors.get(name), m.adamT ?? 0, dir);
     this.updates = m.updates ?? 0;
     if (this.vnorm && m.valueNorm) this.vnorm.setState(m.valueNorm);
     const rng = ck.manifest.rng as Record<string, RngState | undefined>;
