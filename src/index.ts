@@ -66,7 +66,6 @@ export * from './env/env-checker.js';
 export * from './env/wrappers/wrapper.js';
 export * from './env/wrappers/normalize-reward.js';
 export * from './env/wrappers/episode-statistics.js';
-export * from './env/wrappers/fixed-policy.js';
 export * from './env/toy-envs.js';
 export * from './env/protocol/frame.js';
 export * from './env/protocol/messages.js';

@@ -19,6 +19,7 @@ export * from './heuristics/mixed.js';
 export * from './heuristics/block.js';
 export * from './registry.js';
 export * from './builtins.js';
+export * from './step-loop.js';
 export * from './train-loop.js';
 export * from './env-io.js';
 
