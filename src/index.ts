@@ -79,6 +79,7 @@ export * from './tasks/embed.js';
 export * from './tasks/pretrain/trainer.js';
 export * from './tasks/pretrain/diagnostics.js';
 export * from './tasks/pretrain/build.js';
+export { loadPlugins, type PluginInfo } from './tasks/plugins.js';
 export * from './tasks/segmentation/sliding-window.js';
 export * from './tasks/segmentation/encoder-source.js';
 export * from './tasks/segmentation/affinity-loss.js';
