@@ -16,7 +16,7 @@ import {
 } from './checkpoint.js';
 import { Dense } from './dense.js';
 import { LayerNorm } from './layer-norm.js';
-import { hogDim, hogFeatures, normalizePatches } from './mim-targets.js';
+import { hogDim, hogFeatures, normalizePatches, patchMoments } from './mim-targets.js';
 import { ParamStore } from './params.js';
 import { sincosPosEmbed3d } from './pos-embed.js';
 import { warmupCosine } from './schedule.js';
@@ -413,14 +413,8 @@ export class MimModel implements MimModelLike {
       const pv = g.patchVoxels;
       for (let r = 0; r < batch * this.numPatches; r++) {
         if (!mask[r]) continue;
-        const o = r * pv;
-        let s = 0;
-        for (let i = 0; i < pv; i++) s += patches[o + i]!;
-        const m = s / pv;
-        let s2 = 0;
-        for (let i = 0; i < pv; i++) s2 += (patches[o + i]! - m) ** 2;
-        const sd = Math.sqrt(s2 / pv + 1e-6);
-        for (let i = 0; i < pv; i++) patches[o + i] = pred[o + i]! * sd + m;
+        const { mean, std } = patchMoments(patches, r, pv);
+        for (let i = r * pv; i < (r + 1) * pv; i++) patches[i] = pred[i]! * std + mean;
       }
       return g.unpatchify(patches, batch);
     } finally {

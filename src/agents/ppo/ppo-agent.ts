@@ -452,15 +452,25 @@ export class PpoAgent implements Agent {
     };
   }
 
-  async save(dir: string): Promise<void> {
-    const meta: AgentMeta = {
-      agent: this.name,
+  /** What a checkpoint must match to load into this agent (saved in its meta). */
+  private architecture(): Pick<
+    AgentMeta,
+    'critic' | 'centralInput' | 'useContext' | 'obsDim' | 'stateDim' | 'hidden'
+  > {
+    return {
       critic: this.critic,
       centralInput: this.critic === 'central' ? this.module.centralInput : null,
       useContext: this.module.useContext,
       obsDim: this.module.obsDim,
       stateDim: this.module.stateDim,
       hidden: this.module.hidden,
+    };
+  }
+
+  async save(dir: string): Promise<void> {
+    const meta: AgentMeta = {
+      agent: this.name,
+      ...this.architecture(),
       updates: this.updates,
       adamT: this.optimizer.step,
       valueNorm: this.vnorm?.getState() ?? null,
@@ -479,15 +489,7 @@ export class PpoAgent implements Agent {
   async load(dir: string): Promise<void> {
     const ck = loadCheckpoint(dir);
     const m = ck.manifest.meta as unknown as Partial<AgentMeta>;
-    const want = {
-      critic: this.critic,
-      centralInput: this.critic === 'central' ? this.module.centralInput : null,
-      useContext: this.module.useContext,
-      obsDim: this.module.obsDim,
-      stateDim: this.module.stateDim,
-      hidden: this.module.hidden,
-    };
-    for (const [k, v] of Object.entries(want))
+    for (const [k, v] of Object.entries(this.architecture()))
       if (m[k as keyof AgentMeta] !== v)
         throw new CheckpointError(
           `checkpoint ${dir}: agent '${m.agent ?? '?'}' has ${k} ${JSON.stringify(m[k as keyof AgentMeta])}, ` +
