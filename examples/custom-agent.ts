@@ -1,117 +1,46 @@
 /*
- * A custom agent plugged in from outside the library: a REINFORCE learner with a linear-logistic policy
- * in plain TypeScript (no tfjs), registered under the name 'reinforce' and selected by that name through
- * the registry, exactly as `--agent reinforce` would select it. It trains on the toy ScoreMaskEnv.
+ * A custom agent plugged in from outside the library: the REINFORCE plug-in shipped in
+ * examples/plugins/reinforce.mjs (a linear-logistic policy in plain JavaScript, no tfjs), loaded the way
+ * `--plugin` loads it, selected by name through the registry exactly as `--agent reinforce` would, and
+ * trained on the toy ScoreMaskEnv. The toy's features are small, so the example re-registers the plug-in's
+ * class with a larger step and no clipping (the plug-in's defaults suit MaskingEnv's embeddings).
  *
  * Run: node --import tsx examples/custom-agent.ts [updates]
  * Written against the public API only ('../src/index.js'; from an installed package: 'dbmim').
  */
 import {
   createAgent,
+  loadPlugins,
   registerAgent,
   resolveConfig,
   Rng,
   ScoreMaskEnv,
   trainOnEnv,
-  writeFileAtomic,
-  type ActInput,
-  type ActOutput,
   type Agent,
-  type Transition,
-  type UpdateStats,
 } from '../src/index.js';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-/** REINFORCE with a per-batch mean baseline: p(mask | o) = sigmoid(w . o + b). */
-class ReinforceAgent implements Agent {
-  readonly name = 'reinforce';
-  readonly learns = true;
-  private w: Float64Array;
-  private b = 0;
-  private episodes: { obs: Float32Array; actions: Int32Array; probs: Float32Array; rewards: Float32Array }[] =
-    [];
+/** The plug-in file (plain JavaScript; it registers 'reinforce' when loaded). */
+const PLUGIN = new URL('./plugins/reinforce.mjs', import.meta.url);
 
-  constructor(
-    private readonly obsDim: number,
-    private readonly rng: Rng,
-    /** Step size of the gradient ascent. */
-    private readonly lr = 4,
-  ) {
-    this.w = new Float64Array(obsDim);
-  }
-
-  act(input: ActInput): ActOutput {
-    const R = input.numEnvs * input.numAgents;
-    const out: ActOutput = {
-      actions: new Int32Array(R),
-      probs: new Float32Array(R),
-      logProbs: new Float32Array(R),
-      values: new Float32Array(R),
-    };
-    for (let i = 0; i < R; i++) {
-      let z = this.b;
-      for (let j = 0; j < this.obsDim; j++) z += this.w[j]! * input.observations[i * this.obsDim + j]!;
-      const p = 1 / (1 + Math.exp(-z));
-      const a = input.deterministic ? (p > 0.5 ? 1 : 0) : this.rng.next() < p ? 1 : 0;
-      out.actions[i] = a;
-      out.probs[i] = p;
-      out.logProbs[i] = Math.log(a ? p : 1 - p);
-    }
-    return out;
-  }
-
-  observe(t: Transition): void {
-    // The env's budget may have flipped actions: learn from the realized ones.
-    this.episodes.push({
-      obs: Float32Array.from(t.input.observations),
-      actions: Int32Array.from(t.realizedActions),
-      probs: Float32Array.from(t.output.probs),
-      rewards: Float32Array.from(t.rewards),
-    });
-  }
-
-  update(): UpdateStats | null {
-    if (this.episodes.length === 0) return null;
-    // Immediate rewards (the toy env is a bandit): advantage = r - mean(r).
-    let n = 0;
-    let meanR = 0;
-    for (const s of this.episodes)
-      for (const r of s.rewards) {
-        meanR += r;
-        n++;
-      }
-    meanR /= n;
-    const gw = new Float64Array(this.obsDim);
-    let gb = 0;
-    for (const s of this.episodes)
-      s.rewards.forEach((r, i) => {
-        const g = (r - meanR) * (s.actions[i]! - s.probs[i]!); // d log pi(a) / dz = a - p
-        for (let j = 0; j < this.obsDim; j++) gw[j]! += (g * s.obs[i * this.obsDim + j]!) / n;
-        gb += g / n;
-      });
-    for (let j = 0; j < this.obsDim; j++) this.w[j]! += this.lr * gw[j]!;
-    this.b += this.lr * gb;
-    this.episodes = [];
-    return { meanReward: meanR, gradNorm: Math.hypot(...gw, gb) };
-  }
-
-  async save(dir: string): Promise<void> {
-    writeFileAtomic(join(dir, 'reinforce.json'), JSON.stringify({ w: [...this.w], b: this.b }));
-  }
-
-  async load(dir: string): Promise<void> {
-    const s = JSON.parse(readFileSync(join(dir, 'reinforce.json'), 'utf8')) as { w: number[]; b: number };
-    this.w = Float64Array.from(s.w);
-    this.b = s.b;
-  }
-
-  dispose(): void {}
+/** What the plug-in module exports (typed here: it is JavaScript). */
+interface ReinforceModule {
+  ReinforceAgent: new (obsDim: number, rng: Rng, options?: { lr?: number; maxGradNorm?: number }) => Agent;
 }
+
+/** Step size on the toy env (its features are O(1) and its gradients small: no clipping needed). */
+const TOY_LR = 4;
 
 /** Register 'reinforce', build it by name from the config and train it for `updates` rollouts. */
 export async function main(updates = 20): Promise<{ agent: string; correct: number[]; learns: boolean }> {
-  registerAgent('reinforce', (ctx) => new ReinforceAgent(ctx.obsDim, ctx.rng.split('reinforce')));
+  await loadPlugins([fileURLToPath(PLUGIN)]); // as `--plugin examples/plugins/reinforce.mjs`
+  // The loaded module (cached by the import above), to build its class with the toy's step size.
+  const { ReinforceAgent } = (await import(PLUGIN.href)) as ReinforceModule;
+  registerAgent(
+    'reinforce',
+    (ctx) =>
+      new ReinforceAgent(ctx.obsDim, ctx.rng.split('reinforce'), { lr: TOY_LR, maxGradNorm: Infinity }),
+  );
   const config = resolveConfig({ agent: { name: 'reinforce' } });
   const env = new ScoreMaskEnv({ numEnvs: 4, numAgents: 16 });
   const agent = createAgent(config.agent.name, {

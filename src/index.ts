@@ -58,7 +58,13 @@ export {
 export { registerReward, registerRewardFactory, registeredRewards } from './env/rewards/registry.js';
 export { bernoulliKl, bernoulliLogRatio } from './env/rewards/kl.js';
 export { probeTargets } from './env/rewards/membrane-proxy.js';
-export { checkEnv, assertEnv, type CheckResult } from './env/env-checker.js';
+export {
+  checkEnv,
+  assertEnv,
+  ENV_CHECKS,
+  type CheckResult,
+  type CheckEnvOptions,
+} from './env/env-checker.js';
 export { VectorEnv } from './env/vector-env.js';
 export { DictParallelEnv } from './env/dict-adapter.js';
 export { ParallelEnvWrapper } from './env/wrappers/wrapper.js';
@@ -80,14 +86,21 @@ export {
 } from './agents/registry.js';
 export { BUILTIN_AGENTS } from './agents/builtins.js';
 export { PpoAgent } from './agents/ppo/ppo-agent.js';
-export { createIppo, type IppoOptions } from './agents/ippo.js';
-export { createMappo, type MappoOptions } from './agents/mappo.js';
+export { createIppo } from './agents/ippo.js';
+export { createMappo } from './agents/mappo.js';
 export { HeuristicAgent } from './agents/heuristics/heuristic-agent.js';
 export { RandomMaskAgent } from './agents/heuristics/random.js';
 export { EdgeMaskAgent } from './agents/heuristics/edge.js';
 export { MixedMaskAgent } from './agents/heuristics/mixed.js';
 export { BlockMaskAgent } from './agents/heuristics/block.js';
-export { trainOnEnv, type TrainLoopOptions, type TrainLoopResult } from './agents/train-loop.js';
+export {
+  runPolicy,
+  trainOnEnv,
+  type PolicyStepRecord,
+  type TrainLoopOptions,
+  type TrainLoopResult,
+} from './agents/train-loop.js';
+export { envSteps, type EnvStep, type StepLoopOptions } from './agents/step-loop.js';
 export { actInputOf, stepEnded, transitionOf } from './agents/env-io.js';
 
 // ---- models: the MIM model, encoder, decision module, checkpoints ----

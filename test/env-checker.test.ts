@@ -252,6 +252,29 @@ for (const [check, make, msg] of BROKEN) {
   });
 }
 
+test('checker: a check whose prerequisite threw is reported as not run, naming the prerequisite', () => {
+  class NoReset extends TinyEnv {
+    override reset(): ResetResult {
+      throw new Error('no crops');
+    }
+  }
+  const res = checkEnv(new NoReset());
+  assert.equal(failed(res), [
+    'reset',
+    'reset-determinism',
+    'reset-seed',
+    'step-shapes',
+    'rewards-finite',
+    'done-flags',
+    'horizon',
+    'reset-after-end',
+  ]);
+  const byName = new Map(res.map((r) => [r.check, r.message]));
+  assert.is(byName.get('reset'), 'threw: no crops');
+  assert.match(byName.get('reset-seed')!, /^not run: 'reset' threw/);
+  assert.match(byName.get('horizon')!, /^not run: 'step-shapes' threw/);
+});
+
 test('checker: a deterministic env passes reset-seed with {random: false}', () => {
   class Fixed extends TinyEnv {
     override reset(): ResetResult {

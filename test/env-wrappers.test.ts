@@ -7,7 +7,7 @@ import type { ParallelEnv, ResetOptions, ResetResult, StepResult } from '../src/
 import { Box, Discrete } from '../src/env/spaces.js';
 import { VectorEnv } from '../src/env/vector-env.js';
 import { RecordEpisodeStatistics, type EpisodeStats } from '../src/env/wrappers/episode-statistics.js';
-import { runFixedPolicy } from '../src/env/wrappers/fixed-policy.js';
+import { RandomMaskAgent, runPolicy } from '../src/agents/index.js';
 import { NormalizeReward, RunningMeanStd } from '../src/env/wrappers/normalize-reward.js';
 import { FakeCrops, FakeMim } from './env-fakes.js';
 
@@ -111,9 +111,10 @@ function fakeEnv(numEnvs = 2, seedName = 'w') {
   });
 }
 
-test('runFixedPolicy: per-step records; all-keep is lifted to the budget minimum; resets at the horizon', () => {
+test('runPolicy: per-step records; all-keep is lifted to the budget minimum; resets at the horizon', () => {
+  const allKeep = (): RandomMaskAgent => new RandomMaskAgent(Rng.fromSeed(2), 0);
   const env = fakeEnv();
-  const recs = runFixedPolicy(env, (x) => new Int32Array(x.numEnvs * x.numAgents), 5, { seed: 1 });
+  const recs = runPolicy(env, allKeep(), 5, { seed: 1 });
   assert.is(recs.length, 5);
   assert.equal(
     recs.map((r) => r.ended),
@@ -122,10 +123,10 @@ test('runFixedPolicy: per-step records; all-keep is lifted to the budget minimum
   for (const r of recs) {
     assert.ok(close(r.maskRatio, 3 / 8), 'ceil(0.35 * 8) = 3 masks');
     assert.ok(r.mimLoss !== null && r.mimLoss > 0);
-    assert.ok(close(r.rewardMean, r.rewardTerms.reconstruction! + 0.5 * r.rewardTerms.budget!));
+    assert.ok(close(r.reward, r.rewardTerms.reconstruction! + 0.5 * r.rewardTerms.budget!));
     assert.ok(close(r.rewardTerms.budget!, -(0.75 - 0.375)));
   }
-  const again = runFixedPolicy(fakeEnv(), (x) => new Int32Array(x.numEnvs * x.numAgents), 5, { seed: 1 });
+  const again = runPolicy(fakeEnv(), allKeep(), 5, { seed: 1 });
   assert.equal(again, recs);
 });
 

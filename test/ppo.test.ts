@@ -133,7 +133,7 @@ test('orthogonal init: orthonormal columns (tall) or rows (wide), scaled by the 
   assert.ok(close(dot, 0, 1e-6));
   assert.equal(orthogonal(4, 4, 1, Rng.fromSeed(3)), orthogonal(4, 4, 1, Rng.fromSeed(3)));
   const m = new DecisionModule({ obsDim: 5, stateDim: 3, hidden: 8, critic: 'both', rng: Rng.fromSeed(0) });
-  const names = m.namedVariables().map((x) => x.name);
+  const names = m.params.list().map((x) => x.name);
   assert.ok(names.every((n) => n.startsWith('policy/')));
   assert.ok(names.includes('policy/critic_central/out/w') && names.includes('policy/actor/head/w_self'));
   m.dispose();

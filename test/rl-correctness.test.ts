@@ -65,7 +65,7 @@ function collect(env: ScoreMaskEnv, agent: PpoAgent, steps: number, seed: number
 }
 
 function setVariable(agent: PpoAgent, name: string, value: number): void {
-  const v = agent.module.namedVariables().find((x) => x.name === name)!.variable;
+  const v = agent.module.params.list().find((x) => x.name === name)!.variable;
   v.assign(tf.fill(v.shape, value));
 }
 
@@ -168,7 +168,7 @@ test('decentralized actor by default: no context variables, own-observation logi
   ] as const) {
     const c = useContext ? config({ useContext: true }) : config(); // the default is false
     const agent = build(kind, env, c);
-    const names = agent.module.namedVariables().map((v) => v.name);
+    const names = agent.module.params.list().map((v) => v.name);
     assert.is(
       names.some((n) => n.includes('context')),
       useContext,

@@ -7,24 +7,36 @@
  *   npx dbmim pretrain --plugin ./reinforce.mjs --agent reinforce --synthetic --out out/reinforce
  *
  * Only the public API is used: `import ... from 'dbmim'` (the plug-in loader points it at the running dbmim).
+ * The class is exported too, so a program that loaded this file (loadPlugins) can build it with other
+ * hyper-parameters (examples/custom-agent.ts does, for the toy env).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { registerAgent, writeFileAtomic } from 'dbmim';
 
-/** Step size of the gradient ascent on the policy's weights. */
-const LR = 0.05;
-/** Largest gradient norm applied per update (observations are unnormalized patch embeddings). */
-const MAX_GRAD_NORM = 1;
+/** Hyper-parameters of the registered agent (MaskingEnv: observations are unnormalized patch embeddings). */
+export const REINFORCE_DEFAULTS = {
+  /** Step size of the gradient ascent on the policy's weights. */
+  lr: 0.05,
+  /** Largest gradient norm applied per update (Infinity: no clipping). */
+  maxGradNorm: 1,
+};
 
-class ReinforceAgent {
+/** REINFORCE with a per-update mean-reward baseline: p(mask | o) = sigmoid(w . o + b). */
+export class ReinforceAgent {
   name = 'reinforce';
   learns = true;
 
-  /** @param {number} obsDim @param {{ next(): number }} rng */
-  constructor(obsDim, rng) {
+  /**
+   * @param {number} obsDim
+   * @param {{ next(): number }} rng
+   * @param {{ lr?: number, maxGradNorm?: number }} [options] defaults: REINFORCE_DEFAULTS
+   */
+  constructor(obsDim, rng, options = {}) {
     this.obsDim = obsDim;
     this.rng = rng;
+    this.lr = options.lr ?? REINFORCE_DEFAULTS.lr;
+    this.maxGradNorm = options.maxGradNorm ?? REINFORCE_DEFAULTS.maxGradNorm;
     this.w = new Float64Array(obsDim);
     this.b = 0;
     this.steps = [];
@@ -80,7 +92,7 @@ class ReinforceAgent {
         gb += g;
       });
     const norm = Math.hypot(...gw, gb);
-    const scale = LR * Math.min(1, MAX_GRAD_NORM / (norm || 1));
+    const scale = this.lr * Math.min(1, this.maxGradNorm / (norm || 1));
     for (let j = 0; j < this.obsDim; j++) this.w[j] += scale * gw[j];
     this.b += scale * gb;
     this.steps = [];

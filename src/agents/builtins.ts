@@ -11,18 +11,13 @@ export const BUILTIN_AGENTS = ['ippo', 'mappo', 'random', 'edge', 'mixed', 'bloc
 
 /** Register the built-in agents in the root container (idempotent). */
 export function registerBuiltinAgents(): void {
-  const ppo = (c: AgentContext) => ({
-    ...c,
-    activation: c.config.ppo.activation,
-    valueNorm: c.config.ppo.valueNorm ?? undefined,
-  });
   const edge = (c: AgentContext) => ({
     ratio: c.config.agent.ratio,
     power: c.config.agent.edgePower,
     noise: c.config.agent.edgeNoise,
   });
-  registerAgent('ippo', (c: AgentContext) => createIppo(ppo(c)));
-  registerAgent('mappo', (c: AgentContext) => createMappo(ppo(c)));
+  registerAgent('ippo', createIppo);
+  registerAgent('mappo', createMappo);
   registerAgent('random', (c) => new RandomMaskAgent(c.rng, c.config.agent.ratio));
   registerAgent('edge', (c) => new EdgeMaskAgent(c.rng, edge(c)));
   registerAgent(

@@ -8,10 +8,8 @@ export * from './agent.js';
 export * from './ppo/gae.js';
 export * from './ppo/losses.js';
 export * from './ppo/buffer.js';
-export * from './ppo/adam.js';
 export * from './ppo/value-norm.js';
 export * from './ppo/ppo-agent.js';
-export * from './ppo/learner-options.js';
 export * from './ippo.js';
 export * from './mappo.js';
 export * from './heuristics/heuristic-agent.js';
@@ -21,6 +19,7 @@ export * from './heuristics/mixed.js';
 export * from './heuristics/block.js';
 export * from './registry.js';
 export * from './builtins.js';
+export * from './step-loop.js';
 export * from './train-loop.js';
 export * from './env-io.js';
 

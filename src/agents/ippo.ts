@@ -1,5 +1,5 @@
-import { createPpoLearner, type PpoLearnerOptions } from './ppo/learner-options.js';
-import type { PpoAgent } from './ppo/ppo-agent.js';
+import type { AgentContext } from './registry.js';
+import { PpoAgent } from './ppo/ppo-agent.js';
 
 /*
  * IPPO (independent PPO, de Witt et al. 2020) with parameter sharing: every patch agent runs the same
@@ -8,10 +8,7 @@ import type { PpoAgent } from './ppo/ppo-agent.js';
  * environment; no value normalization by default (CleanRL's PPO).
  */
 
-/** Options of {@link createIppo} (value normalization off by default). */
-export type IppoOptions = PpoLearnerOptions;
-
-/** Build an IPPO learner. */
-export function createIppo(o: IppoOptions): PpoAgent {
-  return createPpoLearner('ippo', 'agent', /* defaultValueNorm */ false, o);
+/** Build an IPPO learner; every knob comes from `ctx.config` (see {@link PpoAgentOptions}). */
+export function createIppo(ctx: AgentContext): PpoAgent {
+  return new PpoAgent({ ...ctx, name: 'ippo', critic: 'agent' });
 }

@@ -1,12 +1,13 @@
-import { actInputOf, stepEnded, transitionOf } from './env-io.js';
 import type { ParallelEnv, StepInfo } from '../env/parallel-env.js';
 import type { Agent, UpdateStats } from './agent.js';
 import { mean } from '../core/stats.js';
+import { envSteps, summarizeStep, type StepSummary } from './step-loop.js';
 
 /*
- * A minimal on-policy loop (act -> step -> observe, update every `rolloutSteps` steps, reset on episode
- * end), for toy envs, examples and benchmarks. The pretraining trainer (src/tasks/pretrain) is the full
- * version with phases, events and checkpoints.
+ * Two small consumers of the stepping loop (step-loop.ts) for toy envs, examples, benchmarks and the CLI:
+ * trainOnEnv (on-policy training: update every `rolloutSteps` steps) and runPolicy (run any agent without
+ * learning, one record per step). The pretraining trainer (src/tasks/pretrain) is the full version with
+ * phases, events and checkpoints.
  */
 
 /** Options of {@link trainOnEnv}. */
@@ -36,31 +37,61 @@ export function trainOnEnv(
 ): TrainLoopResult {
   const T = opts.rolloutSteps ?? 8;
   const learn = agent.learns && !opts.deterministic;
-  let obs = env.reset({ seed: opts.seed }).observations;
+  const steps = envSteps(env, agent, {
+    resetSeed: (episode) => (episode === 0 ? opts.seed : undefined),
+    deterministic: opts.deterministic,
+    learnAt: () => learn,
+  });
   const history: UpdateStats[] = [];
-  let steps = 0;
   for (let u = 0; u < opts.updates; u++) {
     let reward = 0;
     let correct = 0;
     let hasCorrect = false;
     for (let t = 0; t < T; t++) {
-      const input = actInputOf(env, obs, opts.deterministic);
-      const out = agent.act(input);
-      const res = env.step(out.actions, out.probs);
-      steps++;
-      const ended = stepEnded(res); // then every env is reset: rows still running count as truncated
-      if (learn) agent.observe(transitionOf(input, out, res, env.state(), ended));
-      reward += mean(res.rewards) / T;
-      const c = res.infos.correct;
+      const { result } = steps.next().value;
+      reward += mean(result.rewards) / T;
+      const c = result.infos.correct;
       if (c instanceof Float32Array) {
         correct += mean(c) / T;
         hasCorrect = true;
       }
-      obs = ended ? env.reset().observations : res.observations;
     }
     // Progress before this update (as CleanRL): the first update runs at the full rate, none at 0.
     const stats = (learn ? agent.update(u / opts.updates) : null) ?? {};
     history.push({ ...stats, meanReward: reward, ...(hasCorrect ? { correct } : {}) });
   }
-  return { history, steps };
+  return { history, steps: opts.updates * T };
+}
+
+/** One step of {@link runPolicy}. */
+export interface PolicyStepRecord extends StepSummary {
+  /** Index of the step (0-based). */
+  step: number;
+  /** The episode ended at this step (the runner then resets). */
+  ended: boolean;
+}
+
+/**
+ * Run `agent` (any policy: a heuristic, a plug-in, an untrained or loaded learner; it never learns here)
+ * for `steps` env steps from `reset({seed})`, resetting without a seed (the env's streams continue)
+ * whenever an episode ends. Returns one record per step.
+ */
+export function runPolicy(
+  env: ParallelEnv<StepInfo>,
+  agent: Agent,
+  steps: number,
+  opts: { seed?: number; onStep?: (r: PolicyStepRecord) => void } = {},
+): PolicyStepRecord[] {
+  const loop = envSteps(env, agent, {
+    resetSeed: (episode) => (episode === 0 ? opts.seed : undefined),
+    learnAt: () => false,
+  });
+  const records: PolicyStepRecord[] = [];
+  for (let i = 0; i < steps; i++) {
+    const s = loop.next().value;
+    const rec: PolicyStepRecord = { step: i, ...summarizeStep(s.result), ended: s.ended };
+    records.push(rec);
+    opts.onStep?.(rec);
+  }
+  return records;
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError, InputError } from '../core/errors.js';
 import type { Rng } from '../core/rng.js';
+import { ParamStore } from './params.js';
 
 /*
  * The decision module (docs/architecture.md, "Masking as a decision"): the network every patch agent
@@ -22,8 +23,8 @@ import type { Rng } from '../core/rng.js';
  * always see whole envs (all numAgents rows of an env, in order): minibatches are made of (step, env)
  * groups, never of single rows.
  *
- * Variables have checkpoint names under `policy/` (`policy/actor/...`, `policy/critic_agent/...`,
- * `policy/critic_central/...`); the tf variable names get a unique suffix so two modules can coexist.
+ * Parameters live in a ParamStore (params.ts) under `policy/` (`policy/actor/...`, `policy/critic_agent/...`,
+ * `policy/critic_central/...`), the names checkpoints and the optimizer go by.
  */
 
 /** Hidden activation of the MLPs. */
@@ -68,8 +69,6 @@ const HIDDEN_GAIN = Math.SQRT2;
 const POLICY_GAIN = 0.01;
 /** Gain of the value heads. */
 const VALUE_GAIN = 1;
-
-let uid = 0;
 
 /**
  * An orthogonal matrix `[rows, cols]` (row-major) scaled by `gain`: the columns are orthonormal when
@@ -126,7 +125,8 @@ export class DecisionModule {
   readonly critic: CriticKind;
   readonly useContext: boolean;
   readonly centralInput: CentralCriticInput;
-  private readonly vars = new Map<string, tf.Variable>();
+  /** Trainable parameters under `policy/...` (registration order is the checkpoint order). */
+  readonly params: ParamStore;
   private readonly actor: Linear[];
   private readonly contextProj: Linear | null = null;
   private readonly headSelf: tf.Variable;
@@ -134,7 +134,6 @@ export class DecisionModule {
   private readonly headBias: tf.Variable;
   private readonly agentCritic: Linear[] | null = null;
   private readonly centralCritic: Linear[] | null = null;
-  private readonly id = uid++;
   private disposed = false;
 
   constructor(opts: DecisionModuleOptions) {
@@ -145,6 +144,8 @@ export class DecisionModule {
     this.critic = opts.critic ?? 'agent';
     this.useContext = opts.useContext ?? false;
     this.centralInput = opts.centralInput ?? 'agent-specific';
+    // Initial values are drawn from `rng` in a fixed order below (orthogonal init) and handed over as values.
+    this.params = new ParamStore(opts.rng);
     if (!Number.isInteger(this.obsDim) || this.obsDim < 1)
       throw new ConfigError(`DecisionModule: obsDim must be an integer >= 1, got ${this.obsDim}`);
     if (!Number.isInteger(this.hidden) || this.hidden < 1)
@@ -167,21 +168,18 @@ export class DecisionModule {
     const contextW = orthogonal(H, H, HIDDEN_GAIN, rng);
     if (this.useContext)
       this.contextProj = {
-        w: this.variable('policy/actor/context/w', tf.tensor2d(contextW, [H, H])),
-        b: this.variable('policy/actor/context/b', tf.zeros([H])),
+        w: this.variable('policy/actor/context/w', [H, H], contextW),
+        b: this.variable('policy/actor/context/b', [H]),
       };
     // One orthogonal [2H, 1] head split into its self and context halves.
     const head = orthogonal(2 * H, 1, POLICY_GAIN, rng);
-    this.headSelf = this.variable('policy/actor/head/w_self', tf.tensor2d(head.subarray(0, H), [H, 1]));
+    this.headSelf = this.variable('policy/actor/head/w_self', [H, 1], head.slice(0, H));
     if (this.useContext)
-      this.headContext = this.variable(
-        'policy/actor/head/w_context',
-        tf.tensor2d(head.subarray(H, 2 * H), [H, 1]),
-      );
+      this.headContext = this.variable('policy/actor/head/w_context', [H, 1], head.slice(H, 2 * H));
     const p0 = opts.initMaskProb ?? 0.5;
     if (!(p0 > 0 && p0 < 1))
       throw new ConfigError(`DecisionModule: initMaskProb must be in (0, 1), got ${p0}`);
-    this.headBias = this.variable('policy/actor/head/b', tf.tensor1d([Math.log(p0 / (1 - p0))]));
+    this.headBias = this.variable('policy/actor/head/b', [1], Float32Array.of(Math.log(p0 / (1 - p0))));
     if (this.critic !== 'central')
       this.agentCritic = [
         this.linear('policy/critic_agent/fc1', this.obsDim, H, HIDDEN_GAIN, rng),
@@ -202,17 +200,15 @@ export class DecisionModule {
       ];
   }
 
-  private variable(name: string, init: tf.Tensor): tf.Variable {
-    const v = tf.variable(init, true, `${name}#${this.id}`);
-    init.dispose();
-    this.vars.set(name, v);
-    return v;
+  /** A parameter with the given initial values (zeros when none are given). */
+  private variable(name: string, shape: number[], data?: Float32Array): tf.Variable {
+    return this.params.add(name, shape, data ? { kind: 'values', data } : { kind: 'zeros' });
   }
 
   private linear(name: string, fanIn: number, fanOut: number, gain: number, rng: Rng): Linear {
     return {
-      w: this.variable(`${name}/w`, tf.tensor2d(orthogonal(fanIn, fanOut, gain, rng), [fanIn, fanOut])),
-      b: this.variable(`${name}/b`, tf.zeros([fanOut])),
+      w: this.variable(`${name}/w`, [fanIn, fanOut], orthogonal(fanIn, fanOut, gain, rng)),
+      b: this.variable(`${name}/b`, [fanOut]),
     };
   }
 
@@ -285,26 +281,19 @@ export class DecisionModule {
     });
   }
 
-  /** All trainable variables with their checkpoint names (`policy/...`), in a fixed order. */
-  namedVariables(): { name: string; variable: tf.Variable }[] {
-    return [...this.vars].map(([name, variable]) => ({ name, variable }));
-  }
-
-  /** The trainable variables (for tf.variableGrads). */
+  /** The trainable variables, in checkpoint order (for tf.variableGrads). */
   variables(): tf.Variable[] {
-    return [...this.vars.values()];
+    return this.params.list().map((p) => p.variable);
   }
 
   /** Number of trainable scalars. */
   parameterCount(): number {
-    let n = 0;
-    for (const v of this.vars.values()) n += v.size;
-    return n;
+    return this.params.list().reduce((n, p) => n + p.variable.size, 0);
   }
 
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const v of this.vars.values()) v.dispose();
+    this.params.dispose();
   }
 }

@@ -17,7 +17,7 @@ import {
 } from './checkpoint.js';
 import { Dense } from './dense.js';
 import { LayerNorm } from './layer-norm.js';
-import { hogDim, hogFeatures, normalizePatches } from './mim-targets.js';
+import { hogDim, hogFeatures, normalizePatches, patchMoments } from './mim-targets.js';
 import { ParamStore } from './params.js';
 import { sincosPosEmbed3d } from './pos-embed.js';
 import { warmupCosine } from './schedule.js';
@@ -54,30 +54,64 @@ interface MimCheckpointConfig {
   totalSteps: number;
 }
 
-/** Everything one forward pass needs, prepared in JS from (raw, mask). */
-interface PreparedBatch {
-  batch: number;
-  /** Encoder tokens per sample (visible count padded, or numPatches in simmim). */
-  encTokens: number;
-  encInput: tf.Tensor2D;
-  encPosSel: RowSelection;
-  keyBias: tf.Tensor4D | null;
-  /** MAE: encoded visible rows -> decoder rows. */
-  scatter: RowSelection | null;
-  /** `[batch*numPatches, 1]` mask token placement (decoder, and encoder in simmim). */
-  maskSel: RowSelection;
-  /** simmim: `[batch*numPatches, 1]` = 1 - mask. */
-  keep: tf.Tensor2D | null;
-  decPosSel: RowSelection;
+/**
+ * How the encoder sees a batch, by mode. MAE: only the visible patches of each sample, padded to the
+ * batch's largest visible count (padded keys masked in attention), scattered back to all patches before
+ * the decoder. SimMIM: every patch, masked ones replaced by the encoder mask token.
+ */
+type EncoderInput =
+  | {
+      mode: 'mae';
+      /** Encoder tokens per sample (the largest visible count). */
+      tokens: number;
+      /** `[batch*tokens, patchVoxels]` visible patches. */
+      input: tf.Tensor2D;
+      /** Encoder row -> its patch's position embedding. */
+      posSel: RowSelection;
+      /** Attention bias of the padded keys (null: no sample is padded). */
+      keyBias: tf.Tensor4D | null;
+      /** Encoded visible rows -> decoder rows. */
+      scatter: RowSelection;
+    }
+  | {
+      mode: 'simmim';
+      /** Encoder tokens per sample (numPatches). */
+      tokens: number;
+      /** `[batch*numPatches, patchVoxels]` every patch. */
+      input: tf.Tensor2D;
+      posSel: RowSelection;
+      /** `[batch*numPatches, 1]` = 1 - mask. */
+      keep: tf.Tensor2D;
+    };
+
+/** What the loss compares the prediction with (both modes). */
+interface LossInputs {
+  /** `[batch*numPatches, patchVoxels]` per-patch-normalized voxels. */
   target: tf.Tensor2D;
+  /** HOG features of the target (null: the HOG term is off). */
   hogTarget: tf.Tensor2D | null;
   /** `[batch*numPatches]`: loss weight per patch (0 for visible), summing to 1. */
   rowWeight: tf.Tensor1D;
   /** `[batch*numPatches]`: 1 for masked patches. */
   maskF: tf.Tensor1D;
+}
+
+/** Everything one forward pass needs, prepared in JS from (raw, mask). */
+interface PreparedBatch {
+  batch: number;
   maskRatio: number;
+  encoder: EncoderInput;
+  /** `[batch*numPatches, 1]` mask token placement (decoder, and encoder in simmim). */
+  maskSel: RowSelection;
+  /** Decoder row -> its patch's position embedding. */
+  decPosSel: RowSelection;
+  loss: LossInputs;
+  /** Every tensor above, disposed together after the pass. */
   tensors: { dispose(): void }[];
 }
+
+/** Collects tensors for disposal after a pass. */
+type Track = <T extends { dispose(): void }>(t: T) => T;
 
 /** The MIM model: encoder, light decoder, loss and its own AdamW optimizer. */
 export class MimModel implements MimModelLike {
@@ -169,62 +203,86 @@ export class MimModel implements MimModelLike {
     g.checkRaw(raw, batch);
     g.checkMask(mask, batch);
     const np = this.numPatches;
-    const pv = g.patchVoxels;
-    const patches = g.patchify(raw, batch); // [b*np, pv]
     const tensors: { dispose(): void }[] = [];
-    const track = <T extends { dispose(): void }>(t: T): T => (tensors.push(t), t);
+    const track: Track = (t) => (tensors.push(t), t);
+    const patches = g.patchify(raw, batch); // [b*np, pv]
     let masked = 0;
     for (let i = 0; i < mask.length; i++) if (mask[i]) masked++;
 
-    // Loss weights: masked patches, times 1 + w * membrane proxy, normalized to sum 1.
-    const w = new Float32Array(batch * np);
-    const maskArr = new Float32Array(batch * np);
+    const maskPairs: [number, number][] = [];
+    for (let i = 0; i < batch * np; i++) if (mask[i]) maskPairs.push([i, 0]);
+    const decPosSel = track(RowSelection.tiled(batch, np));
+    return {
+      batch,
+      maskRatio: masked / mask.length,
+      encoder:
+        this.config.mode === 'simmim'
+          ? this.simmimInput(patches, batch, mask, decPosSel, track)
+          : this.maeInput(patches, batch, mask, track),
+      maskSel: track(new RowSelection(batch * np, 1, maskPairs)),
+      decPosSel,
+      loss: this.lossInputs(raw, patches, batch, mask, track),
+      tensors,
+    };
+  }
+
+  /** Targets and weights: masked patches, times 1 + w * membrane proxy, normalized to sum 1. */
+  private lossInputs(
+    raw: Float32Array,
+    patches: Float32Array,
+    batch: number,
+    mask: Uint8Array,
+    track: Track,
+  ): LossInputs {
+    const rows = batch * this.numPatches;
+    const pv = this.encoder.grid.patchVoxels;
+    const w = new Float32Array(rows);
+    const maskArr = new Float32Array(rows);
     const mw = this.config.membraneWeight;
     const proxy = mw > 0 ? patchMembraneProxy(raw, batch, this.crop, this.patch) : null;
     let wsum = 0;
-    for (let i = 0; i < w.length; i++) {
+    for (let i = 0; i < rows; i++) {
       if (!mask[i]) continue;
       maskArr[i] = 1;
       w[i] = proxy ? 1 + mw * proxy[i]! : 1;
       wsum += w[i]!;
     }
-    if (wsum > 0) for (let i = 0; i < w.length; i++) w[i]! /= wsum;
-
-    const norm = normalizePatches(patches, batch * np, pv);
-    const target = track(tf.tensor2d(norm, [batch * np, pv]));
-    const hogTarget = this.hogHead
-      ? track(tf.tensor2d(hogFeatures(norm, batch * np, this.patch), [batch * np, this.hogDim]))
-      : null;
-    const maskPairs: [number, number][] = [];
-    for (let i = 0; i < batch * np; i++) if (mask[i]) maskPairs.push([i, 0]);
-    const maskSel = track(new RowSelection(batch * np, 1, maskPairs));
-    const decPosSel = track(RowSelection.tiled(batch, np));
-    const common = {
-      batch,
-      maskSel,
-      decPosSel,
-      target,
-      hogTarget,
+    if (wsum > 0) for (let i = 0; i < rows; i++) w[i]! /= wsum;
+    const norm = normalizePatches(patches, rows, pv);
+    return {
+      target: track(tf.tensor2d(norm, [rows, pv])),
+      hogTarget: this.hogHead
+        ? track(tf.tensor2d(hogFeatures(norm, rows, this.patch), [rows, this.hogDim]))
+        : null,
       rowWeight: track(tf.tensor1d(w)),
       maskF: track(tf.tensor1d(maskArr)),
-      maskRatio: masked / mask.length,
-      tensors,
     };
+  }
 
-    if (this.config.mode === 'simmim') {
-      const keep = new Float32Array(batch * np);
-      for (let i = 0; i < keep.length; i++) keep[i] = mask[i] ? 0 : 1;
-      return {
-        ...common,
-        encTokens: np,
-        encInput: track(tf.tensor2d(patches, [batch * np, pv])),
-        encPosSel: decPosSel,
-        keyBias: null,
-        scatter: null,
-        keep: track(tf.tensor2d(keep, [batch * np, 1])),
-      };
-    }
-    // MAE: visible patches of each sample, padded to the largest visible count.
+  /** SimMIM: every patch, with the keep mask; positions as the decoder's. */
+  private simmimInput(
+    patches: Float32Array,
+    batch: number,
+    mask: Uint8Array,
+    posSel: RowSelection,
+    track: Track,
+  ): EncoderInput {
+    const rows = batch * this.numPatches;
+    const keep = new Float32Array(rows);
+    for (let i = 0; i < rows; i++) keep[i] = mask[i] ? 0 : 1;
+    return {
+      mode: 'simmim',
+      tokens: this.numPatches,
+      input: track(tf.tensor2d(patches, [rows, this.encoder.grid.patchVoxels])),
+      posSel,
+      keep: track(tf.tensor2d(keep, [rows, 1])),
+    };
+  }
+
+  /** MAE: visible patches of each sample, padded to the largest visible count. */
+  private maeInput(patches: Float32Array, batch: number, mask: Uint8Array, track: Track): EncoderInput {
+    const np = this.numPatches;
+    const pv = this.encoder.grid.patchVoxels;
     const counts = new Int32Array(batch);
     for (let b = 0; b < batch; b++) for (let p = 0; p < np; p++) if (!mask[b * np + p]) counts[b]!++;
     const tv = Math.max(1, ...counts);
@@ -242,15 +300,13 @@ export class MimModel implements MimModelLike {
       }
     }
     const keyBias = keyBiasFromCounts(counts, tv);
-    if (keyBias) track(keyBias);
     return {
-      ...common,
-      encTokens: tv,
-      encInput: track(tf.tensor2d(vis, [batch * tv, pv])),
-      encPosSel: track(new RowSelection(batch * tv, np, posPairs)),
-      keyBias,
+      mode: 'mae',
+      tokens: tv,
+      input: track(tf.tensor2d(vis, [batch * tv, pv])),
+      posSel: track(new RowSelection(batch * tv, np, posPairs)),
+      keyBias: keyBias ? track(keyBias) : null,
       scatter: track(new RowSelection(batch * np, batch * tv, scatterPairs)),
-      keep: null,
     };
   }
 
@@ -259,17 +315,18 @@ export class MimModel implements MimModelLike {
     const cfg = this.config;
     const y = this.decoderTokens(pb); // [b*np, Dd]
     const pred = this.decPred.apply(y); // [b*np, pv]
-    const err = tf.sub(pred, pb.target) as tf.Tensor2D;
+    const { target, hogTarget, rowWeight, maskF } = pb.loss;
+    const err = tf.sub(pred, target) as tf.Tensor2D;
     const perPatch = tf.mean(tf.square(err), -1) as tf.Tensor1D; // [b*np]
     let objective: tf.Tensor1D = perPatch;
     if (cfg.structureWeight > 0)
       objective = tf.add(objective, tf.mul(this.structureLoss(err), cfg.structureWeight));
-    if (this.hogHead && pb.hogTarget) {
-      const hog = tf.mean(tf.square(tf.sub(this.hogHead.apply(y), pb.hogTarget)), -1) as tf.Tensor1D;
+    if (this.hogHead && hogTarget) {
+      const hog = tf.mean(tf.square(tf.sub(this.hogHead.apply(y), hogTarget)), -1) as tf.Tensor1D;
       objective = tf.add(objective, tf.mul(hog, cfg.hogWeight));
     }
-    const loss = tf.sum(tf.mul(objective, pb.rowWeight)) as tf.Scalar;
-    return { loss, perPatch: tf.mul(perPatch, pb.maskF) as tf.Tensor1D };
+    const loss = tf.sum(tf.mul(objective, rowWeight)) as tf.Scalar;
+    return { loss, perPatch: tf.mul(perPatch, maskF) as tf.Tensor1D };
   }
 
   /** Per-patch mean squared finite difference of the error (z, y, x inside the patch): `[rows]`. */
@@ -352,14 +409,8 @@ export class MimModel implements MimModelLike {
       const pv = g.patchVoxels;
       for (let r = 0; r < batch * this.numPatches; r++) {
         if (!mask[r]) continue;
-        const o = r * pv;
-        let s = 0;
-        for (let i = 0; i < pv; i++) s += patches[o + i]!;
-        const m = s / pv;
-        let s2 = 0;
-        for (let i = 0; i < pv; i++) s2 += (patches[o + i]! - m) ** 2;
-        const sd = Math.sqrt(s2 / pv + 1e-6);
-        for (let i = 0; i < pv; i++) patches[o + i] = pred[o + i]! * sd + m;
+        const { mean, std } = patchMoments(patches, r, pv);
+        for (let i = r * pv; i < (r + 1) * pv; i++) patches[i] = pred[i]! * std + mean;
       }
       return g.unpatchify(patches, batch);
     } finally {
@@ -369,13 +420,17 @@ export class MimModel implements MimModelLike {
 
   /** Encoder on the prepared tokens, then the decoder up to its final norm: `[batch*numPatches, Dd]`. */
   private decoderTokens(pb: PreparedBatch): tf.Tensor2D {
-    let x = this.encoder.project(pb.encInput); // [b*te, D]
-    if (pb.keep && this.encMaskToken)
-      x = tf.add(tf.mul(x, pb.keep), pb.maskSel.apply(this.encMaskToken)) as tf.Tensor2D;
-    x = tf.add(x, pb.encPosSel.apply(this.encoder.pos)) as tf.Tensor2D;
-    const { out } = this.encoder.run(x, pb.batch, pb.encTokens, pb.keyBias);
+    const enc = pb.encoder;
+    let x = this.encoder.project(enc.input); // [b*te, D]
+    if (enc.mode === 'simmim' && this.encMaskToken)
+      x = tf.add(tf.mul(x, enc.keep), pb.maskSel.apply(this.encMaskToken)) as tf.Tensor2D;
+    x = tf.add(x, enc.posSel.apply(this.encoder.pos)) as tf.Tensor2D;
+    const keyBias = enc.mode === 'mae' ? enc.keyBias : null;
+    const { out } = this.encoder.run(x, pb.batch, enc.tokens, keyBias);
     let y = this.decEmbed.apply(out); // [b*te, Dd]
-    if (pb.scatter) y = tf.add(pb.scatter.apply(y), pb.maskSel.apply(this.decMaskToken)) as tf.Tensor2D;
+    if (enc.mode === 'mae')
+      // the decoder sees every patch: encoded visible rows plus mask tokens
+      y = tf.add(enc.scatter.apply(y), pb.maskSel.apply(this.decMaskToken)) as tf.Tensor2D;
     y = tf.add(y, pb.decPosSel.apply(this.decPos)) as tf.Tensor2D; // [b*np, Dd]
     for (const blk of this.decBlocks) y = blk.apply(y, pb.batch, this.numPatches, null);
     return this.decNorm.apply(y);

@@ -6,18 +6,24 @@
 /** Epsilon of the per-patch normalization (MAE uses 1e-6 on the variance). */
 export const NORM_EPS = 1e-6;
 
+/** Mean and std (with NORM_EPS) of row `r` of `patches` `[rows, pv]`: the MAE per-patch target statistics. */
+export function patchMoments(patches: Float32Array, r: number, pv: number): { mean: number; std: number } {
+  const o = r * pv;
+  let s = 0;
+  for (let i = 0; i < pv; i++) s += patches[o + i]!;
+  const mean = s / pv;
+  let s2 = 0;
+  for (let i = 0; i < pv; i++) s2 += (patches[o + i]! - mean) ** 2;
+  return { mean, std: Math.sqrt(s2 / pv + NORM_EPS) };
+}
+
 /** Normalize each row of `patches` `[rows, pv]` to zero mean and unit variance (in a new array). */
 export function normalizePatches(patches: Float32Array, rows: number, pv: number): Float32Array {
   const out = new Float32Array(patches.length);
   for (let r = 0; r < rows; r++) {
-    const o = r * pv;
-    let s = 0;
-    for (let i = 0; i < pv; i++) s += patches[o + i]!;
-    const m = s / pv;
-    let s2 = 0;
-    for (let i = 0; i < pv; i++) s2 += (patches[o + i]! - m) ** 2;
-    const inv = 1 / Math.sqrt(s2 / pv + NORM_EPS);
-    for (let i = 0; i < pv; i++) out[o + i] = (patches[o + i]! - m) * inv;
+    const { mean, std } = patchMoments(patches, r, pv);
+    const inv = 1 / std;
+    for (let i = r * pv; i < (r + 1) * pv; i++) out[i] = (patches[i]! - mean) * inv;
   }
   return out;
 }

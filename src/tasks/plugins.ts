@@ -101,7 +101,7 @@ export async function loadPlugins(files: readonly string[] = []): Promise<Plugin
     const url = pathToFileURL(abs).href;
     const seen = loaded.get(url);
     if (seen) {
-      out.push(seen);
+      out.push({ ...seen, file }); // already imported (maybe under another spelling): report this one
       continue;
     }
     installResolveHook();

@@ -26,19 +26,22 @@ export function edgeScores(v: EnvView, power: number, noise: number, rng: Rng): 
   return s;
 }
 
+/** The edge score's settings with their defaults (shared by the edge and mixed policies). */
+export function edgeScoreOptions(opts: EdgeOptions): { power: number; noise: number } {
+  return { power: opts.power ?? 1, noise: opts.noise ?? 0 };
+}
+
 /** Edge-biased masking: mask the k patches with the highest edge score (membrane-rich patches). */
 export class EdgeMaskAgent extends HeuristicAgent {
-  readonly power: number;
-  readonly noise: number;
+  readonly score: { power: number; noise: number };
 
   constructor(rng: Rng, opts: EdgeOptions = {}) {
     super('edge', opts.ratio ?? 0.75, rng);
-    this.power = opts.power ?? 1;
-    this.noise = opts.noise ?? 0;
+    this.score = edgeScoreOptions(opts);
   }
 
   protected choose(v: EnvView): EnvChoice {
-    const priority = edgeScores(v, this.power, this.noise, this.rng);
+    const priority = edgeScores(v, this.score.power, this.score.noise, this.rng);
     const chosen = new Uint8Array(v.numAgents);
     for (const i of topK(priority, v.k)) chosen[i] = 1;
     return { chosen, priority };

@@ -1,6 +1,6 @@
 import type { Rng } from '../../core/rng.js';
 import { HeuristicAgent, topK, type EnvChoice, type EnvView } from './heuristic-agent.js';
-import { edgeScores, type EdgeOptions } from './edge.js';
+import { edgeScoreOptions, edgeScores, type EdgeOptions } from './edge.js';
 
 /** Options of the mixed edge/random policy. */
 export interface MixedOptions extends EdgeOptions {
@@ -14,14 +14,12 @@ export interface MixedOptions extends EdgeOptions {
  */
 export class MixedMaskAgent extends HeuristicAgent {
   readonly edgeFraction: number;
-  readonly power: number;
-  readonly noise: number;
+  readonly score: { power: number; noise: number };
 
   constructor(rng: Rng, opts: MixedOptions = {}) {
     super('mixed', opts.ratio ?? 0.75, rng);
     this.edgeFraction = opts.edgeFraction ?? 0.5;
-    this.power = opts.power ?? 1;
-    this.noise = opts.noise ?? 0;
+    this.score = edgeScoreOptions(opts);
   }
 
   /** Masks chosen by edge score out of k. */
@@ -30,7 +28,7 @@ export class MixedMaskAgent extends HeuristicAgent {
   }
 
   protected choose(v: EnvView): EnvChoice {
-    const edge = edgeScores(v, this.power, this.noise, this.rng);
+    const edge = edgeScores(v, this.score.power, this.score.noise, this.rng);
     const chosen = new Uint8Array(v.numAgents);
     // Priority: edge-chosen (>= 2) above random-chosen ([1, 2)) above unchosen ([0, 1)).
     const priority = Float64Array.from({ length: v.numAgents }, () => this.rng.next());

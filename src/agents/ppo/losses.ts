@@ -96,20 +96,3 @@ export function normalizeAdvantages(adv: tf.Tensor1D): tf.Tensor1D {
     return tf.div(centered, tf.add(tf.sqrt(variance), 1e-8)) as tf.Tensor1D;
   });
 }
-
-/**
- * Scale gradients so their global L2 norm is at most `maxNorm` (torch clip_grad_norm_: scale =
- * maxNorm / (norm + 1e-6) when norm exceeds maxNorm). Returns the new gradients and the norm before
- * clipping (scalar). `maxNorm <= 0` disables clipping. Caller disposes the outputs.
- */
-export function clipByGlobalNorm(
-  grads: tf.Tensor[],
-  maxNorm: number,
-): { grads: tf.Tensor[]; norm: tf.Scalar } {
-  return tf.tidy(() => {
-    const norm = tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))) as tf.Scalar;
-    if (!(maxNorm > 0)) return { grads: grads.map((g) => g.clone()), norm };
-    const scale = tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6)));
-    return { grads: grads.map((g) => tf.mul(g, scale)), norm };
-  });
-}

@@ -8,19 +8,15 @@ import {
   saveCheckpoint,
   toCheckpointTensors,
 } from '../../models/checkpoint.js';
-import {
-  DecisionModule,
-  type CentralCriticInput,
-  type DecisionActivation,
-} from '../../models/decision-module.js';
+import { AdamW } from '../../models/adamw.js';
+import { DecisionModule } from '../../models/decision-module.js';
 import type { ActInput, ActOutput, Agent, Transition, UpdateStats } from '../agent.js';
-import { Adam } from './adam.js';
+import type { AgentContext } from '../registry.js';
 import { RolloutBuffer } from './buffer.js';
 import { computeGae } from './gae.js';
 import {
   bernoulliEntropy,
   bernoulliLogProb,
-  clipByGlobalNorm,
   clippedSurrogate,
   logProbOfAction,
   normalizeAdvantages,
@@ -42,29 +38,17 @@ import { ValueNorm, type ValueNormState } from './value-norm.js';
  * context spans an env's patches (see decision-module.ts).
  */
 
-export interface PpoAgentOptions {
+/**
+ * What a PPO learner is built from: the registry's {@link AgentContext} (sizes, the run config, a stream)
+ * plus its name and critic. Every knob comes from the one config: `config.ppo` (hyper-parameters,
+ * `activation`, `valueNorm`, `useContext`, `criticInput`) and `config.env.targetRatio` (initial mask
+ * probability). To change a knob, change the config.
+ */
+export interface PpoAgentOptions extends AgentContext {
   /** Registry name, saved in checkpoints. */
   name: string;
   /** 'agent': per-agent value from its own observation (IPPO); 'central': value of env.state() (MAPPO). */
   critic: 'agent' | 'central';
-  /** Input of the central critic (default 'agent-specific': env state + the agent's observation). */
-  centralInput?: CentralCriticInput;
-  obsDim: number;
-  stateDim: number;
-  numEnvs: number;
-  numAgents: number;
-  /** PPO hyper-parameters (config.ppo). */
-  ppo: PpoConfig;
-  /** Parent stream: split into 'init', 'act' and 'minibatch'. */
-  rng: Rng;
-  /** Normalize value targets with running statistics (default: on for the central critic). */
-  valueNorm?: boolean;
-  /** Hidden activation of the decision module (default tanh). */
-  activation?: DecisionActivation;
-  /** Pooled env context in the policy (default false: each agent's actor sees its own observation). */
-  useContext?: boolean;
-  /** Initial mask probability of the policy (default 0.5; the built-ins pass env.targetRatio). */
-  initMaskProb?: number;
 }
 
 interface AgentMeta {
@@ -93,6 +77,47 @@ function variance(a: ArrayLike<number>): number {
   return a.length ? s / a.length : 0;
 }
 
+/** 1 - Var(returns - values) / Var(returns): how much of the return the critic predicts (NaN if constant). */
+function explainedVarianceOf(values: Float32Array, returns: Float32Array): number {
+  const vy = variance(returns);
+  return vy === 0 ? NaN : 1 - variance(returns.map((r, i) => r - values[i]!)) / vy;
+}
+
+/** The whole rollout as tensors for the epochs (rows: (step, env, agent); state rows: (step, env)). */
+interface RolloutBatch {
+  obs: tf.Tensor2D;
+  /** Only for the central critic. */
+  state: tf.Tensor2D | null;
+  /** Realized actions. */
+  actions: tf.Tensor1D;
+  /** log pi_old(realized action). */
+  oldLogProbs: tf.Tensor1D;
+  advantages: tf.Tensor1D;
+  /** Value targets in the critic's units. */
+  targets: tf.Tensor1D;
+  /** The critic's outputs at act time (for the clipped value loss). */
+  oldValues: tf.Tensor1D;
+}
+
+function disposeBatch(b: RolloutBatch): void {
+  for (const t of Object.values(b)) (t as tf.Tensor | null)?.dispose();
+}
+
+/** What one minibatch step measured; `update` reports their means over all minibatches. */
+const MINIBATCH_STAT_NAMES = [
+  'policyLoss',
+  'valueLoss',
+  'entropy',
+  'approxKl',
+  'clipFrac',
+  'gradNorm',
+] as const;
+type MinibatchStats = Record<(typeof MINIBATCH_STAT_NAMES)[number], number>;
+
+function zeroMinibatchStats(): MinibatchStats {
+  return { policyLoss: 0, valueLoss: 0, entropy: 0, approxKl: 0, clipFrac: 0, gradNorm: 0 };
+}
+
 /** A PPO learner implementing {@link Agent}. */
 export class PpoAgent implements Agent {
   readonly name: string;
@@ -102,32 +127,42 @@ export class PpoAgent implements Agent {
   readonly ppo: PpoConfig;
   /** Policy updates done so far. */
   updates = 0;
-  private readonly optimizer: Adam;
+  private readonly optimizer: AdamW;
+  /** Learning rate of the current update (annealed by `update`; the optimizer reads it). */
+  private lr: number;
   private readonly buffer: RolloutBuffer;
   private readonly vnorm: ValueNorm | null;
   private actRng: Rng;
   private minibatchRng: Rng;
 
   constructor(opts: PpoAgentOptions) {
+    const ppo = opts.config.ppo;
     this.name = opts.name;
     this.critic = opts.critic;
-    this.ppo = opts.ppo;
+    this.ppo = ppo;
     this.module = new DecisionModule({
       obsDim: opts.obsDim,
       stateDim: opts.stateDim,
-      hidden: opts.ppo.hidden,
-      activation: opts.activation,
+      hidden: ppo.hidden,
+      activation: ppo.activation,
       critic: opts.critic,
-      useContext: opts.useContext,
-      centralInput: opts.centralInput,
-      ...(opts.initMaskProb === undefined ? {} : { initMaskProb: opts.initMaskProb }),
+      useContext: ppo.useContext,
+      centralInput: ppo.criticInput,
+      initMaskProb: opts.config.env.targetRatio, // a fresh policy starts at the prior ratio
       rng: opts.rng.split('init'),
     });
     this.actRng = opts.rng.split('act');
     this.minibatchRng = opts.rng.split('minibatch');
-    this.optimizer = new Adam(this.module.namedVariables(), opts.ppo.lr);
+    this.lr = ppo.lr;
+    // Adam with global grad-norm clipping, no weight decay; eps 1e-5 as CleanRL's PPO (not torch's 1e-8).
+    this.optimizer = new AdamW(
+      [{ name: 'policy', params: this.module.params.list(), lrScale: 1 }],
+      { beta1: 0.9, beta2: 0.999, eps: 1e-5, weightDecay: 0, clipNorm: ppo.maxGradNorm },
+      () => this.lr,
+    );
     this.buffer = new RolloutBuffer(opts.numEnvs, opts.numAgents, opts.obsDim, opts.stateDim);
-    this.vnorm = (opts.valueNorm ?? opts.critic === 'central') ? new ValueNorm() : null;
+    // Value normalization: on for the central critic (MAPPO) unless ppo.valueNorm says otherwise.
+    this.vnorm = (ppo.valueNorm ?? opts.critic === 'central') ? new ValueNorm() : null;
   }
 
   /** The rollout collected since the last update (read-only use: diagnostics and tests). */
@@ -282,95 +317,61 @@ export class PpoAgent implements Agent {
 
   update(progress?: number): UpdateStats | null {
     const buf = this.buffer;
-    const T = buf.length;
-    if (T === 0) return null;
-    const { numEnvs: E, numAgents: N, obsDim, stateDim } = buf;
+    if (buf.length === 0) return null;
     const p = this.ppo;
 
-    // Learning-rate annealing: linear in training progress (1 at the start, 0 at the end).
-    this.optimizer.lr =
-      p.annealLr && progress !== undefined ? p.lr * Math.max(0, 1 - Math.min(1, progress)) : p.lr;
+    // 1. Learning-rate annealing: linear in training progress (1 at the start, 0 at the end).
+    this.lr = p.annealLr && progress !== undefined ? p.lr * Math.max(0, 1 - Math.min(1, progress)) : p.lr;
 
-    // 1-2. Bootstrap values and GAE(lambda) on the realized rewards.
+    // 2. Bootstrap values and GAE(lambda) on the realized rewards.
     const { advantages, returns } = this.estimate();
-    const values = buf.flat('values');
-    const explainedVariance = (() => {
-      const vy = variance(returns);
-      const diff = returns.map((r, i) => r - values[i]!);
-      return vy === 0 ? NaN : 1 - variance(diff) / vy;
-    })();
+    const explainedVariance = explainedVarianceOf(buf.flat('values'), returns);
 
     // 3. Value targets in the critic's units (MAPPO: normalized by running statistics of the returns).
-    let targets = returns;
-    if (this.vnorm) {
-      this.vnorm.update(returns);
-      targets = returns.map((r) => this.vnorm!.normalize(r));
-    }
+    if (this.vnorm) this.vnorm.update(returns);
+    const targets = this.vnorm ? returns.map((r) => this.vnorm!.normalize(r)) : returns;
 
-    // 4. Epochs of shuffled minibatches of (step, env) groups.
-    const G = T * E;
-    const numMb = Math.min(p.minibatches, G);
-    const mbGroups = Math.ceil(G / numMb);
-    // Whole-rollout tensors (plain creations, no intermediates); disposed after the epochs.
-    const all = {
-      obs: tf.tensor2d(buf.flat('obs'), [T * E * N, obsDim]),
-      state: this.critic === 'central' ? tf.tensor2d(buf.flat('state'), [G, stateDim]) : null,
-      actions: tf.tensor1d(buf.flat('actions'), 'int32'),
-      logProbs: tf.tensor1d(buf.flat('logProbs')),
-      advantages: tf.tensor1d(advantages),
-      targets: tf.tensor1d(targets),
-      valuePreds: tf.tensor1d(buf.flat('valuePreds')),
-    };
-    const vars = this.module.variables();
-    const sums = { policyLoss: 0, valueLoss: 0, entropy: 0, approxKl: 0, clipFrac: 0, gradNorm: 0 };
-    let nMb = 0;
-    let epochsDone = 0;
+    // 4. Optimize the policy and value network: epochs of shuffled minibatches of (step, env) groups.
+    const batch = this.batchTensors(advantages, targets);
+    const groups = buf.length * buf.numEnvs;
+    const groupsPerMinibatch = Math.ceil(groups / Math.min(p.minibatches, groups));
+    const order = Int32Array.from({ length: groups }, (_, g) => g);
+    const sums = zeroMinibatchStats();
+    let minibatches = 0;
+    let epochs = 0;
     let stoppedEarly = false;
-    const order = Int32Array.from({ length: G }, (_, g) => g);
-    for (let epoch = 0; epoch < p.epochs && !stoppedEarly; epoch++) {
+    while (epochs < p.epochs && !stoppedEarly) {
       this.minibatchRng.shuffle(order);
       let epochKl = 0;
-      let epochMb = 0;
-      for (let start = 0; start < G; start += mbGroups) {
-        const groups = order.subarray(start, Math.min(G, start + mbGroups));
-        const nG = groups.length;
-        const rowIdx = new Int32Array(nG * N);
-        groups.forEach((g, k) => {
-          for (let a = 0; a < N; a++) rowIdx[k * N + a] = g * N + a; // group g = t*E + e -> rows g*N..g*N+N-1
-        });
-        const stats = this.minibatchStep(all, rowIdx, Int32Array.from(groups), nG, N, vars);
-        sums.policyLoss += stats[0]!;
-        sums.valueLoss += stats[1]!;
-        sums.entropy += stats[2]!;
-        sums.approxKl += stats[3]!;
-        sums.clipFrac += stats[4]!;
-        sums.gradNorm += stats[5]!;
-        epochKl += stats[3]!;
-        epochMb++;
-        nMb++;
+      let epochMinibatches = 0;
+      for (let start = 0; start < groups; start += groupsPerMinibatch) {
+        const mbGroups = order.slice(start, Math.min(groups, start + groupsPerMinibatch));
+        const stats = this.minibatchStep(batch, mbGroups);
+        for (const k of MINIBATCH_STAT_NAMES) sums[k] += stats[k];
+        epochKl += stats.approxKl;
+        epochMinibatches++;
+        minibatches++;
       }
-      epochsDone++;
-      if (p.targetKl !== null && epochKl / epochMb > p.targetKl) stoppedEarly = true;
+      epochs++;
+      // Early stop (CleanRL's target_kl): the epoch's mean approx KL left the trust region.
+      if (p.targetKl !== null && epochKl / epochMinibatches > p.targetKl) stoppedEarly = true;
     }
-    for (const t of Object.values(all)) t?.dispose();
+    disposeBatch(batch);
     buf.clear();
     this.updates++;
 
-    const out: UpdateStats = {
-      policyLoss: sums.policyLoss / nMb,
-      valueLoss: sums.valueLoss / nMb,
-      entropy: sums.entropy / nMb,
-      approxKl: sums.approxKl / nMb,
-      clipFrac: sums.clipFrac / nMb,
-      gradNorm: sums.gradNorm / nMb,
+    // 5. Report: minibatch means, then the rollout's diagnostics.
+    const out: UpdateStats = {};
+    for (const k of MINIBATCH_STAT_NAMES) out[k] = sums[k] / minibatches;
+    Object.assign(out, {
       explainedVariance,
-      lr: this.optimizer.lr,
-      epochs: epochsDone,
+      lr: this.lr,
+      epochs,
       earlyStop: stoppedEarly ? 1 : 0,
       meanReturn: mean(returns),
       meanAdvantage: mean(advantages),
       updates: this.updates,
-    };
+    });
     if (this.vnorm) {
       out.valueNormMean = this.vnorm.mean;
       out.valueNormStd = this.vnorm.std;
@@ -378,83 +379,105 @@ export class PpoAgent implements Agent {
     return out;
   }
 
-  /** One gradient step on a minibatch; returns [pg loss, v loss, entropy, approx KL, clip frac, grad norm]. */
-  private minibatchStep(
-    all: {
-      obs: tf.Tensor2D;
-      state: tf.Tensor2D | null;
-      actions: tf.Tensor1D;
-      logProbs: tf.Tensor1D;
-      advantages: tf.Tensor1D;
-      targets: tf.Tensor1D;
-      valuePreds: tf.Tensor1D;
-    },
-    rowIdx: Int32Array,
-    groupIdx: Int32Array,
-    nG: number,
-    N: number,
-    vars: tf.Variable[],
-  ): Float32Array {
-    const p = this.ppo;
-    let stash: tf.Tensor | null = null;
-    const { grads } = tf.tidy(() => {
-      const rows = tf.tensor1d(rowIdx, 'int32');
-      const obs = tf.gather(all.obs, rows); // [nG * N, obsDim]
-      const state = all.state ? tf.gather(all.state, tf.tensor1d(groupIdx, 'int32')) : null; // [nG, stateDim]
-      const actions = tf.gather(all.actions, rows);
-      const oldLogProbs = tf.gather(all.logProbs, rows);
-      let adv = tf.gather(all.advantages, rows) as tf.Tensor1D;
-      if (p.normAdv) adv = normalizeAdvantages(adv);
-      const targets = tf.gather(all.targets, rows) as tf.Tensor1D;
-      const oldValues = tf.gather(all.valuePreds, rows) as tf.Tensor1D;
-      const r = tf.variableGrads(() => {
-        const logits = this.module.logits(obs, nG, N);
-        const newLogProbs = bernoulliLogProb(logits, actions as tf.Tensor1D);
-        const entropy = tf.mean(bernoulliEntropy(logits));
-        const pg = clippedSurrogate(newLogProbs, oldLogProbs as tf.Tensor1D, adv, p.clipCoef);
-        const newValues = this.rawValues(obs, state, nG, N);
-        const vLoss = valueLoss(newValues, oldValues, targets, p.clipCoef, p.clipVloss);
-        const loss = tf.add(
-          tf.sub(pg.loss, tf.mul(p.entCoef, entropy)),
-          tf.mul(p.vfCoef, vLoss),
-        ) as tf.Scalar;
-        stash = tf.keep(tf.stack([pg.loss, vLoss, entropy, pg.approxKl, pg.clipFrac]));
-        return loss;
-      }, vars);
-      const clipped = clipByGlobalNorm(
-        vars.map((v) => r.grads[v.name]!),
-        p.maxGradNorm,
-      );
-      this.optimizer.apply(clipped.grads);
-      return { grads: tf.keep(tf.concat([stash!, clipped.norm.reshape([1])])) };
-    });
-    const out = grads.dataSync() as Float32Array;
-    grads.dispose();
-    (stash as tf.Tensor | null)?.dispose();
-    return out;
+  /** The whole rollout as tensors, one row per (step, env, agent) (the state: one row per (step, env)). */
+  private batchTensors(advantages: Float32Array, targets: Float32Array): RolloutBatch {
+    const buf = this.buffer;
+    const rows = buf.length * buf.rows;
+    return {
+      obs: tf.tensor2d(buf.flat('obs'), [rows, buf.obsDim]),
+      state:
+        this.critic === 'central'
+          ? tf.tensor2d(buf.flat('state'), [buf.length * buf.numEnvs, buf.stateDim])
+          : null,
+      actions: tf.tensor1d(buf.flat('actions'), 'int32'),
+      oldLogProbs: tf.tensor1d(buf.flat('logProbs')),
+      advantages: tf.tensor1d(advantages),
+      targets: tf.tensor1d(targets),
+      oldValues: tf.tensor1d(buf.flat('valuePreds')),
+    };
   }
 
-  async save(dir: string): Promise<void> {
-    const meta: AgentMeta = {
-      agent: this.name,
+  /**
+   * One gradient step on the minibatch of `groups` ((step, env) indices: group g = t * numEnvs + e holds
+   * rows g * numAgents .. g * numAgents + numAgents - 1, all of the env's agents).
+   */
+  private minibatchStep(batch: RolloutBatch, groups: Int32Array): MinibatchStats {
+    const p = this.ppo;
+    const N = this.buffer.numAgents;
+    const numGroups = groups.length;
+    const rowIdx = new Int32Array(numGroups * N);
+    groups.forEach((g, k) => {
+      for (let a = 0; a < N; a++) rowIdx[k * N + a] = g * N + a;
+    });
+    const vars = this.module.variables();
+    let gradNorm = 0;
+    const termsT = tf.tidy(() => {
+      const rows = tf.tensor1d(rowIdx, 'int32');
+      const obs = tf.gather(batch.obs, rows); // [numGroups * N, obsDim]
+      const state = batch.state ? tf.gather(batch.state, tf.tensor1d(groups, 'int32')) : null; // [numGroups, stateDim]
+      const actions = tf.gather(batch.actions, rows) as tf.Tensor1D;
+      const oldLogProbs = tf.gather(batch.oldLogProbs, rows) as tf.Tensor1D;
+      const rawAdvantages = tf.gather(batch.advantages, rows) as tf.Tensor1D;
+      const advantages = p.normAdv ? normalizeAdvantages(rawAdvantages) : rawAdvantages;
+      const targets = tf.gather(batch.targets, rows) as tf.Tensor1D;
+      const oldValues = tf.gather(batch.oldValues, rows) as tf.Tensor1D;
+
+      const kept: { terms?: tf.Tensor } = {};
+      const { grads } = tf.variableGrads(() => {
+        const newLogits = this.module.logits(obs, numGroups, N);
+        const newLogProbs = bernoulliLogProb(newLogits, actions);
+        const entropy = tf.mean(bernoulliEntropy(newLogits));
+        const surrogate = clippedSurrogate(newLogProbs, oldLogProbs, advantages, p.clipCoef);
+        const newValues = this.rawValues(obs, state, numGroups, N);
+        const vLoss = valueLoss(newValues, oldValues, targets, p.clipCoef, p.clipVloss);
+        // loss = pg_loss - ent_coef * entropy + vf_coef * v_loss
+        const loss = tf.add(tf.sub(surrogate.loss, tf.mul(p.entCoef, entropy)), tf.mul(p.vfCoef, vLoss));
+        kept.terms = tf.keep(
+          tf.stack([surrogate.loss, vLoss, entropy, surrogate.approxKl, surrogate.clipFrac]),
+        );
+        return loss as tf.Scalar;
+      }, vars);
+      gradNorm = this.optimizer.apply(grads).gradNorm; // clips to ppo.maxGradNorm, then steps
+      return kept.terms!;
+    });
+    const values = termsT.dataSync(); // policyLoss, valueLoss, entropy, approxKl, clipFrac
+    termsT.dispose();
+    return {
+      policyLoss: values[0]!,
+      valueLoss: values[1]!,
+      entropy: values[2]!,
+      approxKl: values[3]!,
+      clipFrac: values[4]!,
+      gradNorm,
+    };
+  }
+
+  /** What a checkpoint must match to load into this agent (saved in its meta). */
+  private architecture(): Pick<
+    AgentMeta,
+    'critic' | 'centralInput' | 'useContext' | 'obsDim' | 'stateDim' | 'hidden'
+  > {
+    return {
       critic: this.critic,
       centralInput: this.critic === 'central' ? this.module.centralInput : null,
       useContext: this.module.useContext,
       obsDim: this.module.obsDim,
       stateDim: this.module.stateDim,
       hidden: this.module.hidden,
+    };
+  }
+
+  async save(dir: string): Promise<void> {
+    const meta: AgentMeta = {
+      agent: this.name,
+      ...this.architecture(),
       updates: this.updates,
-      adamT: this.optimizer.t,
+      adamT: this.optimizer.step,
       valueNorm: this.vnorm?.getState() ?? null,
     };
     await saveCheckpoint(
       dir,
-      [
-        ...toCheckpointTensors(
-          this.module.namedVariables().map(({ name, variable }) => ({ name, tensor: variable })),
-        ),
-        ...this.optimizer.checkpointTensors(),
-      ],
+      toCheckpointTensors([...this.module.params.named(), ...this.optimizer.stateTensors()]),
       {
         step: this.updates,
         meta: meta as unknown as Record<string, unknown>,
@@ -466,22 +489,14 @@ export class PpoAgent implements Agent {
   async load(dir: string): Promise<void> {
     const ck = loadCheckpoint(dir);
     const m = ck.manifest.meta as unknown as Partial<AgentMeta>;
-    const want = {
-      critic: this.critic,
-      centralInput: this.critic === 'central' ? this.module.centralInput : null,
-      useContext: this.module.useContext,
-      obsDim: this.module.obsDim,
-      stateDim: this.module.stateDim,
-      hidden: this.module.hidden,
-    };
-    for (const [k, v] of Object.entries(want))
+    for (const [k, v] of Object.entries(this.architecture()))
       if (m[k as keyof AgentMeta] !== v)
         throw new CheckpointError(
           `checkpoint ${dir}: agent '${m.agent ?? '?'}' has ${k} ${JSON.stringify(m[k as keyof AgentMeta])}, ` +
             `this ${this.name} agent has ${JSON.stringify(v)}`,
         );
-    assignVariables(ck, [...this.module.namedVariables(), ...this.optimizer.namedMoments()], { dir });
-    this.optimizer.t = m.adamT ?? 0;
+    assignVariables(ck, this.module.params.list(), { dir });
+    this.optimizer.loadState((name) => ck.tensors.get(name), m.adamT ?? 0, dir);
     this.updates = m.updates ?? 0;
     if (this.vnorm && m.valueNorm) this.vnorm.setState(m.valueNorm);
     const rng = ck.manifest.rng as Record<string, RngState | undefined>;

@@ -2,8 +2,9 @@ import type { Command } from 'commander';
 import { ConfigError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
 import { createMaskingEnv } from '../../tasks/create-masking-env.js';
-import { obsFeature } from '../../env/observation-layout.js';
-import { runFixedPolicy, type PolicyFn } from '../../env/wrappers/fixed-policy.js';
+import type { ParallelEnv } from '../../env/parallel-env.js';
+import { createAgent, RandomMaskAgent, registeredAgents, runPolicy, type Agent } from '../../agents/index.js';
+import type { Config } from '../../core/config.js';
 import { useBackend, type GlobalOptions } from '../context.js';
 import { usePlugins, withPluginOption } from '../plugins.js';
 import { runConfig, withRunConfig, type RunConfigOptions } from '../run-config.js';
@@ -14,36 +15,22 @@ interface RolloutOptions extends RunConfigOptions {
   plugin?: string[];
 }
 
-export const ROLLOUT_POLICIES = ['random', 'edge', 'all-keep'] as const;
+/** The one policy of `dbmim rollout` that is not a registered agent. */
+const ALL_KEEP = 'all-keep';
 
 /**
- * The fixed policies of `dbmim rollout`:
- * - random: every patch masked with probability targetRatio (seeded);
- * - edge: per env, the round(targetRatio * numAgents) patches with the highest membrane proxy;
- * - all-keep: nothing masked (the budget then masks the minimum, chosen by the env's seeded order).
+ * The policy of `dbmim rollout --policy <name>`: any registered agent (random, edge, mixed, block, ippo,
+ * mappo, plug-ins; heuristics mask `agent.ratio`), run without learning, or 'all-keep' (nothing masked:
+ * the random agent at ratio 0, so the budget masks the minimum, its weakest preferences first).
  */
-export function rolloutPolicy(name: string, targetRatio: number, rng: Rng): PolicyFn {
-  switch (name) {
-    case 'random':
-      return ({ numEnvs, numAgents }) =>
-        Int32Array.from({ length: numEnvs * numAgents }, () => (rng.bernoulli(targetRatio) ? 1 : 0));
-    case 'all-keep':
-      return ({ numEnvs, numAgents }) => new Int32Array(numEnvs * numAgents);
-    case 'edge':
-      return ({ observations, numEnvs, numAgents, obsDim }) => {
-        const actions = new Int32Array(numEnvs * numAgents);
-        const k = Math.round(targetRatio * numAgents);
-        for (let e = 0; e < numEnvs; e++) {
-          const rows = Array.from({ length: numAgents }, (_, a) => e * numAgents + a);
-          const score = (r: number): number => obsFeature(observations, obsDim, r, 'membrane');
-          rows.sort((a, b) => score(b) - score(a) || a - b);
-          for (const r of rows.slice(0, k)) actions[r] = 1;
-        }
-        return actions;
-      };
-    default:
-      throw new ConfigError(`--policy: expected one of ${ROLLOUT_POLICIES.join(', ')}, got '${name}'`);
-  }
+export function rolloutPolicy(name: string, config: Config, env: ParallelEnv, rng: Rng): Agent {
+  if (name === ALL_KEEP) return new RandomMaskAgent(rng, 0);
+  if (!registeredAgents().includes(name))
+    throw new ConfigError(
+      `--policy: expected ${ALL_KEEP} or a registered agent (${registeredAgents().join(', ')}), got '${name}'`,
+    );
+  const { numEnvs, numAgents, obsDim, stateDim } = env;
+  return createAgent(name, { numEnvs, numAgents, obsDim, stateDim, config, rng });
 }
 
 const round = (v: number): number => Number(v.toPrecision(7));
@@ -57,7 +44,7 @@ export function register(program: Command): void {
           'step MaskingEnv (real MIM model) with a fixed masking policy and print one JSON line per step: ' +
             '{step, maskRatio, mimLoss, reward: {mean, terms}}. Same seed, same lines',
         )
-        .option('--policy <name>', `masking policy: ${ROLLOUT_POLICIES.join(', ')}`, 'random')
+        .option('--policy <name>', `masking policy: ${ALL_KEEP} or a registered agent`, 'random')
         .option('--steps <n>', 'env steps (= MIM updates)', '8'),
     ),
   ).action(async (opts: RolloutOptions, cmd: Command) => {
@@ -66,16 +53,13 @@ export function register(program: Command): void {
     if (!Number.isInteger(steps) || steps < 1)
       throw new ConfigError(`--steps: expected a positive integer, got '${opts.steps}'`);
     const config = runConfig(opts);
-    const policy = rolloutPolicy(
-      opts.policy,
-      config.env.targetRatio,
-      Rng.fromSeed(config.seed).split('rollout-policy'),
-    );
     await useBackend(g);
     await usePlugins(opts.plugin, g.quiet);
     const env = await createMaskingEnv(config);
+    let policy: Agent | null = null;
     try {
-      runFixedPolicy(env, policy, steps, {
+      policy = rolloutPolicy(opts.policy, config, env, Rng.fromSeed(config.seed).split('rollout-policy'));
+      runPolicy(env, policy, steps, {
         seed: config.seed,
         onStep: (r) => {
           const terms: Record<string, number> = {};
@@ -85,12 +69,13 @@ export function register(program: Command): void {
               step: r.step,
               maskRatio: round(r.maskRatio),
               mimLoss: r.mimLoss === null ? null : round(r.mimLoss),
-              reward: { mean: round(r.rewardMean), terms },
+              reward: { mean: round(r.reward), terms },
             }),
           );
         },
       });
     } finally {
+      policy?.dispose();
       env.close();
     }
   });

@@ -8,10 +8,9 @@ import { writeDirAtomic, writeFileAtomic } from '../../core/fs.js';
 import { Rng } from '../../core/rng.js';
 import type { ParallelEnv, StepInfo } from '../../env/parallel-env.js';
 import type { Agent, UpdateStats } from '../../agents/agent.js';
-import { actInputOf, stepEnded, transitionOf } from '../../agents/env-io.js';
+import { envSteps, summarizeStep, type EnvStep, type StepSummary } from '../../agents/step-loop.js';
 import { MaskDiagnostics } from './diagnostics.js';
 import type { EncoderSink, TrainedEncoder } from './encoder-sink.js';
-import { mean } from '../../core/stats.js';
 
 /*
  * The pretraining loop (docs/architecture.md, "Two phases"): phase 1 trains the MIM model (inside the env: one env
@@ -65,6 +64,22 @@ interface TrainerState {
   updates: number;
 }
 
+/** Checkpoint bookkeeping of a run. */
+interface CheckpointPlan {
+  dir: string;
+  /** First step at which a boundary checkpoint is due. */
+  next: number;
+  /** The last checkpoint written (or resumed from). */
+  lastDir: string | null;
+  /** Step of the last checkpoint (-1: none yet). */
+  savedAt: number;
+}
+
+/** Phase of the step after `stepsDone` steps: 1 (policy and MIM train) or 2 (policy frozen). */
+function phaseOf(stepsDone: number, phase1Steps: number): 1 | 2 {
+  return stepsDone < phase1Steps ? 1 : 2;
+}
+
 /** Seed of episode `k`: a pure function of the run seed and k (exact resume at episode boundaries). */
 export function episodeSeed(runSeed: number, episode: number): number {
   return Rng.fromSeed(`${runSeed}/episode/${episode}`).int32();
@@ -114,133 +129,148 @@ export class PretrainTrainer {
   async run(): Promise<TrainerResult> {
     const { config, env, agent, opts } = this;
     const t0 = performance.now();
-    const total = config.train.phase1Steps + config.train.phase2Steps;
-    const ckptDir = join(opts.outDir, 'checkpoint');
-    const metricsPath = join(opts.outDir, 'metrics.jsonl');
-    mkdirSync(opts.outDir, { recursive: true });
-    writeFileAtomic(join(opts.outDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-
-    let state: TrainerState = { step: 0, episode: 0, updates: 0 };
-    if (opts.resumeDir) {
-      state = await this.restore(opts.resumeDir);
-      truncateMetrics(metricsPath, state.step);
-    } else writeFileSync(metricsPath, '');
-
-    const log = (e: TrainEvent): void => {
-      appendFileSync(metricsPath, JSON.stringify(e) + '\n');
-      this.subject.next(e);
-    };
-
-    let obs = env.reset({ seed: episodeSeed(config.seed, state.episode) }).observations;
-    let episodeReturn = 0;
-    let episodeLen = 0;
+    const { phase1Steps, phase2Steps } = config.train;
+    const total = phase1Steps + phase2Steps;
+    const state = await this.start();
+    const ckpt = this.checkpointPlan(state.step);
+    let episode = { return: 0, length: 0 };
     let lastLoss = NaN;
-    let nextCkpt = config.train.checkpointEvery > 0 ? state.step + config.train.checkpointEvery : Infinity;
-    let lastCkpt: string | null = opts.resumeDir ?? null;
-    let savedAt = opts.resumeDir ? state.step : -1;
-    let phase: 1 | 2 = state.step < config.train.phase1Steps ? 1 : 2;
-    log({ type: 'phase', step: state.step, phase });
+    let phase = phaseOf(state.step, phase1Steps);
+    this.log({ type: 'phase', step: state.step, phase });
 
+    // The stepping loop (agents/step-loop.ts): episode k starts from a seed derived from the run seed and
+    // k, so a resumed run sees the same crops; the policy learns in phase 1 only.
+    const steps = envSteps(env, agent, {
+      firstStep: state.step,
+      firstEpisode: state.episode,
+      resetSeed: (k) => episodeSeed(config.seed, k),
+      learnAt: (step) => agent.learns && step <= phase1Steps,
+    });
     while (state.step < total) {
-      const newPhase: 1 | 2 = state.step < config.train.phase1Steps ? 1 : 2;
-      if (newPhase !== phase) {
-        phase = newPhase;
-        log({ type: 'phase', step: state.step, phase });
+      if (phaseOf(state.step, phase1Steps) !== phase) {
+        phase = phaseOf(state.step, phase1Steps);
+        this.log({ type: 'phase', step: state.step, phase });
       }
-      const input = actInputOf(env, obs);
-      const out = agent.act(input);
-      const res = env.step(out.actions, out.probs);
-      const learning = phase === 1 && agent.learns;
-      const ended = stepEnded(res); // then every env is reset: rows still running count as truncated
-      if (learning) agent.observe(transitionOf(input, out, res, env.state(), ended));
-      this.diagnostics.record(
-        obs,
-        env.obsDim,
-        env.numEnvs,
-        env.numAgents,
-        res.infos.realizedActions,
-        out.probs,
-      );
-      state.step++;
+      const s = steps.next().value;
+      state.step = s.step;
+      const summary = this.logStep(s, phase);
+      lastLoss = summary.mimLoss ?? NaN;
+      episode = { return: episode.return + summary.reward, length: episode.length + 1 };
+      if (phase === 1 && agent.learns) this.maybeUpdate(state);
+      else if (!agent.learns && state.step % this.rolloutSteps === 0) this.logDiagnostics(state.step);
 
-      const meanReward = mean(res.rewards);
-      const terms: Record<string, number> = {};
-      for (const [k, v] of Object.entries(res.infos.rewardTerms)) terms[k] = mean(v);
-      lastLoss = typeof res.infos.mimLoss === 'number' ? res.infos.mimLoss : NaN;
-      const ratios = res.infos.maskRatio;
-      const ratio =
-        ratios === undefined
-          ? mean(res.infos.realizedActions)
-          : typeof ratios === 'number'
-            ? ratios
-            : mean(ratios);
-      log({
-        type: 'step',
-        step: state.step,
-        phase,
-        mimLoss: lastLoss,
-        maskRatio: ratio,
-        reward: meanReward,
-        rewardTerms: terms,
-      });
-      episodeReturn += meanReward;
-      episodeLen++;
-
-      // Update after every full rollout, and on the last phase-1 step so no collected step goes unused.
-      if (learning && (state.step % this.rolloutSteps === 0 || state.step === config.train.phase1Steps)) {
-        // Progress before this rollout (CleanRL anneals with the fraction done before the update).
-        const rolloutLen = ((state.step - 1) % this.rolloutSteps) + 1;
-        const progress = (state.step - rolloutLen) / Math.max(1, config.train.phase1Steps);
-        const stats: UpdateStats = agent.update(progress) ?? {};
-        state.updates++;
-        log({ type: 'update', step: state.step, stats: { ...stats, ...this.diagnostics.flush() } });
-      } else if (!agent.learns && state.step % this.rolloutSteps === 0) {
-        log({ type: 'update', step: state.step, stats: this.diagnostics.flush() });
-      }
-
-      if (ended) {
-        log({
-          type: 'episode',
-          step: state.step,
-          episode: state.episode,
-          return: episodeReturn,
-          length: episodeLen,
-        });
+      if (s.ended) {
+        this.log({ type: 'episode', step: state.step, episode: state.episode, ...episode });
         state.episode++;
-        episodeReturn = 0;
-        episodeLen = 0;
-        obs = env.reset({ seed: episodeSeed(config.seed, state.episode) }).observations;
-      } else obs = res.observations;
-
+        episode = { return: 0, length: 0 };
+      }
       const stopping = opts.signal?.aborted === true;
-      const atBoundary = ended && this.isBoundary(state.step);
-      if (atBoundary && (state.step >= nextCkpt || stopping)) {
-        await this.save(ckptDir, state, true);
-        lastCkpt = ckptDir;
-        savedAt = state.step;
-        log({ type: 'checkpoint', step: state.step, dir: ckptDir });
-        nextCkpt = state.step + Math.max(1, config.train.checkpointEvery);
+      if (s.ended && this.isBoundary(state.step) && (state.step >= ckpt.next || stopping)) {
+        await this.checkpoint(ckpt, state, true);
         if (stopping) break;
       }
     }
     // The run always ends with a checkpoint (the encoder handoff reads it). Off an episode boundary it
     // still holds the final weights, but resuming from it is not bit-exact (trainer.json says so).
-    if (savedAt !== state.step) {
-      await this.save(ckptDir, state, false);
-      lastCkpt = ckptDir;
-      log({ type: 'checkpoint', step: state.step, dir: ckptDir });
-    }
+    if (ckpt.savedAt !== state.step) await this.checkpoint(ckpt, state, false);
     const seconds = (performance.now() - t0) / 1000;
-    log({ type: 'done', step: state.step, seconds });
+    this.log({ type: 'done', step: state.step, seconds });
     this.subject.complete();
     return {
       steps: state.step,
       episodes: state.episode,
       seconds,
       finalMimLoss: lastLoss,
-      checkpointDir: lastCkpt,
+      checkpointDir: ckpt.lastDir,
       stopped: state.step < total,
     };
+  }
+
+  /** Output directory, config.json, metrics file; the restored state when resuming, else step 0. */
+  private async start(): Promise<TrainerState> {
+    const { opts } = this;
+    mkdirSync(opts.outDir, { recursive: true });
+    writeFileAtomic(join(opts.outDir, 'config.json'), JSON.stringify(this.config, null, 2) + '\n');
+    if (!opts.resumeDir) {
+      writeFileSync(this.metricsPath, '');
+      return { step: 0, episode: 0, updates: 0 };
+    }
+    const state = await this.restore(opts.resumeDir);
+    truncateMetrics(this.metricsPath, state.step);
+    return state;
+  }
+
+  private get metricsPath(): string {
+    return join(this.opts.outDir, 'metrics.jsonl');
+  }
+
+  /** Append an event to metrics.jsonl and emit it. */
+  private log(e: TrainEvent): void {
+    appendFileSync(this.metricsPath, JSON.stringify(e) + '\n');
+    this.subject.next(e);
+  }
+
+  /** Where and when checkpoints go (`next`: the first step a checkpoint is due at a boundary). */
+  private checkpointPlan(step: number): CheckpointPlan {
+    const every = this.config.train.checkpointEvery;
+    const resumed = this.opts.resumeDir;
+    return {
+      dir: join(this.opts.outDir, 'checkpoint'),
+      next: every > 0 ? step + every : Infinity,
+      lastDir: resumed ?? null,
+      savedAt: resumed ? step : -1,
+    };
+  }
+
+  /** Record the step's mask diagnostics and log its step event. */
+  private logStep(s: EnvStep, phase: 1 | 2): StepSummary {
+    const { env } = this;
+    const res = s.result;
+    this.diagnostics.record(
+      s.input.observations,
+      env.obsDim,
+      env.numEnvs,
+      env.numAgents,
+      res.infos.realizedActions,
+      s.output.probs,
+    );
+    const summary = summarizeStep(res);
+    this.log({
+      type: 'step',
+      step: s.step,
+      phase,
+      mimLoss: summary.mimLoss ?? NaN,
+      maskRatio: summary.maskRatio,
+      reward: summary.reward,
+      rewardTerms: summary.rewardTerms,
+    });
+    return summary;
+  }
+
+  /** Update after every full rollout, and on the last phase-1 step so no collected step goes unused. */
+  private maybeUpdate(state: TrainerState): void {
+    const { phase1Steps } = this.config.train;
+    if (state.step % this.rolloutSteps !== 0 && state.step !== phase1Steps) return;
+    // Progress before this rollout (CleanRL anneals with the fraction done before the update).
+    const rolloutLen = ((state.step - 1) % this.rolloutSteps) + 1;
+    const progress = (state.step - rolloutLen) / Math.max(1, phase1Steps);
+    const stats: UpdateStats = this.agent.update(progress) ?? {};
+    state.updates++;
+    this.log({ type: 'update', step: state.step, stats: { ...stats, ...this.diagnostics.flush() } });
+  }
+
+  /** A fixed policy has no update: its mask diagnostics are logged once per rollout instead. */
+  private logDiagnostics(step: number): void {
+    this.log({ type: 'update', step, stats: this.diagnostics.flush() });
+  }
+
+  /** Save, log and plan the next checkpoint. */
+  private async checkpoint(plan: CheckpointPlan, state: TrainerState, boundary: boolean): Promise<void> {
+    await this.save(plan.dir, state, boundary);
+    plan.lastDir = plan.dir;
+    plan.savedAt = state.step;
+    this.log({ type: 'checkpoint', step: state.step, dir: plan.dir });
+    if (boundary) plan.next = state.step + Math.max(1, this.config.train.checkpointEvery);
   }
 
   private async save(dir: string, state: TrainerState, boundary: boolean): Promise<void> {
