@@ -1,7 +1,7 @@
 import { InputError } from '../../core/errors.js';
 import type { Shape3 } from '../../data/types.js';
 import { boundaryMap, checkAffinities } from './affinity-graph.js';
-import { MinHeap } from './heap.js';
+import { BucketQueue } from './bucket-queue.js';
 import { distanceSeeds, hMinimaSeeds } from './seeds.js';
 import { UnionFind } from './union-find.js';
 
@@ -101,7 +101,15 @@ export function watershed(affinities: Float32Array, shape: Shape3, opts: Watersh
   // 2. Flood. Heap entries are edges `p * 6 + dir` from a labelled voxel p, priority 1 - affinity.
   let labels: Uint32Array = new Uint32Array(n);
   let count = 0;
-  const heap = new MinHeap(1 << 16);
+  // Edge heights 1 - affinity lie within the affinities' range: a bucket queue (exact heap order).
+  let aMin = Infinity;
+  let aMax = -Infinity;
+  for (let i = mode2d ? n : 0; i < 3 * n; i++) {
+    const a = affinities[i]!;
+    if (a < aMin) aMin = a;
+    if (a > aMax) aMax = a;
+  }
+  const heap = new BucketQueue(1 - aMax, 1 - aMin);
   const pushEdges = (p: number): void => {
     const z = Math.floor(p / hw);
     const r = p - z * hw;
