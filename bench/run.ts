@@ -22,6 +22,7 @@ const MODULES: BenchModule[] = [
   { name: 'predict', file: './predict.js', fn: 'benchPredict' },
   { name: 'eval', file: './eval.js', fn: 'benchEval' },
   { name: 'bench_jobs', file: './bench-jobs.js', fn: 'benchJobs' },
+  { name: 'scale', file: './scale.js', fn: 'benchScale' },
 ];
 
 async function main(): Promise<void> {

@@ -12,6 +12,7 @@ import { watershed } from '../src/tasks/eval/watershed.js';
 import { agglomerate } from '../src/tasks/eval/agglomerate.js';
 import { boundaryMap } from '../src/tasks/eval/affinity-graph.js';
 import { MinHeap } from '../src/tasks/eval/heap.js';
+import { BucketQueue } from '../src/tasks/eval/bucket-queue.js';
 import { UnionFind } from '../src/tasks/eval/union-find.js';
 
 const log2 = Math.log2;
@@ -215,6 +216,35 @@ test('heap: pops by priority, ties first-in first-out', () => {
     [2, 4, 5, 1, 3],
   );
   assert.is(h.pop(), -1);
+});
+
+test('bucket queue: the same pop order as the heap (ties, out-of-range, pushes between pops)', () => {
+  const rng = Rng.fromSeed(5);
+  const heap = new MinHeap(4);
+  const queue = new BucketQueue(0, 1, 16);
+  const popped: [number, number][] = [];
+  let v = 0;
+  for (let round = 0; round < 400; round++) {
+    // Coarse priorities (many exact ties), some outside [0, 1], pushes below the current band.
+    for (let k = Math.floor(rng.uniform() * 6); k > 0; k--) {
+      const p = Math.round((rng.uniform() * 1.4 - 0.2) * 40) / 40;
+      heap.push(p, v);
+      queue.push(p, v++);
+    }
+    for (let k = Math.floor(rng.uniform() * 5); k > 0 && heap.size > 0; k--) {
+      assert.is(queue.peekPriority(), heap.peekPriority());
+      popped.push([heap.pop(), queue.pop()]);
+    }
+    assert.is(queue.size, heap.size);
+  }
+  while (heap.size > 0) popped.push([heap.pop(), queue.pop()]);
+  assert.ok(popped.length > 500, `${popped.length} pops`);
+  assert.ok(
+    popped.every(([a, b]) => a === b),
+    'same values in the same order',
+  );
+  assert.is(queue.pop(), -1);
+  assert.throws(() => new BucketQueue(1, 0), /lo <= hi/);
 });
 
 test('boundary map: 1 - mean of the touching affinities', () => {

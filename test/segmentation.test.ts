@@ -10,13 +10,17 @@ import { createRunContainer } from '../src/core/container.js';
 import { CheckpointError } from '../src/core/errors.js';
 import { Rng } from '../src/core/rng.js';
 import { TOKENS } from '../src/core/tokens.js';
-import { readArray, writeCremi } from '../src/data/hdf5.js';
+import { readArray, readRaw, writeCremi } from '../src/data/hdf5.js';
 import { generateSynthetic } from '../src/data/synthetic.js';
 import { loadCheckpoint, saveCheckpoint } from '../src/models/checkpoint.js';
 import { MimModel } from '../src/models/mim-model.js';
 import { main } from '../src/cli/main.js';
 import { finetune } from '../src/tasks/segmentation/finetune.js';
-import { AFFINITIES_KEY, predictAffinities } from '../src/tasks/segmentation/predict.js';
+import {
+  AFFINITIES_KEY,
+  predictAffinities,
+  predictAffinitiesToFile,
+} from '../src/tasks/segmentation/predict.js';
 
 // The smallest model that exercises every part: one transformer block, a 2x2x2 patch grid.
 const TINY = {
@@ -195,6 +199,37 @@ test('predictAffinities: [3, D, H, W] in [0, 1] for a volume that is not a multi
     // A volume smaller than the window on every axis is padded and still predicted.
     const small = generateSynthetic({ shape: [3, 20, 20], seed: 6, cellSize: 8 });
     assert.is((await predictAffinities(net, small.raw)).length, 3 * 3 * 20 * 20);
+
+    // Streamed to a file in tiles of 16 (several per section, windows of 32 overlap two tiles): the same
+    // values as the whole volume in memory; sections [2, 9) as the sub-volume, with its offset.
+    const dir = tmp();
+    const file = join(dir, 'v.h5');
+    await writeCremi(file, { raw: v.raw, labels: v.labels, resolution: [40, 4, 4] });
+    const stored = await readRaw(file);
+    const inMemory = await predictAffinities(net, stored, { overlap: 0.25, batch: 3 });
+    const streamed = join(dir, 'aff.h5');
+    const r = await predictAffinitiesToFile(net, { file, key: 'volumes/raw' }, streamed, {
+      overlap: 0.25,
+      batch: 3,
+      tile: 16,
+    });
+    assert.equal(r.shape, [10, 40, 36]);
+    const s = await readArray(streamed, AFFINITIES_KEY);
+    assert.equal(s.shape, [3, 10, 40, 36]);
+    assert.ok(s.data.length === inMemory.length && inMemory.every((a, i) => a === s.data[i]), 'same values');
+    const sub = await readRaw(file, 'volumes/raw', { offset: [2, 0, 0], size: [7, 40, 36] });
+    const subAff = await predictAffinities(net, sub, { overlap: 0.25, tile: 16 });
+    await predictAffinitiesToFile(net, { file, key: 'volumes/raw', z: [2, 9] }, streamed, {
+      overlap: 0.25,
+      tile: 24,
+    });
+    const p = await readArray(streamed, AFFINITIES_KEY);
+    assert.equal(p.shape, [3, 7, 40, 36]);
+    assert.ok(
+      subAff.every((a, i) => a === p.data[i]),
+      'sections [2, 9)',
+    );
+    assert.is(tf.memory().numTensors, before);
   } finally {
     net.dispose();
   }

@@ -592,6 +592,103 @@ export async function writeDatasets(file: string, datasets: DatasetSpec[], opts:
   }
 }
 
+/** A new dataset written block by block (see {@link openBlockWriter}). */
+export interface BlockWriter {
+  /** Write `data` (C order, the block's own shape `size`) at `offset` of the dataset. */
+  write(offset: number[], size: number[], data: TypedArray): void;
+  /** Close the file and move it to its name (the only moment it appears there). */
+  close(): void;
+  /** Close and delete the temp file (after a failure). */
+  abort(): void;
+}
+
+/**
+ * Create a new HDF5 file holding one chunked, gzip-compressed dataset of `spec.shape` (its data left to
+ * fill) and return a writer that stores it block by block: memory stays one block, whatever the
+ * dataset's size. Written to a temp file renamed on `close()`, as {@link writeDatasets}. Choose `chunks`
+ * so that blocks cover whole chunks (no chunk is then read back and rewritten).
+ */
+export async function openBlockWriter(
+  file: string,
+  spec: { key: string; shape: number[]; dtype: string; chunks: number[]; attrs?: Record<string, number[] | number | string> },
+  opts: { compression?: number } = {},
+): Promise<BlockWriter> {
+  await ready();
+  if (!(spec.dtype in NAME_TO_CODE))
+    throw new InputError(`dataset '${spec.key}' to write into ${file}: unknown dtype '${spec.dtype}' (use ${Object.keys(NAME_TO_CODE).join(', ')})`, 'bad-dtype');
+  if (spec.chunks.length !== spec.shape.length || !spec.shape.every((s) => Number.isInteger(s) && s > 0))
+    throw new InputError(`dataset '${spec.key}' to write into ${file}: shape ${fmt(spec.shape)} and chunks ${fmt(spec.chunks)} must be positive and of one rank`, 'bad-shape');
+  mkdirSync(dirname(file) || '.', { recursive: true });
+  const tmp = tempPathFor(file);
+  const key = spec.key.replace(/^\/+/, '');
+  let f: H5File | null = null;
+  const fail = (e: unknown): never => {
+    if (f) {
+      try {
+        f.close();
+      } catch {
+        // already failing; the temp file is removed below
+      }
+      f = null;
+    }
+    rmSync(tmp, { force: true });
+    if (e instanceof InputError) throw e;
+    throw new InputError(`cannot write ${file}: ${hdf5Reason(e)}`, 'write-failed');
+  };
+  let ds: H5Dataset;
+  try {
+    f = new H5File(tmp, 'w');
+    ensureGroups(f, key);
+    // Created empty (h5wasm needs the data of the shape it creates) and then resized: chunks are
+    // allocated only when written.
+    ds = f.create_dataset({
+      name: key,
+      data: convertTo(new Float64Array(0), spec.dtype),
+      shape: spec.shape.map(() => 0),
+      maxshape: spec.shape,
+      dtype: NAME_TO_CODE[spec.dtype]!,
+      chunks: spec.chunks.map((c, i) => Math.max(1, Math.min(c, spec.shape[i]!))),
+      compression: opts.compression ?? 4,
+    });
+    ds.resize(spec.shape);
+    for (const [k, v] of Object.entries(spec.attrs ?? {})) writeAttr(ds, k, v);
+  } catch (e) {
+    return fail(e);
+  }
+  return {
+    write(offset, size, data) {
+      if (!f) throw new InputError(`cannot write ${file}: the writer is closed`, 'write-failed');
+      const n = size.reduce((a, b) => a * b, 1);
+      if (data.length !== n || offset.length !== spec.shape.length || offset.some((o, i) => o < 0 || o + size[i]! > spec.shape[i]!))
+        fail(new InputError(`block ${fmt(size)} at ${fmt(offset)} (${data.length} values) does not fit dataset '${key}' ${fmt(spec.shape)} of ${file}`, 'bad-shape'));
+      try {
+        ds.write_slice(offset.map((o, i) => [o, o + size[i]!] as [number, number]), convertTo(data, spec.dtype));
+      } catch (e) {
+        fail(e);
+      }
+    },
+    close() {
+      if (!f) return;
+      try {
+        f.close();
+        f = null;
+        renameSync(tmp, file);
+      } catch (e) {
+        fail(e);
+      }
+    },
+    abort() {
+      try {
+        f?.close();
+      } catch {
+        // the temp file is removed below whatever its state
+      }
+      f = null;
+      rmSync(tmp, { force: true });
+    },
+  };
+}
+
 /** Contents of a CREMI-layout file for {@link writeCremi}. */
 export interface CremiContents {
   /** Float raw in [0, 1] is stored as uint8 (round(v * 255)); uint8 as is. */

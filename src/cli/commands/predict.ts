@@ -1,10 +1,8 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../core/errors.js';
-import type { Region } from '../../data/dataset.js';
-import { DEFAULT_RAW_KEY, datasetInfo, parseDatasetRef, readRaw } from '../../data/hdf5.js';
-import type { Shape3 } from '../../data/types.js';
+import { DEFAULT_RAW_KEY, datasetInfo, parseDatasetRef } from '../../data/hdf5.js';
 import { AffinityNet } from '../../models/affinity-net.js';
-import { AFFINITIES_KEY, predictAffinities, writeAffinities } from '../../tasks/segmentation/predict.js';
+import { AFFINITIES_KEY, predictAffinitiesToFile } from '../../tasks/segmentation/predict.js';
 import { parseNumber, useBackend, type GlobalOptions } from '../context.js';
 import { parseZRange } from './finetune.js';
 
@@ -16,6 +14,7 @@ interface PredictCliOptions {
   raw: string;
   overlap: string;
   batch: string;
+  tile: string;
 }
 
 export function register(program: Command): void {
@@ -32,29 +31,30 @@ export function register(program: Command): void {
     .option('--raw <key>', 'raw dataset key', DEFAULT_RAW_KEY)
     .option('--overlap <f>', 'overlap of neighbouring windows per axis, in [0, 0.9]', '0.5')
     .option('--batch <n>', 'windows per forward pass', '4')
+    .option('--tile <n>', 'in-plane tile (voxels) of the streaming pass; memory grows with its square', '512')
     .action(async (opts: PredictCliOptions, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const overlap = parseNumber(opts.overlap, '--overlap', 0, 0.9);
       const batch = parseNumber(opts.batch, '--batch', 1, 1024, true);
+      const tile = parseNumber(opts.tile, '--tile', 16, 1 << 16, true);
       const z = opts.z ? parseZRange(opts.z, '--z') : undefined;
       await useBackend(g);
       const { file, key } = parseDatasetRef(opts.data, opts.raw);
-      let region: Region | undefined;
       if (z) {
         const shape = (await datasetInfo(file, key)).shape;
         if (shape.length !== 3 || z[1] > shape[0]!)
           throw new ConfigError(`--z: sections [${z}] are outside volume [${shape}] of ${file}:${key}`);
-        region = { offset: [z[0], 0, 0], size: [z[1] - z[0], shape[1]!, shape[2]!] };
       }
-      const raw = await readRaw(file, key, region);
       const net = await AffinityNet.load(opts.model);
       try {
         const t0 = performance.now();
         const quiet = g.quiet === true;
         let lastPct = -1;
-        const aff = await predictAffinities(net, raw, {
+        // Streams: raw blocks in, affinity blocks out; memory does not grow with the volume.
+        const { shape } = await predictAffinitiesToFile(net, { file, key, ...(z ? { z } : {}) }, opts.out, {
           overlap,
           batch,
+          tile,
           onProgress: (done, total) => {
             const pct = Math.floor((100 * done) / total / 10) * 10;
             if (!quiet && pct !== lastPct) {
@@ -64,14 +64,12 @@ export function register(program: Command): void {
           },
         });
         const seconds = (performance.now() - t0) / 1000;
-        const offset: Shape3 | undefined = z ? [z[0] * raw.resolution[0], 0, 0] : undefined;
-        await writeAffinities(opts.out, aff, raw.shape, raw.resolution, offset);
-        const voxels = raw.shape[0] * raw.shape[1] * raw.shape[2];
+        const voxels = shape[0] * shape[1] * shape[2];
         console.log(
           JSON.stringify({
             out: opts.out,
             key: AFFINITIES_KEY,
-            shape: [3, ...raw.shape],
+            shape: [3, ...shape],
             seconds: Number(seconds.toFixed(2)),
             voxelsPerSecond: Math.round(voxels / Math.max(seconds, 1e-9)),
           }),

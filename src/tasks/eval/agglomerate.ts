@@ -48,53 +48,14 @@ export function agglomerate(
       `agglomerate: thresholds must be a non-empty list of numbers, got [${opts.thresholds}]`,
     );
   const minSize = opts.minSize ?? 0;
-  const [d, h, w] = shape;
-  const hw = h * w;
 
   // Compact fragment ids to 0..k (0 stays 0).
   const { ids, count: k } = compactFragments(fragments);
   const size = new Float64Array(k + 1);
   for (let v = 0; v < n; v++) size[ids[v]!]++;
 
-  // Region adjacency graph: key a * (k + 1) + b (a < b) -> edge index.
-  const base = k + 1;
-  if (base * base > Number.MAX_SAFE_INTEGER)
-    throw new InputError(`agglomerate: too many fragments (${k}) for the edge keys`);
-  const edgeOf = new Map<number, number>();
-  const eu: number[] = [];
-  const ev: number[] = [];
-  const es: number[] = [];
-  const ec: number[] = [];
-  const c0 = opts.mode2d ? 1 : 0;
-  for (let c = c0; c < 3; c++) {
-    const off = c * n;
-    const step = c === 0 ? hw : c === 1 ? w : 1;
-    for (let z = 0; z < d; z++)
-      for (let y = 0; y < h; y++) {
-        if ((c === 0 && z === 0) || (c === 1 && y === 0)) continue;
-        for (let x = c === 2 ? 1 : 0, v = z * hw + y * w + x; x < w; x++, v++) {
-          const a = ids[v]!;
-          const b = ids[v - step]!;
-          if (a === b || a === 0 || b === 0) continue;
-          const key = a < b ? a * base + b : b * base + a;
-          let e = edgeOf.get(key);
-          if (e === undefined) {
-            e = eu.length;
-            edgeOf.set(key, e);
-            eu.push(Math.min(a, b));
-            ev.push(Math.max(a, b));
-            es.push(0);
-            ec.push(0);
-          }
-          es[e] += affinities[off + v]!;
-          ec[e]++;
-        }
-      }
-  }
-  edgeOf.clear();
-  const m = eu.length;
-  const sum = Float64Array.from(es);
-  const cnt = Float64Array.from(ec);
+  // Region adjacency graph: boundary sum and count of the affinities between each pair of fragments.
+  const { eu, ev, sum, cnt, m } = regionGraph(ids, affinities, shape, opts.mode2d ?? false);
   const alive = new Uint8Array(m).fill(1);
   // Adjacency of each region root: neighbour root -> edge index.
   const adj: Map<number, number>[] = Array.from({ length: k + 1 }, () => new Map());
@@ -241,4 +202,112 @@ function snapshot(
     out[v] = newId[r]!;
   }
   return out;
+}
+
+/** Region adjacency graph: edge e joins fragments eu[e] < ev[e]; sum / cnt of its boundary affinities. */
+interface RegionGraph {
+  eu: Int32Array;
+  ev: Int32Array;
+  sum: Float64Array;
+  cnt: Float64Array;
+  m: number;
+}
+
+/**
+ * The region adjacency graph of compact fragment ids, edges numbered in raster order of their first
+ * voxel pair (channel z, then y, then x), each boundary's affinities summed in that same order. Pairs are
+ * found in an open-addressing hash table on typed arrays, and a run of voxel pairs with the same
+ * fragments (common along x) skips the lookup.
+ */
+function regionGraph(ids: Int32Array, affinities: Float32Array, shape: Shape3, mode2d: boolean): RegionGraph {
+  const [d, h, w] = shape;
+  const hw = h * w;
+  const n = d * hw;
+  const table = new PairTable();
+  let eu = new Int32Array(1024);
+  let ev = new Int32Array(1024);
+  let sum = new Float64Array(1024);
+  let cnt = new Float64Array(1024);
+  let m = 0;
+  for (let c = mode2d ? 1 : 0; c < 3; c++) {
+    const off = c * n;
+    const step = c === 0 ? hw : c === 1 ? w : 1;
+    let lastA = -1;
+    let lastB = -1;
+    let lastE = -1;
+    for (let z = 0; z < d; z++)
+      for (let y = 0; y < h; y++) {
+        if ((c === 0 && z === 0) || (c === 1 && y === 0)) continue;
+        for (let x = c === 2 ? 1 : 0, v = z * hw + y * w + x; x < w; x++, v++) {
+          const p = ids[v]!;
+          const q = ids[v - step]!;
+          if (p === q || p === 0 || q === 0) continue;
+          const a = p < q ? p : q;
+          const b = p < q ? q : p;
+          let e = lastE;
+          if (a !== lastA || b !== lastB) {
+            e = table.get(a, b, m);
+            if (e === m) {
+              // a new edge
+              if (m === eu.length) {
+                eu = grown(eu);
+                ev = grown(ev);
+                sum = grown(sum);
+                cnt = grown(cnt);
+              }
+              eu[m] = a;
+              ev[m] = b;
+              m++;
+            }
+            lastA = a;
+            lastB = b;
+            lastE = e;
+          }
+          sum[e] += affinities[off + v]!;
+          cnt[e]++;
+        }
+      }
+  }
+  return { eu, ev, sum, cnt, m };
+}
+
+function grown<T extends Int32Array | Float64Array>(a: T): T {
+  const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+  b.set(a);
+  return b;
+}
+
+/** Open-addressing hash table (linear probing) from a pair of positive ints to an int, on typed arrays. */
+class PairTable {
+  private keyA = new Int32Array(1 << 12); // 0 = empty slot
+  private keyB = new Int32Array(1 << 12);
+  private vals = new Int32Array(1 << 12);
+  private count = 0;
+
+  /** The value of (a, b); when absent, insert (a, b) -> `ifAbsent` and return it. */
+  get(a: number, b: number, ifAbsent: number): number {
+    const mask = this.keyA.length - 1;
+    let i = (Math.imul(a, 0x9e3779b1) ^ Math.imul(b, 0x85ebca6b)) & mask;
+    for (;;) {
+      const ka = this.keyA[i]!;
+      if (ka === 0) break;
+      if (ka === a && this.keyB[i] === b) return this.vals[i]!;
+      i = (i + 1) & mask;
+    }
+    this.keyA[i] = a;
+    this.keyB[i] = b;
+    this.vals[i] = ifAbsent;
+    if (++this.count * 2 > this.keyA.length) this.rehash();
+    return ifAbsent;
+  }
+
+  private rehash(): void {
+    const { keyA, keyB, vals } = this;
+    const size = keyA.length * 2;
+    this.keyA = new Int32Array(size);
+    this.keyB = new Int32Array(size);
+    this.vals = new Int32Array(size);
+    this.count = 0;
+    for (let i = 0; i < keyA.length; i++) if (keyA[i] !== 0) this.get(keyA[i]!, keyB[i]!, vals[i]!);
+  }
 }

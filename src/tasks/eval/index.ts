@@ -28,6 +28,7 @@ export { labelIds, type LabelArray } from './labels.js';
 export { evaluateSegmentation, type EvaluateOptions, type SegmentationScores } from './metrics.js';
 export { UnionFind } from './union-find.js';
 export { MinHeap } from './heap.js';
+export { BucketQueue } from './bucket-queue.js';
 export {
   segmentFile,
   evaluateFiles,

@@ -27,58 +27,186 @@ export interface SeedGridOptions {
   mode2d?: boolean; // default false
 }
 
-// Face-neighbour offsets of voxel v in a [d, h, w] grid, skipping out-of-range ones.
-function forEachNeighbour(v: number, shape: Shape3, mode2d: boolean, fn: (u: number) => void): void {
+/**
+ * Face neighbours of voxel v in a [d, h, w] grid (y/x only in 2D mode), written into `out`; returns how
+ * many. Out-of-range neighbours are skipped. (An out-array instead of a callback: no closure per voxel.)
+ */
+export function faceNeighbours(v: number, shape: Shape3, mode2d: boolean, out: Int32Array): number {
   const [d, h, w] = shape;
   const hw = h * w;
   const z = Math.floor(v / hw);
   const r = v - z * hw;
   const y = Math.floor(r / w);
   const x = r - y * w;
-  if (x > 0) fn(v - 1);
-  if (x < w - 1) fn(v + 1);
-  if (y > 0) fn(v - w);
-  if (y < h - 1) fn(v + w);
+  let k = 0;
+  if (x > 0) out[k++] = v - 1;
+  if (x < w - 1) out[k++] = v + 1;
+  if (y > 0) out[k++] = v - w;
+  if (y < h - 1) out[k++] = v + w;
   if (!mode2d) {
-    if (z > 0) fn(v - hw);
-    if (z < d - 1) fn(v + hw);
+    if (z > 0) out[k++] = v - hw;
+    if (z < d - 1) out[k++] = v + hw;
   }
+  return k;
 }
 
-/**
- * Voxel indices in ascending order of `map` (voxels with `include[v] = 0` left out), by a counting sort
- * on 16-bit keys: linear time, ties (values within 1/65536 of the range) in index order.
- */
-function ascendingOrder(map: Float32Array, include: Uint8Array | null): Uint32Array {
-  const n = map.length;
+// Counting-sort keys: 16 bits over the value range of the whole map, so that a volume processed
+// section by section orders (and breaks ties) exactly as it would in one piece.
+const KEYS = 65536;
+
+/** Key of value x: floor((x - lo) * scale), in 0..KEYS-1. */
+interface KeyScale {
+  lo: number;
+  scale: number;
+}
+
+/** The key scale of `map` over the voxels with `include[v] = 1` (null when there is none). */
+function keyScale(map: Float32Array, include: Uint8Array | null): KeyScale | null {
   let lo = Infinity;
   let hi = -Infinity;
-  let m = 0;
-  for (let v = 0; v < n; v++) {
+  for (let v = 0; v < map.length; v++) {
     if (include && !include[v]) continue;
     const x = map[v]!;
     if (x < lo) lo = x;
     if (x > hi) hi = x;
-    m++;
   }
-  const order = new Uint32Array(m);
-  if (m === 0) return order;
-  const B = 65536;
-  const scale = hi > lo ? (B - 1) / (hi - lo) : 0;
-  const key = new Uint16Array(n);
-  const start = new Uint32Array(B + 1);
+  if (lo > hi) return null;
+  return { lo, scale: hi > lo ? (KEYS - 1) / (hi - lo) : 0 };
+}
+
+/** Per-block scratch of the h-minima pass, allocated once for the largest block and reused. */
+class HMinimaScratch {
+  readonly order: Uint32Array;
+  readonly key: Uint16Array;
+  readonly start = new Uint32Array(KEYS + 1);
+  readonly uf: UnionFind;
+  readonly rank: Uint8Array;
+  readonly minOf: Int32Array; // root -> voxel of its basin's minimum
+  readonly state: Uint8Array; // 0 not yet flooded, 1 flooded, 2 flooded and a minimum
+  readonly dynamic: Float64Array; // by minimum voxel; Infinity = never died
+  readonly queue: Int32Array;
+  readonly nb = new Int32Array(6);
+  constructor(n: number) {
+    this.order = new Uint32Array(n);
+    this.key = new Uint16Array(n);
+    this.uf = new UnionFind(n);
+    this.rank = new Uint8Array(n);
+    this.minOf = new Int32Array(n);
+    this.state = new Uint8Array(n);
+    this.dynamic = new Float64Array(n);
+    this.queue = new Int32Array(n);
+  }
+}
+
+/**
+ * Voxel indices of a block in ascending order of their key (ties in index order: a stable counting sort),
+ * voxels with `include[v] = 0` left out. Returns how many were written to `s.order`.
+ */
+function ascendingOrder(
+  map: Float32Array,
+  include: Uint8Array | null,
+  ks: KeyScale,
+  s: HMinimaScratch,
+): number {
+  const n = map.length;
+  const { key, start, order } = s;
+  start.fill(0);
+  let m = 0;
   for (let v = 0; v < n; v++) {
     if (include && !include[v]) continue;
-    const k = Math.floor((map[v]! - lo) * scale);
+    const k = Math.floor((map[v]! - ks.lo) * ks.scale);
     key[v] = k;
     start[k + 1]!++;
+    m++;
   }
-  for (let k = 0; k < B; k++) start[k + 1]! += start[k]!;
+  for (let k = 0; k < KEYS; k++) start[k + 1]! += start[k]!;
   for (let v = 0; v < n; v++) {
     if (include && !include[v]) continue;
     order[start[key[v]!]!++] = v;
   }
-  return order;
+  return m;
+}
+
+/**
+ * The h-minima pass on one block (the whole volume, or one section in 2D mode): seeds labelled 1..c in
+ * `labels` (a zeroed view of the block) in ascending order of their minimum; returns each seed's
+ * minimum voxel (block index), by id - 1.
+ */
+function hMinimaBlock(
+  map: Float32Array,
+  shape: Shape3,
+  h: number,
+  mode2d: boolean,
+  include: Uint8Array | null,
+  ks: KeyScale,
+  labels: Uint32Array,
+  s: HMinimaScratch,
+): number[] {
+  const m = ascendingOrder(map, include, ks, s);
+  const { order, uf, rank, minOf, state, dynamic, queue, nb } = s;
+  const parent = uf.parent;
+  const n = map.length;
+  state.fill(0, 0, n);
+  rank.fill(0, 0, n);
+  dynamic.fill(Infinity, 0, n);
+  // Dynamics by union-find flooding in ascending order: when two basins meet at level l, the one with
+  // the higher minimum (later index on ties) dies with dynamic l - its minimum. Trees are joined by rank
+  // (minOf keeps each root's basin minimum, so which root survives does not matter).
+  for (let i = 0; i < m; i++) {
+    const v = order[i]!;
+    state[v] = 2;
+    parent[v] = v;
+    minOf[v] = v;
+    const level = map[v]!;
+    let rv = v;
+    const k = faceNeighbours(v, shape, mode2d, nb);
+    for (let j = 0; j < k; j++) {
+      const u = nb[j]!;
+      if (state[u] === 0) continue;
+      const ru = uf.find(u);
+      if (ru === rv) continue;
+      const mu = minOf[ru]!;
+      const mv = minOf[rv]!;
+      const uDeeper = map[mu]! < map[mv]! || (map[mu]! === map[mv]! && mu < mv);
+      const dying = uDeeper ? mv : mu;
+      if (dying === v)
+        state[v] = 1; // a voxel that joins a basin at once is no minimum at all
+      else dynamic[dying] = Math.min(dynamic[dying]!, level - map[dying]!);
+      const keepMin = uDeeper ? mu : mv;
+      // union by rank
+      let root = ru;
+      let child = rv;
+      if (rank[ru]! < rank[rv]!) [root, child] = [rv, ru];
+      else if (rank[ru] === rank[rv]) rank[ru]!++;
+      uf.link(child, root);
+      minOf[root] = keepMin;
+      rv = root;
+    }
+  }
+  // Grow each surviving minimum to its plateau (breadth-first; a voxel reached twice keeps its first seed).
+  const minima: number[] = [];
+  for (let i = 0; i < m; i++) {
+    const mv = order[i]!;
+    if (state[mv] !== 2 || dynamic[mv]! < h || labels[mv] !== 0) continue;
+    minima.push(mv);
+    const id = minima.length;
+    const limit = map[mv]! + h;
+    let head = 0;
+    let tail = 0;
+    labels[mv] = id;
+    queue[tail++] = mv;
+    while (head < tail) {
+      const v = queue[head++]!;
+      const k = faceNeighbours(v, shape, mode2d, nb);
+      for (let j = 0; j < k; j++) {
+        const u = nb[j]!;
+        if (labels[u] !== 0 || map[u]! > limit || (include && !include[u])) continue;
+        labels[u] = id;
+        queue[tail++] = u;
+      }
+    }
+  }
+  return minima;
 }
 
 /**
@@ -87,8 +215,10 @@ function ascendingOrder(map: Float32Array, include: Uint8Array | null): Uint32Ar
  * The deepest minimum of every connected domain always survives, so every domain gets a seed.
  * Voxels with `include[v] = 0` (if given) are outside the domain: never seeds, never crossed.
  *
- * Dynamics by one pass of union-find flooding in ascending order: when two basins meet at level l, the
- * one with the higher minimum dies with dynamic l - its minimum.
+ * Dynamics by one pass of union-find flooding in ascending order (values quantized to 16 bits over the
+ * map's range, ties in index order): when two basins meet at level l, the one with the higher minimum
+ * dies with dynamic l - its minimum. Seed ids follow that order of their minima. In 2D mode each section
+ * is flooded on its own (linear time: its arrays stay in cache), then ids are renumbered to that order.
  */
 export function hMinimaSeeds(
   map: Float32Array,
@@ -102,56 +232,40 @@ export function hMinimaSeeds(
   if (!(h >= 0)) throw new InputError(`seeds: h must be a number >= 0, got ${h}`);
   const mode2d = opts.mode2d ?? false;
   const include = opts.include ?? null;
-  const order = ascendingOrder(map, include);
-  const uf = new UnionFind(n);
-  const minOf = new Int32Array(n); // root -> voxel of its basin's minimum
-  const done = new Uint8Array(n);
-  const dynamic = new Float64Array(n).fill(Infinity); // by minimum voxel; Infinity = never died
-  const isMin = new Uint8Array(n);
-  for (let i = 0; i < order.length; i++) {
-    const v = order[i]!;
-    done[v] = 1;
-    minOf[v] = v;
-    isMin[v] = 1;
-    const level = map[v]!;
-    forEachNeighbour(v, shape, mode2d, (u) => {
-      if (!done[u]) return;
-      const ru = uf.find(u);
-      const rv = uf.find(v);
-      if (ru === rv) return;
-      const mu = minOf[ru]!;
-      const mv = minOf[rv]!;
-      // the basin with the higher minimum (later index on ties) dies at this level
-      const uDeeper = map[mu]! < map[mv]! || (map[mu]! === map[mv]! && mu < mv);
-      const [dying, keep] = uDeeper ? [mv, ru] : [mu, rv];
-      if (dying === v)
-        isMin[v] = 0; // a voxel that joins a basin at once is no minimum at all
-      else dynamic[dying] = Math.min(dynamic[dying]!, level - map[dying]!);
-      const child = keep === ru ? rv : ru;
-      uf.link(child, keep);
-    });
-  }
-  // Grow each surviving minimum to its plateau (breadth-first; a voxel reached twice keeps its first seed).
   const labels = new Uint32Array(n);
-  let count = 0;
-  const queue = new Int32Array(n);
-  for (let i = 0; i < order.length; i++) {
-    const m = order[i]!;
-    if (!isMin[m] || dynamic[m]! < h || labels[m] !== 0) continue;
-    const id = ++count;
-    const limit = map[m]! + h;
-    let head = 0;
-    let tail = 0;
-    labels[m] = id;
-    queue[tail++] = m;
-    while (head < tail) {
-      const v = queue[head++]!;
-      forEachNeighbour(v, shape, mode2d, (u) => {
-        if (labels[u] !== 0 || map[u]! > limit || (include && !include[u])) return;
-        labels[u] = id;
-        queue[tail++] = u;
-      });
-    }
+  const ks = keyScale(map, include);
+  if (!ks) return { labels, count: 0 };
+  // Blocks: sections in 2D mode (nothing links them), else the whole volume.
+  const blocks = mode2d ? shape[0] : 1;
+  const bn = n / blocks;
+  const blockShape: Shape3 = mode2d ? [1, shape[1], shape[2]] : shape;
+  const scratch = new HMinimaScratch(bn);
+  const minima: number[][] = [];
+  for (let b = 0; b < blocks; b++) {
+    const lo = b * bn;
+    const hi = lo + bn;
+    const inc = include ? include.subarray(lo, hi) : null;
+    minima.push(
+      hMinimaBlock(map.subarray(lo, hi), blockShape, h, mode2d, inc, ks, labels.subarray(lo, hi), scratch),
+    );
+  }
+  const count = minima.reduce((a, m) => a + m.length, 0);
+  if (blocks === 1) return { labels, count };
+  // Global ids: ascending key of each seed's minimum, ties by voxel index (block order, then block order
+  // of minima: a stable counting sort over the blocks in turn).
+  const start = scratch.start;
+  start.fill(0);
+  const keyOf = (b: number, mv: number): number => Math.floor((map[b * bn + mv]! - ks.lo) * ks.scale);
+  for (let b = 0; b < blocks; b++) for (const mv of minima[b]!) start[keyOf(b, mv) + 1]!++;
+  for (let k = 0; k < KEYS; k++) start[k + 1]! += start[k]!;
+  const firstOfBlock = new Int32Array(blocks + 1);
+  for (let b = 0; b < blocks; b++) firstOfBlock[b + 1] = firstOfBlock[b]! + minima[b]!.length;
+  const newId = new Uint32Array(count + 1); // block-major seed index + 1 -> global id
+  for (let b = 0; b < blocks; b++)
+    minima[b]!.forEach((mv, i) => (newId[firstOfBlock[b]! + i + 1] = start[keyOf(b, mv)]!++ + 1));
+  for (let b = 0; b < blocks; b++) {
+    const off = firstOfBlock[b]!;
+    for (let v = b * bn; v < (b + 1) * bn; v++) if (labels[v] !== 0) labels[v] = newId[off + labels[v]!]!;
   }
   return { labels, count };
 }

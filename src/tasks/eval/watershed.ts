@@ -1,7 +1,7 @@
 import { InputError } from '../../core/errors.js';
 import type { Shape3 } from '../../data/types.js';
 import { boundaryMap, checkAffinities } from './affinity-graph.js';
-import { MinHeap } from './heap.js';
+import { BucketQueue } from './bucket-queue.js';
 import { distanceSeeds, hMinimaSeeds } from './seeds.js';
 import { UnionFind } from './union-find.js';
 
@@ -93,10 +93,23 @@ export function watershed(affinities: Float32Array, shape: Shape3, opts: Watersh
   const hw = h * w;
   const boundary = boundaryMap(affinities, shape, { reduce: opts.boundaryReduce, mode2d });
 
+  // Blocks flooded one after the other: sections in 2D mode (no edge links them, and a section's heap
+  // and arrays stay in cache: linear time), else the whole volume.
+  const blocks = mode2d ? d : 1;
+  const bn = n / blocks;
+
   // 2. Flood. Heap entries are edges `p * 6 + dir` from a labelled voxel p, priority 1 - affinity.
-  const labels = new Uint32Array(n);
+  let labels: Uint32Array = new Uint32Array(n);
   let count = 0;
-  const heap = new MinHeap(1 << 16);
+  // Edge heights 1 - affinity lie within the affinities' range: a bucket queue (exact heap order).
+  let aMin = Infinity;
+  let aMax = -Infinity;
+  for (let i = mode2d ? n : 0; i < 3 * n; i++) {
+    const a = affinities[i]!;
+    if (a < aMin) aMin = a;
+    if (a > aMax) aMax = a;
+  }
+  const heap = new BucketQueue(1 - aMax, 1 - aMin);
   const pushEdges = (p: number): void => {
     const z = Math.floor(p / hw);
     const r = p - z * hw;
@@ -123,15 +136,23 @@ export function watershed(affinities: Float32Array, shape: Shape3, opts: Watersh
       pushEdges(q);
     }
   };
+  // Fragments made after the seeds, by kind: ids are renumbered at the end so that all orphans come
+  // before all unreached domains (raster order within each), as if the volume were one block.
+  const ORPHAN = 0;
+  const DOMAIN = 1;
+  const lateKinds: number[] = [];
+  const pushBlockEdges = (lo: number): void => {
+    for (let v = lo; v < lo + bn; v++) if (labels[v] !== 0) pushEdges(v);
+  };
   // A domain without any fragment (a whole section in 2D mode, say) is flooded from its first voxel.
-  const floodUnreached = (): Fragments => {
-    for (let v = 0; v < n; v++) {
+  const floodUnreached = (lo: number): void => {
+    for (let v = lo; v < lo + bn; v++) {
       if (labels[v] !== 0) continue;
       labels[v] = ++count;
+      lateKinds.push(DOMAIN);
       pushEdges(v);
       flood();
     }
-    return { labels, count };
   };
 
   if (mode !== 'threshold') {
@@ -145,71 +166,122 @@ export function watershed(affinities: Float32Array, shape: Shape3, opts: Watersh
             mode2d,
             ...(opts.resolution ? { resolution: opts.resolution } : {}),
           });
-    labels.set(seeds.labels);
+    labels = seeds.labels;
     count = seeds.count;
-    for (let v = 0; v < n; v++) if (labels[v] !== 0) pushEdges(v);
-    flood();
-    return floodUnreached();
+    for (let lo = 0; lo < n; lo += bn) {
+      pushBlockEdges(lo);
+      flood();
+      floodUnreached(lo);
+    }
+    return { labels, count }; // only domains after the seeds: already in raster order
   }
 
   // 1. Threshold seeds: low-boundary voxels joined with their -1 neighbours across strong edges.
-  const isSeed = new Uint8Array(n);
-  for (let v = 0; v < n; v++) isSeed[v] = boundary[v]! <= seedThreshold ? 1 : 0;
   const grid = { affinities, shape, mode2d };
-  count = labelComponents(grid, isSeed, seedAffinity, minSeedSize, labels, count);
+  const inMask = new Uint8Array(bn);
+  const scratch = new ComponentScratch(bn);
+  for (let lo = 0; lo < n; lo += bn) {
+    for (let i = 0; i < bn; i++) inMask[i] = boundary[lo + i]! <= seedThreshold ? 1 : 0;
+    count = labelComponents(grid, lo, bn, inMask, seedAffinity, minSeedSize, labels, count, scratch);
+  }
+  const seedCount = count;
 
   // 2. Flood in two stages: strong edges, then orphans, then the weak edges.
-  for (let v = 0; v < n; v++) if (labels[v] !== 0) pushEdges(v);
-  flood(1 - floodAffinity);
-  // Orphans: unreached components of the strong-edge graph.
-  const unreached = new Uint8Array(n);
-  for (let v = 0; v < n; v++) unreached[v] = labels[v] === 0 ? 1 : 0;
-  count = labelComponents(grid, unreached, floodAffinity, minOrphanSize, labels, count, pushEdges);
-  flood();
-  return floodUnreached();
+  for (let lo = 0; lo < n; lo += bn) {
+    pushBlockEdges(lo);
+    flood(1 - floodAffinity);
+    // Orphans: unreached components of the strong-edge graph.
+    for (let i = 0; i < bn; i++) inMask[i] = labels[lo + i] === 0 ? 1 : 0;
+    const before = count;
+    count = labelComponents(
+      grid,
+      lo,
+      bn,
+      inMask,
+      floodAffinity,
+      minOrphanSize,
+      labels,
+      count,
+      scratch,
+      pushEdges,
+    );
+    for (let id = before; id < count; id++) lateKinds.push(ORPHAN);
+    flood();
+    floodUnreached(lo);
+  }
+  // Renumber: seeds, then orphans, then unreached domains.
+  if (lateKinds.some((k, i) => i > 0 && k < lateKinds[i - 1]!)) {
+    const newId = new Uint32Array(lateKinds.length);
+    let next = seedCount;
+    for (const kind of [ORPHAN, DOMAIN])
+      lateKinds.forEach((k, i) => {
+        if (k === kind) newId[i] = ++next;
+      });
+    for (let v = 0; v < n; v++) if (labels[v]! > seedCount) labels[v] = newId[labels[v]! - seedCount - 1]!;
+  }
+  return { labels, count };
+}
+
+/** Scratch of {@link labelComponents} for blocks of up to n voxels. */
+class ComponentScratch {
+  readonly uf: UnionFind;
+  readonly size: Int32Array;
+  readonly rootLabel: Uint32Array; // component root -> id (0 = none yet)
+  constructor(n: number) {
+    this.uf = new UnionFind(n);
+    this.size = new Int32Array(n);
+    this.rootLabel = new Uint32Array(n);
+  }
 }
 
 /**
- * Components of the voxels with `inMask[v] = 1`, a voxel joined with its -1 neighbour (y/x only in 2D
- * mode) when both are in the mask and the affinity between them is >= `minAffinity`. Components of at
- * least `minSize` voxels get the ids count + 1, ... in raster order of their first voxel, written into
- * `labels` (`onLabel` is called for each voxel labelled); returns the new count.
+ * Components of the voxels of the block `[lo, lo + bn)` (whole sections) with `inMask[v - lo] = 1`, a voxel
+ * joined with its -1 neighbour inside the block (y/x only in 2D mode) when both are in the mask and the
+ * affinity between them is >= `minAffinity`. Components of at least `minSize` voxels get the ids
+ * count + 1, ... in raster order of their first voxel, written into `labels` (`onLabel` is called for each
+ * voxel labelled); returns the new count.
  */
 function labelComponents(
   grid: { affinities: Float32Array; shape: Shape3; mode2d: boolean },
+  lo: number,
+  bn: number,
   inMask: Uint8Array,
   minAffinity: number,
   minSize: number,
   labels: Uint32Array,
   count: number,
+  scratch: ComponentScratch,
   onLabel?: (v: number) => void,
 ): number {
   const { affinities, shape, mode2d } = grid;
-  const [d, h, w] = shape;
+  const [, h, w] = shape;
   const hw = h * w;
-  const n = d * hw;
-  const uf = new UnionFind(n);
+  const n = shape[0] * hw;
+  const bd = bn / hw; // sections in the block
+  const { uf, size, rootLabel } = scratch;
+  const parent = uf.parent;
+  for (let i = 0; i < bn; i++) parent[i] = i;
   for (let c = mode2d ? 1 : 0; c < 3; c++) {
-    const off = c * n;
+    const off = c * n + lo;
     const step = c === 0 ? hw : c === 1 ? w : 1;
-    for (let z = 0; z < d; z++)
+    for (let z = 0; z < bd; z++)
       for (let y = 0; y < h; y++)
-        for (let x = 0, v = z * hw + y * w; x < w; x++, v++) {
+        for (let x = 0, i = z * hw + y * w; x < w; x++, i++) {
           const coord = c === 0 ? z : c === 1 ? y : x;
-          if (coord === 0 || !inMask[v] || !inMask[v - step] || affinities[off + v]! < minAffinity) continue;
-          uf.union(v - step, v);
+          if (coord === 0 || !inMask[i] || !inMask[i - step] || affinities[off + i]! < minAffinity) continue;
+          uf.union(i - step, i);
         }
   }
-  const size = new Int32Array(n);
-  for (let v = 0; v < n; v++) if (inMask[v]) size[uf.find(v)]++;
-  const rootLabel = new Uint32Array(n); // component root -> id (0 = none yet)
-  for (let v = 0; v < n; v++) {
-    if (!inMask[v]) continue;
-    const r = uf.find(v);
+  size.fill(0, 0, bn);
+  rootLabel.fill(0, 0, bn);
+  for (let i = 0; i < bn; i++) if (inMask[i]) size[uf.find(i)]++;
+  for (let i = 0; i < bn; i++) {
+    if (!inMask[i]) continue;
+    const r = uf.find(i);
     if (size[r]! < minSize) continue;
     if (rootLabel[r] === 0) rootLabel[r] = ++count;
-    labels[v] = rootLabel[r]!;
-    onLabel?.(v);
+    labels[lo + i] = rootLabel[r]!;
+    onLabel?.(lo + i);
   }
   return count;
 }

@@ -1,0 +1,129 @@
+import { InputError } from '../../core/errors.js';
+import { MinHeap } from './heap.js';
+
+/**
+ * A min-priority queue for priorities in a known range `[lo, hi]` that pops in exactly the order of
+ * {@link MinHeap} (lowest priority first, ties first-in first-out), but keeps only the lowest band of
+ * priorities in a binary heap: the range is cut into equal buckets, an entry above the current bucket
+ * waits in its bucket's FIFO list (typed-array linked lists with a free list), and a bucket moves into the
+ * heap when the heap runs empty. A flood pushes and pops millions of edges; the heap then holds one
+ * bucket's worth of them instead of the whole frontier, so it stays small and in cache.
+ *
+ * Why the order is exact: every entry in a bucket above the current one has a higher priority than any
+ * entry in the heap (buckets are monotone in priority), and a bucket's list is in push order, so moving it
+ * into the (empty) heap keeps its first-in first-out ties. Out-of-range priorities are clamped to the
+ * first or last bucket, which keeps the order exact too (the heap sorts within a bucket).
+ */
+export class BucketQueue {
+  private readonly heap = new MinHeap(1024);
+  private readonly lo: number;
+  private readonly scale: number;
+  private readonly buckets: number;
+  private readonly head: Int32Array; // first pool entry of each bucket's list (-1 = empty)
+  private readonly tail: Int32Array; // last pool entry of each bucket's list
+  private prio: Float64Array;
+  private vals: Int32Array;
+  private next: Int32Array; // next entry in its bucket's list, or in the free list
+  private free = -1; // first free pool entry (-1 = none below `used`)
+  private used = 0; // pool entries ever handed out
+  private queued = 0; // entries waiting in buckets (not in the heap)
+  private current = 0; // buckets <= current are in the heap
+
+  /**
+   * @param lo lowest priority expected
+   * @param hi highest priority expected (>= lo)
+   * @param buckets number of equal priority bands
+   */
+  constructor(lo: number, hi: number, buckets = 4096) {
+    if (!(Number.isFinite(lo) && Number.isFinite(hi) && hi >= lo))
+      throw new InputError(`bucket queue: range must be two finite numbers lo <= hi, got [${lo}, ${hi}]`);
+    this.lo = lo;
+    this.buckets = buckets;
+    this.scale = hi > lo ? buckets / (hi - lo) : 0;
+    this.head = new Int32Array(buckets).fill(-1);
+    this.tail = new Int32Array(buckets).fill(-1);
+    const c = 1024;
+    this.prio = new Float64Array(c);
+    this.vals = new Int32Array(c);
+    this.next = new Int32Array(c);
+  }
+
+  get size(): number {
+    return this.heap.size + this.queued;
+  }
+
+  push(priority: number, value: number): void {
+    const b = this.bucketOf(priority);
+    if (b <= this.current) {
+      this.heap.push(priority, value);
+      return;
+    }
+    // Append to bucket b's list.
+    let i = this.free;
+    if (i >= 0) this.free = this.next[i]!;
+    else {
+      if (this.used === this.vals.length) this.grow();
+      i = this.used++;
+    }
+    this.prio[i] = priority;
+    this.vals[i] = value;
+    this.next[i] = -1;
+    if (this.head[b] === -1) this.head[b] = i;
+    else this.next[this.tail[b]!] = i;
+    this.tail[b] = i;
+    this.queued++;
+  }
+
+  /** Priority of the smallest entry (undefined when empty). */
+  peekPriority(): number | undefined {
+    if (this.heap.size === 0) this.refill();
+    return this.heap.peekPriority();
+  }
+
+  /** Remove the smallest entry and return its value (-1 when empty). */
+  pop(): number {
+    if (this.heap.size === 0) this.refill();
+    return this.heap.pop();
+  }
+
+  private bucketOf(priority: number): number {
+    const b = Math.floor((priority - this.lo) * this.scale);
+    return b < 0 ? 0 : b >= this.buckets ? this.buckets - 1 : b;
+  }
+
+  /** Move the next non-empty bucket into the (empty) heap; start again from bucket 0 when all are empty. */
+  private refill(): void {
+    if (this.queued === 0) {
+      this.current = 0;
+      return;
+    }
+    let b = this.current + 1;
+    while (this.head[b] === -1) b++;
+    this.current = b;
+    let i = this.head[b]!;
+    const last = this.tail[b]!;
+    while (i !== -1) {
+      this.heap.push(this.prio[i]!, this.vals[i]!);
+      this.queued--;
+      i = this.next[i]!;
+    }
+    // The whole list goes to the free list.
+    this.next[last] = this.free;
+    this.free = this.head[b]!;
+    this.head[b] = -1;
+    this.tail[b] = -1;
+  }
+
+  private grow(): void {
+    const c = this.vals.length * 2;
+    const prio = new Float64Array(c);
+    const vals = new Int32Array(c);
+    const next = new Int32Array(c);
+    prio.set(this.prio);
+    vals.set(this.vals);
+    next.set(this.next);
+    this.prio = prio;
+    this.vals = vals;
+    this.next = next;
+  }
+}
