@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { PpoConfig } from '../../core/config.js';
 import { CheckpointError, InputError } from '../../core/errors.js';
 import { Rng, type RngState } from '../../core/rng.js';
+import { mean } from '../../core/stats.js';
 import {
   assignVariables,
   loadCheckpoint,
@@ -62,12 +63,6 @@ interface AgentMeta {
   updates: number;
   adamT: number;
   valueNorm: ValueNormState | null;
-}
-
-function mean(a: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]!;
-  return a.length ? s / a.length : 0;
 }
 
 function variance(a: ArrayLike<number>): number {
