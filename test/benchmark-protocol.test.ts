@@ -120,9 +120,7 @@ test('label budgets: the same k crops for every row at a seed, other crops at an
     specs.map((s) => [s.policy, s.pretrainAgent]),
     [
       ['random', 'random'],
-      ['mixed', 'mixed'],
       ['ippo', 'ippo'],
-      ['mappo', 'mappo'],
       ['scratch', null],
     ],
   );
