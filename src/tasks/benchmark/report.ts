@@ -157,8 +157,11 @@ export function writeReport(dir: string, res: BenchmarkResults, segPreviews: Map
     'dynamic h and the merge threshold, from the **validation** sections; the **test** sections are then',
     'segmented once with them and scored: **thresholds were chosen on validation, never on test**. `scratch`',
     'is the control without pretraining (under the probe: a frozen randomly initialized encoder);',
-    '`random-long` is random masking pretrained several times longer (positive control); `learning-free` is',
-    'the smoothed raw intensity through the same segmentation. Lower is better for every score.',
+    ...(groups.has('random-long')
+      ? ['`random-long` is random masking pretrained several times longer (the positive control);']
+      : []),
+    '`learning-free` is the smoothed raw intensity through the same segmentation. Lower is better for every',
+    'score.',
     '',
   );
   lines.push('## Paired differences over seeds (test sections)', '');
