@@ -46,7 +46,10 @@ export async function benchJobs(opts: BenchJobsOptions = {}): Promise<object[]> 
       wall[jobs] = (performance.now() - t0) / 1000;
       // Scores and the loss curves (tiny runs may score alike; their curves differ by seed).
       scores[jobs] = JSON.stringify(
-        results.runs.map((r) => [r.perThreshold, r.pretrain?.mimLoss, r.finetune.trainLoss]),
+        results.runs.map((r) => [
+          r.pretrain?.mimLoss,
+          r.evaluations.map((e) => [e.perThreshold, e.finetune.trainLoss]),
+        ]),
       );
     } finally {
       rmSync(out, { recursive: true, force: true });

@@ -24,9 +24,13 @@ export async function main(
       : {}),
   });
   for (const r of results.runs)
-    console.log(
-      `${r.policy.padEnd(8)} VOI sum ${r.test.voi_sum.toFixed(3)}  ARAND ${r.test.arand.toFixed(3)}`,
-    );
+    for (const e of r.evaluations)
+      console.log(
+        `${r.policy.padEnd(8)} ${e.readout.padEnd(8)} ${String(e.labelBudget).padEnd(4)} VOI sum ${e.test.voi_sum.toFixed(3)}  ARAND ${e.test.arand.toFixed(3)}`,
+      );
+  // paired differences against random / scratch (one seed here: single differences, no interval)
+  for (const c of results.comparisons.filter((x) => x.score === 'voi_sum'))
+    console.log(`${c.row} - ${c.baseline} (${c.readout}, ${c.labelBudget}): ${c.mean.toFixed(3)}`);
   console.log(`report: ${report}`);
   return report;
 }

@@ -20,6 +20,7 @@ const opts = (outDir: string, jobs: number, log: (l: string) => void): Benchmark
   noScratch: true,
   jobs,
   log,
+  readouts: { finetune: ['all'] },
   config: TINY_BENCH_CONFIG,
 });
 
@@ -32,10 +33,13 @@ function numbers(r: RunRecord): unknown {
     reward: r.pretrain?.reward,
     maskRatio: r.pretrain?.maskRatio,
     diagnostics: r.pretrain?.diagnostics,
-    trainLoss: r.finetune.trainLoss,
-    perThreshold: r.perThreshold,
-    test: r.test,
-    validation: r.validation,
+    evaluations: r.evaluations.map((e) => ({
+      trainLoss: e.finetune.trainLoss,
+      perThreshold: e.perThreshold,
+      test: e.test,
+      validation: e.validation,
+      labelCrops: e.labelCrops,
+    })),
     maskPreview: r.maskPreview,
   };
 }

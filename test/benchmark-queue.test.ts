@@ -33,6 +33,7 @@ const opts = (outDir: string, extra: Partial<BenchmarkOptions> = {}): BenchmarkO
   outDir,
   policies: ['random'],
   seeds: [1, 2],
+  readouts: { finetune: ['all'] },
   config: TINY_BENCH_CONFIG,
   ...extra,
 });
@@ -43,10 +44,12 @@ function numbers(r: RunRecord): unknown {
     policy: r.policy,
     seed: r.seed,
     pretrain: r.pretrain && { ...r.pretrain, seconds: 0 },
-    finetune: { ...r.finetune, seconds: 0 },
-    perThreshold: r.perThreshold,
-    test: r.test,
-    validation: r.validation,
+    evaluations: r.evaluations.map((e) => ({
+      ...e,
+      finetune: { ...e.finetune, seconds: 0 },
+      predict: { ...e.predict, seconds: 0 },
+      segment: { seconds: 0 },
+    })),
     maskPreview: r.maskPreview,
   };
 }

@@ -9,15 +9,18 @@ import { runBenchmark, type BenchmarkOptions } from '../src/tasks/benchmark/benc
 import { TINY_BENCH_CONFIG } from './tiny-bench-config.js';
 
 // The whole benchmark on synthetic volumes with a very small model and a handful of steps: it must
-// write every output, score every run, leak no tensors and skip finished runs on a re-run.
+// write every output, score every run at every readout and label budget, pair the rows over seeds, leak
+// no tensors and skip finished runs on a re-run. The crop is smaller than the volume so label budgets
+// are real subsets.
 const opts = (outDir: string, log: (l: string) => void): BenchmarkOptions => ({
   preset: 'quick',
   data: null,
   outDir,
   policies: ['random'],
   seeds: [1, 2],
+  readouts: { probe: [2], finetune: ['all'] },
   log,
-  config: TINY_BENCH_CONFIG,
+  config: { ...TINY_BENCH_CONFIG, model: { ...TINY_BENCH_CONFIG.model, crop: [8, 32, 32] } },
 });
 
 test('benchmark: results, report rows, figures; tensors flat; finished runs skipped on re-run', async () => {
@@ -30,12 +33,52 @@ test('benchmark: results, report rows, figures; tensors flat; finished runs skip
   assert.equal(results.policies, ['random', 'scratch']);
   assert.is(results.runs.length, 4);
   for (const r of results.runs) {
-    assert.ok(Number.isFinite(r.test.voi_sum) && r.test.voi_sum >= 0, `${r.policy} s${r.seed} voi_sum`);
-    assert.ok(r.test.arand >= 0 && r.test.arand <= 1, `${r.policy} s${r.seed} arand`);
+    assert.equal(
+      r.evaluations.map((e) => `${e.readout} ${e.labelBudget}`),
+      ['probe 2', 'finetune all'],
+    );
+    for (const e of r.evaluations) {
+      const at = `${r.policy} s${r.seed} ${e.readout} ${e.labelBudget}`;
+      assert.ok(Number.isFinite(e.test.voi_sum) && e.test.voi_sum >= 0, `${at} voi_sum`);
+      assert.ok(e.test.arand >= 0 && e.test.arand <= 1, `${at} arand`);
+      assert.is(e.test.threshold, e.validation.threshold, `${at}: test scored at the validation choice`);
+      assert.ok(e.split.valid && e.split.test, `${at}: split recorded`);
+      assert.is(e.labelCrops?.k ?? 'all', e.labelBudget);
+    }
+  }
+  // the same labelled crops for both rows at a seed, other crops at the other seed
+  const hash = (policy: string, seed: number) =>
+    results.runs.find((r) => r.policy === policy && r.seed === seed)!.evaluations[0]!.labelCrops!.sha256;
+  assert.is(hash('random', 1), hash('scratch', 1));
+  assert.is(hash('random', 2), hash('scratch', 2));
+  assert.is.not(hash('random', 1), hash('random', 2));
+  // random - scratch paired over the two seeds, for both scores at every readout and budget
+  assert.is(results.comparisons.length, 2 * 2);
+  for (const c of results.comparisons) {
+    assert.is(c.row, 'random');
+    assert.is(c.baseline, 'scratch');
+    assert.equal(c.seeds, [1, 2]);
+    const diffs = [1, 2].map((seed) => {
+      const e = (p: string) =>
+        results.runs
+          .find((r) => r.policy === p && r.seed === seed)!
+          .evaluations.find((x) => x.readout === c.readout && x.labelBudget === c.labelBudget)!;
+      return e('random').test[c.score] - e('scratch').test[c.score];
+    });
+    assert.equal(c.differences, diffs);
+    assert.ok(c.interval && c.interval[0] <= c.mean && c.mean <= c.interval[1]);
   }
   const md = readFileSync(report, 'utf8');
-  assert.match(md, /\| random \| 2 \|/);
-  assert.match(md, /\| scratch \| 2 \|/);
+  // the report opens with the paired table and says the thresholds were chosen on validation
+  assert.match(
+    md.split('\n').find((l) => l.startsWith('## '))!,
+    /Paired differences/,
+  );
+  assert.match(md, /thresholds were chosen on validation/);
+  assert.match(md, /\| random - scratch \| probe \| k=2 \| VOI sum \|/);
+  assert.match(md, /Pretrained \(random masking\) vs scratch, finetuned: (not )?detected/);
+  assert.match(md, /\| random \| finetune \| all \| 2 \|/);
+  assert.match(md, /\| scratch \| probe \| k=2 \| 2 \|/);
   assert.not.match(md, /n\/a ± n\/a/, 'a heuristic has no entropy: one n/a, not a mean ± std of n/a');
   for (const f of ['results.json', 'mim-loss.svg', 'reward.svg', 'mask-ratio.svg', 'masks.png'])
     assert.ok(existsSync(join(out, f)), `missing ${f}`);
@@ -44,10 +87,7 @@ test('benchmark: results, report rows, figures; tensors flat; finished runs skip
   const again: string[] = [];
   const second = await runBenchmark(opts(out, (l) => again.push(l)));
   assert.is(again.filter((l) => l.includes('finished earlier, skipped')).length, 4);
-  assert.equal(
-    second.results.runs.map((r) => r.test.voi_sum),
-    results.runs.map((r) => r.test.voi_sum),
-  );
+  assert.equal(second.results.runs, results.runs);
 });
 
 test.run();

@@ -35,6 +35,10 @@ test('bench --plugin examples/plugins/reinforce.mjs --policies reinforce,random:
     '--seeds',
     '1',
     '--no-scratch',
+    '--probe',
+    'none',
+    '--finetune',
+    'all',
     '--config',
     TINY,
     '--out',
@@ -46,11 +50,11 @@ test('bench --plugin examples/plugins/reinforce.mjs --policies reinforce,random:
     r.err.join('\n'),
   );
   const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as {
-    runs: { policy: string; test: { voi_sum: number } }[];
+    runs: { policy: string; evaluations: { test: { voi_sum: number } }[] }[];
   };
   assert.equal(results.runs.map((x) => x.policy).sort(), ['random', 'reinforce']);
-  assert.ok(results.runs.every((x) => Number.isFinite(x.test.voi_sum)));
-  assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /\| reinforce \| 1 \|/);
+  assert.ok(results.runs.every((x) => Number.isFinite(x.evaluations[0]!.test.voi_sum)));
+  assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /\| reinforce \| finetune \| all \| 1 \|/);
 });
 
 test('a reward term from a plug-in counts once weighted in the config (rollout)', async () => {

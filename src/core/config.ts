@@ -200,6 +200,11 @@ export const FinetuneConfigSchema = z
     lr: num(0, 1).default(1e-2),
     /** Encoder learning rate as a fraction of `lr` (the encoder trains slower). */
     encoderLrScale: num(0, 10).default(0.1),
+    /**
+     * Frozen-encoder probe: only the decoder learns; the encoder gets no gradient and no update, so its
+     * weights stay bit-identical (the benchmark's `probe` readout). False: full finetuning.
+     */
+    freezeEncoder: z.boolean().default(false),
     loss: z.enum(['mse', 'bce']).default('bce'),
     /** Extra weight on boundary voxels (0 = off). */
     boundaryWeight: num(0, 100).default(2),

@@ -147,7 +147,10 @@ export class AffinityNet {
     const decParams = this.params.list('seg/');
     this.optimizer = new AdamW(
       [
-        { name: 'encoder', params: encParams, lrScale: finetune.encoderLrScale },
+        // a frozen encoder (probe) is left out of the optimizer: no gradient, no update, no weight decay
+        ...(finetune.freezeEncoder
+          ? []
+          : [{ name: 'encoder', params: encParams, lrScale: finetune.encoderLrScale }]),
         { name: 'decoder', params: decParams, lrScale: 1 },
       ],
       { beta1: 0.9, beta2: 0.999, weightDecay: options.weightDecay ?? 0.01, clipNorm: options.clipNorm ?? 1 },

@@ -3,8 +3,14 @@ import type { Command } from 'commander';
 import { ConfigError } from '../../core/errors.js';
 import { applyOverrides, readConfigFile, type ConfigInput } from '../../core/config.js';
 import { registeredAgents } from '../../agents/index.js';
-import { runBenchmark } from '../../tasks/benchmark/benchmark.js';
-import { PRESETS } from '../../tasks/benchmark/presets.js';
+import { LONG_ROW, runBenchmark } from '../../tasks/benchmark/benchmark.js';
+import {
+  PRESET_NAMES,
+  PRESETS,
+  type BenchPreset,
+  type LabelBudget,
+  type Readout,
+} from '../../tasks/benchmark/presets.js';
 import { defaultJobs } from '../../tasks/benchmark/jobs.js';
 import { parseNumber, useBackend, type GlobalOptions } from '../context.js';
 import { usePlugins, withPluginOption } from '../plugins.js';
@@ -17,6 +23,9 @@ interface BenchOptions {
   out: string;
   preset: string;
   scratch: boolean;
+  long: boolean;
+  probe?: string;
+  finetune?: string;
   config?: string;
   set: string[];
   plugin?: string[];
@@ -40,8 +49,21 @@ export function register(program: Command): void {
     )
     .option('--synthetic', 'use synthetic volumes (a separate one for evaluation)')
     .requiredOption('--out <dir>', 'output directory')
-    .option('--preset <name>', 'quick (minutes) or full', 'quick')
+    .option(
+      '--preset <name>',
+      'quick (minutes), full, or calibrate (pretrained vs scratch with few labels, 3 seeds)',
+      'quick',
+    )
     .option('--no-scratch', 'skip the no-pretraining control')
+    .option('--no-long', 'skip the positive control (random masking pretrained longer)')
+    .option(
+      '--probe <budgets>',
+      "label budgets of the frozen-encoder probe: comma-separated crop counts and/or 'all', or 'none' (default: the preset's)",
+    )
+    .option(
+      '--finetune <budgets>',
+      "label budgets of full finetuning: comma-separated crop counts and/or 'all', or 'none' (default: the preset's)",
+    )
     .option('--config <file>', 'JSON config merged over the preset')
     .option(
       '--set <field=value>',
@@ -65,12 +87,16 @@ export function register(program: Command): void {
     .action(async (opts: BenchOptions, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       if (!(opts.preset in PRESETS))
-        throw new ConfigError(`--preset: expected quick or full, got '${opts.preset}'`);
+        throw new ConfigError(`--preset: expected ${PRESET_NAMES.join(', ')}, got '${opts.preset}'`);
+      const preset = PRESETS[opts.preset as BenchPreset['name']];
+      const readouts: Partial<Record<Readout, LabelBudget[]>> = { ...preset.readouts };
+      for (const r of ['probe', 'finetune'] as const)
+        if (opts[r] !== undefined) readouts[r] = parseBudgets(opts[r], `--${r}`);
       if (!!opts.data === !!opts.synthetic)
         throw new ConfigError('give exactly one of --data FILE and --synthetic');
       await usePlugins(opts.plugin, g.quiet);
       const policies = opts.policies?.split(',').map((s) => s.trim());
-      const known = [...registeredAgents(), 'scratch'];
+      const known = [...registeredAgents(), 'scratch', LONG_ROW];
       for (const p of policies ?? [])
         if (!known.includes(p))
           throw new ConfigError(`--policies: unknown policy '${p}' (known: ${known.join(', ')})`);
@@ -94,7 +120,7 @@ export function register(program: Command): void {
       const config = applyOverrides(base, opts.set) as ConfigInput;
       await useBackend(g);
       const { report, results } = await runBenchmark({
-        preset: opts.preset as 'quick' | 'full',
+        preset: preset.name,
         // Workers elsewhere need the data file by its absolute path (on a shared filesystem).
         data: opts.synthetic ? null : queue ? resolve(opts.data!) : opts.data!,
         outDir: opts.out,
@@ -102,6 +128,8 @@ export function register(program: Command): void {
         ...(seeds ? { seeds } : {}),
         config,
         noScratch: !opts.scratch,
+        noLong: !opts.long,
+        readouts,
         jobs,
         // worker processes load the same plugins before a run
         preload: (opts.plugin ?? []).map((f) => resolve(f)),
@@ -117,4 +145,17 @@ export function register(program: Command): void {
         process.exitCode = 1;
       }
     });
+}
+
+/** `4,16,all` -> [4, 16, 'all']; `none` -> []. */
+function parseBudgets(text: string, option: string): LabelBudget[] {
+  if (text.trim() === 'none') return [];
+  return text.split(',').map((t) => {
+    const s = t.trim();
+    if (s === 'all') return 'all';
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 1)
+      throw new ConfigError(`${option}: expected positive crop counts, 'all' or 'none', got '${s}'`);
+    return n;
+  });
 }

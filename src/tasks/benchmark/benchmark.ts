@@ -1,33 +1,79 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { actInputOf } from '../../agents/env-io.js';
 import { activeBackend } from '../../core/backend.js';
 import { deepMerge, resolveConfig, type Config, type ConfigInput } from '../../core/config.js';
 import { ConfigError } from '../../core/errors.js';
 import { writeFileAtomic } from '../../core/fs.js';
+import { Rng } from '../../core/rng.js';
+import { CropSampler } from '../../data/crop-sampler.js';
+import type { CropBatch } from '../../data/types.js';
 import { VERSION } from '../../version.js';
 import { encodePng, grayToRgb, hstack, labelsToRgb } from '../report/png.js';
 import { finetune } from '../segmentation/finetune.js';
+import { encoderFromContainer, type EncoderWeights } from '../segmentation/encoder-source.js';
 import { predictAffinities } from '../segmentation/predict.js';
 import { buildPretraining, publishEncoder, type PretrainSetup } from '../pretrain/build.js';
 import { loadDataSplit, type DataSplit } from '../data-split.js';
-import type { BenchmarkResults, ControlRecord, FailedRun, PretrainRecord, RunRecord } from './results.js';
+import type {
+  BenchmarkResults,
+  ComparisonRecord,
+  ControlRecord,
+  EvaluationRecord,
+  FailedRun,
+  PretrainRecord,
+  RunRecord,
+} from './results.js';
 import { learningFreeControl, scoreOnSplit, type HeldOut } from './score-split.js';
 import type { AffinityNet } from '../../models/affinity-net.js';
-import { ISBI_SPLIT, PRESETS, type BenchPreset } from './presets.js';
+import {
+  ISBI_SPLIT,
+  PRESET_NAMES,
+  PRESETS,
+  type BenchPreset,
+  type LabelBudget,
+  type Readout,
+} from './presets.js';
 import { writeReport } from './report.js';
 import { runInProcesses } from './jobs.js';
+import { pairedDifference } from './paired-stats.js';
+import {
+  describeRecord,
+  evaluationDir,
+  finishedRun,
+  runName,
+  type EvaluationSpec,
+  type RunHooks,
+  type RunOutcome,
+  type RunSpec,
+  type RunStage,
+} from './run-spec.js';
 
 /*
- * The main job: which masking policy gives the better encoder for neuron segmentation? For every policy
- * and seed: pretrain (same MIM updates and crops for all), finetune the same segmentation recipe from that
- * encoder, predict the validation and test volumes, choose the segmentation parameters on validation,
- * score test; plus a `scratch` control and a learning-free control (smoothed intensity, no training).
- * Each finished run is saved as OUT/runs/<policy>-s<seed>/result.json; a re-run skips finished runs.
+ * The main job: which masking policy gives the better encoder for neuron segmentation? For every encoder
+ * row and seed: pretrain once (same MIM updates and crops for every policy), then read the encoder out at
+ * every label budget (k labelled crops drawn once per seed from the training sections, the same for every
+ * row) with a frozen-encoder probe and/or full finetuning; predict the validation and test sections,
+ * choose the segmentation parameters on validation, score test once. Rows: the policies, `scratch` (no
+ * pretraining: under the probe a frozen random encoder), `random-long` (random masking pretrained several
+ * times longer, the positive control) and a learning-free control. The report opens with paired
+ * differences over seeds (each policy - random, each pretrained row - scratch).
+ * Each finished run is saved as OUT/runs/<row>-s<seed>/result.json; a re-run skips finished runs.
  * One run (a RunSpec) is the unit of work: executed in this process, in a worker process (`jobs`), or by
  * a queue worker, always through `executeRun` / `runOne`, so its result does not depend on where it ran.
  */
+
+/** Name of the positive-control row (random masking pretrained `longPretrain` times longer). */
+export const LONG_ROW = 'random-long';
+/** The policy every policy is compared with, and the row every pretrained encoder is compared with. */
+const POLICY_BASELINE = 'random';
+const PRETRAIN_BASELINE = 'scratch';
+/** Seed of the fixed crop the report's mask figure shows (the same crop for every policy). */
+const MASK_PREVIEW_SEED = 12345;
+/** File name of the shipped ISBI stack, whose split is known (ISBI_SPLIT). */
+const SHIPPED_ISBI_FILE = 'isbi2012_train.h5';
 
 export interface BenchmarkOptions {
   preset: BenchPreset['name'];
@@ -37,10 +83,14 @@ export interface BenchmarkOptions {
   /** Override the preset's policies / seeds. */
   policies?: string[];
   seeds?: number[];
+  /** Override the preset's label budgets per readout. */
+  readouts?: Partial<Record<Readout, LabelBudget[]>>;
   /** Extra config merged over the preset's (e.g. from --config and --set). */
   config?: ConfigInput;
   /** Skip the scratch control. */
   noScratch?: boolean;
+  /** Skip the positive control (`random-long`). */
+  noLong?: boolean;
   /**
    * Run each run in its own worker process, this many at a time. Unset: every run in this process, one
    * after the other. A run's result is the same either way.
@@ -57,72 +107,94 @@ export interface BenchmarkOptions {
   log?: (line: string) => void;
 }
 
-/** One run of a benchmark, as a worker executes it (plain JSON: it crosses process boundaries). */
-export interface RunSpec {
-  policy: string;
-  seed: number;
-  /** The run's resolved config. */
-  config: Config;
-  /** The config the data split is loaded from: every run of a benchmark shares its first run's split. */
-  splitConfig: Config;
-  /** Output directory of the run, relative to the root it is executed under (OUT, or a queue's store). */
-  dir: string;
+function presetOf(name: string): BenchPreset {
+  const preset = PRESETS[name as BenchPreset['name']];
+  if (!preset) throw new ConfigError(`unknown preset '${name}' (expected ${PRESET_NAMES.join(', ')})`);
+  return preset;
 }
 
-/** The parts of a run, in order (progress reports name them). */
-export type RunStage = 'pretrain' | 'finetune' | 'predict' | 'segment';
+const SPLIT_FIELDS = ['trainZ', 'validZ', 'evalZ'] as const;
 
-/** Progress callbacks of one run. */
-export interface RunHooks {
-  log?: (line: string) => void;
-  /** Called as the run moves on: the stage and, in stages that have steps, step / total. */
-  progress?: (stage: RunStage, step: number, total: number) => void;
+/**
+ * The data section of every run: synthetic volumes, the user's explicit split, or the shipped ISBI
+ * stack's known split. Any other file without an explicit split is an error naming the fields to set.
+ */
+function dataSection(opts: BenchmarkOptions): Record<string, unknown> {
+  if (opts.data === null) return { path: null, syntheticShape: [32, 128, 128] };
+  // the shipped stack's split and label keys are known (the user's fields still override them)
+  if (basename(opts.data) === SHIPPED_ISBI_FILE) return { path: opts.data, ...ISBI_SPLIT };
+  const user = (opts.config?.data ?? {}) as Record<string, unknown>;
+  const missing = SPLIT_FIELDS.filter((f) => user[f] === undefined || user[f] === null);
+  if (!missing.length) return { path: opts.data };
+  throw new ConfigError(
+    `${opts.data}: the benchmark needs an explicit split of this file: set ${missing.map((f) => `data.${f}`).join(', ')} ` +
+      '(sections [start, end): training for pretraining and finetuning, validation for choosing the ' +
+      'segmentation parameters, test scored once; disjoint), e.g. --set data.trainZ=[0,16] ' +
+      '--set data.validZ=[16,20] --set data.evalZ=[20,30]',
+  );
 }
 
-/** The config of one run: preset, data split, user overrides, then policy and seed. */
+/** The config of one run: preset, data split, user overrides, then the row's pretraining and seed. */
 export function runConfig(opts: BenchmarkOptions, policy: string, seed: number): Config {
-  const preset = PRESETS[opts.preset];
-  if (!preset) throw new ConfigError(`unknown preset '${opts.preset}' (expected quick or full)`);
-  const data: Record<string, unknown> =
-    opts.data === null
-      ? { path: null, syntheticShape: [32, 128, 128] }
-      : {
-          path: opts.data,
-          trainZ: ISBI_SPLIT.trainZ,
-          validZ: ISBI_SPLIT.validZ,
-          evalZ: ISBI_SPLIT.evalZ,
-          labelsKey: ISBI_SPLIT.labelsKey,
-          evalLabelsKey: ISBI_SPLIT.evalLabelsKey,
-        };
-  const base = deepMerge(preset.config as Record<string, unknown>, { data });
+  const preset = presetOf(opts.preset);
+  const base = deepMerge(preset.config as Record<string, unknown>, { data: dataSection(opts) });
   const merged = deepMerge(base, (opts.config ?? {}) as Record<string, unknown>);
-  const withRun = deepMerge(merged, { seed, agent: { name: policy === 'scratch' ? 'random' : policy } });
+  const row: Record<string, unknown> = { seed };
+  const agent = pretrainAgentOf(policy);
+  if (agent) row.agent = { name: agent };
+  if (policy === LONG_ROW) {
+    const t = resolveConfig(merged, `benchmark ${opts.preset}`).train;
+    row.train = {
+      phase1Steps: t.phase1Steps * preset.longPretrain,
+      phase2Steps: t.phase2Steps * preset.longPretrain,
+    };
+  }
+  const withRun = deepMerge(merged, row);
   if (opts.data === null) (withRun.eval as Record<string, unknown>).mode2d = false;
   return resolveConfig(withRun, `benchmark ${opts.preset}/${policy}/seed ${seed}`);
 }
 
-/** A run's name and its directory under `runs/`. */
-export function runName(policy: string, seed: number): string {
-  return `${policy}-s${seed}`;
+/** The agent a row pretrains with, or null for `scratch` (no pretraining). */
+function pretrainAgentOf(policy: string): string | null {
+  if (policy === PRETRAIN_BASELINE) return null;
+  return policy === LONG_ROW ? POLICY_BASELINE : policy;
+}
+
+/** The evaluations of every run: each readout at each of its label budgets (probe first). */
+export function evaluationsOf(readouts: Partial<Record<Readout, LabelBudget[]>>): EvaluationSpec[] {
+  const out: EvaluationSpec[] = [];
+  for (const readout of ['probe', 'finetune'] as const)
+    for (const labelBudget of readouts[readout] ?? []) {
+      if (labelBudget !== 'all' && !(Number.isInteger(labelBudget) && labelBudget >= 1))
+        throw new ConfigError(`label budget: expected a positive integer or 'all', got ${labelBudget}`);
+      out.push({ readout, labelBudget });
+    }
+  if (!out.length) throw new ConfigError('the benchmark needs at least one readout with a label budget');
+  return out;
 }
 
 /** The spec of every run of the benchmark, in report order (seed-major). */
 export function runSpecs(opts: BenchmarkOptions): RunSpec[] {
-  const preset = PRESETS[opts.preset];
-  if (!preset) throw new ConfigError(`unknown preset '${opts.preset}' (expected quick or full)`);
+  const preset = presetOf(opts.preset);
   const policies = opts.policies ?? preset.policies;
   const seeds = opts.seeds ?? preset.seeds;
-  const all = [
+  const rows = [
     ...policies,
-    ...(preset.scratch && !opts.noScratch && !policies.includes('scratch') ? ['scratch'] : []),
+    ...(preset.scratch && !opts.noScratch && !policies.includes(PRETRAIN_BASELINE)
+      ? [PRETRAIN_BASELINE]
+      : []),
+    ...(preset.longPretrain > 0 && !opts.noLong && !policies.includes(LONG_ROW) ? [LONG_ROW] : []),
   ];
-  const splitConfig = runConfig(opts, all[0] ?? 'random', seeds[0] ?? 1);
+  const evaluations = evaluationsOf(opts.readouts ?? preset.readouts);
+  const splitConfig = runConfig(opts, rows[0] ?? POLICY_BASELINE, seeds[0] ?? 1);
   return seeds.flatMap((seed) =>
-    all.map((policy) => ({
+    rows.map((policy) => ({
       policy,
+      pretrainAgent: pretrainAgentOf(policy),
       seed,
       config: runConfig(opts, policy, seed),
       splitConfig,
+      evaluations,
       dir: join('runs', runName(policy, seed)),
     })),
   );
@@ -195,6 +267,7 @@ export async function executeRun(spec: RunSpec, root: string, hooks: RunHooks = 
     ...spec,
     config: resolveConfig(spec.config, `${where}: config`),
     splitConfig: resolveConfig(spec.splitConfig, `${where}: splitConfig`),
+    evaluations: evaluationsOf(readoutsOf(spec.evaluations)),
   };
   // A worker executes many runs of one benchmark: their shared split is loaded once.
   const key = JSON.stringify(checked.splitConfig);
@@ -209,77 +282,166 @@ export async function executeRun(spec: RunSpec, root: string, hooks: RunHooks = 
 /** The data split of the last executed run (see executeRun). */
 let lastSplit: { key: string; split: Promise<DataSplit> } | null = null;
 
-/** One policy x seed: pretrain (unless scratch), finetune, predict, segment, evaluate. */
+/** Label budgets per readout of a list of evaluations (inverse of evaluationsOf). */
+function readoutsOf(evals: EvaluationSpec[]): Partial<Record<Readout, LabelBudget[]>> {
+  const out: Partial<Record<Readout, LabelBudget[]>> = {};
+  for (const e of evals) (out[e.readout] ??= []).push(e.labelBudget);
+  return out;
+}
+
+/** Run `fn` as one stage of a run: reports the stage, returns its value and wall-clock seconds. */
+async function timed<T>(
+  stage: RunStage,
+  hooks: RunHooks,
+  fn: () => T | Promise<T>,
+): Promise<{ value: T; seconds: number }> {
+  hooks.progress?.(stage, 0, 0);
+  const t = performance.now();
+  const value = await fn();
+  return { value, seconds: (performance.now() - t) / 1000 };
+}
+
+/**
+ * The labelled crops of a seed's label budgets: the largest budget's crops drawn once from the training
+ * part (a stream of the run seed alone, so every row at this seed gets the same ones); budget k uses the
+ * first k. Crops have the network's input shape.
+ */
+export function labelBudgetCrops(split: DataSplit, config: Config, budgets: LabelBudget[]): CropBatch | null {
+  const ks = budgets.filter((b): b is number => b !== 'all');
+  if (!ks.length) return null;
+  if (!split.train.labels) throw new ConfigError('label budgets need training labels');
+  const sampler = new CropSampler(split.train, {
+    crop: config.model.crop,
+    rng: Rng.fromSeed(config.seed).split('label-budget'),
+  });
+  return sampler.sample(Math.max(...ks));
+}
+
+/** The first `k` crops of a pool. */
+function firstCrops(pool: CropBatch, k: number): CropBatch {
+  const vox = pool.shape[0] * pool.shape[1] * pool.shape[2];
+  return {
+    n: k,
+    shape: [...pool.shape],
+    raw: pool.raw.subarray(0, k * vox),
+    labels: pool.labels!.subarray(0, k * vox),
+  };
+}
+
+/** sha256 of crops' voxels and labels (results.json records which crops a budget used). */
+function fingerprint(c: CropBatch): string {
+  const h = createHash('sha256');
+  h.update(new Uint8Array(c.raw.buffer, c.raw.byteOffset, c.raw.byteLength));
+  if (c.labels) h.update(new Uint8Array(c.labels.buffer, c.labels.byteOffset, c.labels.byteLength));
+  return h.digest('hex');
+}
+
+/** One row x seed: pretrain once (unless scratch), then every readout at every label budget. */
 async function runOne(spec: RunSpec, root: string, split: DataSplit, hooks: RunHooks): Promise<RunRecord> {
   const { policy, seed, config } = spec;
   const dir = join(root, spec.dir);
   mkdirSync(dir, { recursive: true });
   const log = hooks.log ?? (() => undefined);
-  let pre: PretrainRecord | null = null;
+
+  // Pretraining: once; the encoder's weights are copied out and the pretraining torn down.
+  let pretrain: PretrainRecord | null = null;
   let preview: RunRecord['maskPreview'] = null;
-  let setup: PretrainSetup | null = null;
-  if (policy !== 'scratch') {
+  let encoder: EncoderWeights | null = null;
+  if (spec.pretrainAgent !== null) {
     log(
       `  pretrain ${policy} seed ${seed}: ${config.train.phase1Steps} + ${config.train.phase2Steps} MIM updates`,
     );
     const p = await pretrainPolicy(config, split, join(dir, 'pretrain'), hooks);
-    setup = p.setup;
-    pre = p.record;
-    preview = maskPreview(setup, 12345);
-    publishEncoder(setup);
-  }
-  try {
-    log(`  finetune ${policy} seed ${seed}: ${config.finetune.steps} steps`);
-    const ft = await finetune({
-      config,
-      ...(setup ? { container: setup.container } : { encoderDir: null }),
-      train: { raw: split.train.raw, labels: split.train.labels! },
-      outDir: join(dir, 'finetune'),
-      keepModel: true,
-      onStep: (step) => hooks.progress?.('finetune', step, config.finetune.steps),
-    });
-    const net = ft.net!;
-    const ev = split.eval!;
-    const va = split.valid!;
     try {
-      hooks.progress?.('predict', 0, 0);
-      let t = performance.now();
-      const { valid: affValid, test: aff } = await predictHeldOut(net, va, ev, config);
-      const predictS = (performance.now() - t) / 1000;
-      hooks.progress?.('segment', 0, 0);
-      t = performance.now();
-      const scored = scoreOnSplit(
-        { affinities: affValid, volume: va },
-        { affinities: aff, volume: ev },
-        config,
-      );
-      const segmentS = (performance.now() - t) / 1000;
-      writeSegPreview(join(dir, 'segmentation.png'), ev, scored.testLabels);
-      const ftLoss = ft.trainLoss.map((p) => p.loss);
-      const record: RunRecord = {
-        policy,
-        seed,
-        pretrain: pre,
-        finetune: {
-          steps: ftLoss.length,
-          seconds: ft.seconds,
-          trainLoss: ftLoss,
-          validLoss: ft.validLoss.at(-1)?.loss ?? null,
-        },
-        predict: { seconds: predictS, voxels: ev.raw.data.length + va.raw.data.length },
-        segment: { seconds: segmentS },
-        validation: scored.validation,
-        test: scored.test,
-        perThreshold: scored.perThreshold,
-        maskPreview: preview,
-      };
-      writeFileAtomic(join(dir, 'result.json'), JSON.stringify({ config, record }) + '\n');
-      return record;
+      pretrain = p.record;
+      preview = maskPreview(p.setup, MASK_PREVIEW_SEED);
+      publishEncoder(p.setup);
+      encoder = encoderFromContainer(p.setup.container);
     } finally {
-      net.dispose();
+      p.setup.dispose();
     }
+  }
+
+  // Readouts: the same encoder at every label budget.
+  const pool = labelBudgetCrops(
+    split,
+    config,
+    spec.evaluations.map((e) => e.labelBudget),
+  );
+  const evaluations: EvaluationRecord[] = [];
+  for (const e of spec.evaluations) {
+    const crops = e.labelBudget === 'all' ? null : firstCrops(pool!, e.labelBudget);
+    evaluations.push(await evaluate(spec, e, encoder, crops, split, join(dir, evaluationDir(e)), hooks));
+  }
+  const record: RunRecord = { policy, seed, pretrain, evaluations, maskPreview: preview };
+  writeFileAtomic(join(dir, 'result.json'), JSON.stringify({ spec, record }) + '\n');
+  return record;
+}
+
+/** Finetune (or probe) the encoder on a label budget, predict validation and test, score test once. */
+async function evaluate(
+  spec: RunSpec,
+  e: EvaluationSpec,
+  encoder: EncoderWeights | null,
+  crops: CropBatch | null,
+  split: DataSplit,
+  dir: string,
+  hooks: RunHooks,
+): Promise<EvaluationRecord> {
+  const log = hooks.log ?? (() => undefined);
+  // the probe is the same recipe with the encoder left out of the optimizer
+  const config: Config = {
+    ...spec.config,
+    finetune: { ...spec.config.finetune, freezeEncoder: e.readout === 'probe' },
+  };
+  const steps = config.finetune.steps;
+  log(
+    `  ${e.readout} ${spec.policy} seed ${spec.seed}, ${crops ? `${crops.n} labelled crops` : 'all labels'}: ${steps} steps`,
+  );
+  const ft = await finetune({
+    config,
+    ...(encoder ? { encoderWeights: encoder } : { encoderDir: null }),
+    train: { raw: split.train.raw, labels: split.train.labels! },
+    ...(crops ? { trainCrops: crops } : {}),
+    outDir: join(dir, 'finetune'),
+    keepModel: true,
+    onStep: (step) => hooks.progress?.('finetune', step, steps),
+  });
+  const net = ft.net!;
+  try {
+    const va = split.valid!;
+    const ev = split.eval!;
+    const predicted = await timed('predict', hooks, () => predictHeldOut(net, va, ev, config));
+    const { valid: affValid, test: affTest } = predicted.value;
+    const scored = await timed('segment', hooks, () =>
+      scoreOnSplit({ affinities: affValid, volume: va }, { affinities: affTest, volume: ev }, config),
+    );
+    writeSegPreview(join(dir, 'segmentation.png'), ev, scored.value.testLabels);
+    const trainSplit = splitRecord(config, split.source);
+    return {
+      readout: e.readout,
+      labelBudget: e.labelBudget,
+      split: {
+        ...trainSplit,
+        train: crops
+          ? `${crops.n} crops of ${crops.shape.join('x')} from ${trainSplit.train}`
+          : trainSplit.train,
+      },
+      labelCrops: crops ? { k: crops.n, shape: [...crops.shape], sha256: fingerprint(crops) } : null,
+      finetune: {
+        steps: ft.trainLoss.length,
+        seconds: ft.seconds,
+        trainLoss: ft.trainLoss.map((p) => p.loss),
+        validLoss: ft.validLoss.at(-1)?.loss ?? null,
+      },
+      predict: { seconds: predicted.seconds, voxels: ev.raw.data.length + va.raw.data.length },
+      segment: { seconds: scored.seconds },
+      validation: scored.value.validation,
+      test: scored.value.test,
+      perThreshold: scored.value.perThreshold,
+    };
   } finally {
-    setup?.dispose();
+    net.dispose();
   }
 }
 
@@ -339,18 +501,6 @@ function writeSegPreview(path: string, ev: NonNullable<DataSplit['eval']>, pred:
   writeFileAtomic(path, encodePng(row.rgb, row.width, h));
 }
 
-/** A finished run's record when its result.json (under `root`) matches the config of `spec`. */
-export function finishedRun(spec: RunSpec, root: string): RunRecord | null {
-  const p = join(root, spec.dir, 'result.json');
-  if (!existsSync(p)) return null;
-  try {
-    const saved = JSON.parse(readFileSync(p, 'utf8')) as { config: unknown; record: RunRecord };
-    return JSON.stringify(saved.config) === JSON.stringify(spec.config) ? saved.record : null;
-  } catch {
-    return null;
-  }
-}
-
 /** Which sections each part of the protocol used, in words for results.json and the report. */
 function splitRecord(config: Config, source: string): BenchmarkResults['split'] {
   const d = config.data;
@@ -363,9 +513,6 @@ function splitRecord(config: Config, source: string): BenchmarkResults['split'] 
   const z = (r: [number, number] | null) => (r ? `sections ${r[0]}-${r[1] - 1}` : 'all sections');
   return { train: z(d.trainZ), valid: z(d.validZ), test: z(d.evalZ) };
 }
-
-/** What became of one run: its record, or the error that ended it. */
-export type RunOutcome = { record: RunRecord } | { error: string };
 
 /** Run `todo` one after the other in this process (sharing the loaded split). */
 async function runHere(
@@ -384,7 +531,7 @@ async function runHere(
     const before = tf.memory().numTensors;
     const r = await runOne(spec, root, split, { log });
     log(
-      `  ${spec.policy} seed ${spec.seed}: test VOI sum ${r.test.voi_sum.toFixed(3)}, ARAND ${r.test.arand.toFixed(3)} (seed h ${r.test.seedH}, threshold ${r.test.threshold}, chosen on validation); tensors ${before} -> ${tf.memory().numTensors}`,
+      `  ${spec.policy} seed ${spec.seed}: ${describeRecord(r)}; tensors ${before} -> ${tf.memory().numTensors}`,
     );
     out.push({ record: r });
   }
@@ -465,6 +612,44 @@ async function runQueued(
   return runOnQueue(todo, { target, store: checkStore(q.store), outDir, backend, log });
 }
 
+/** Paired differences over seeds: each policy - random and each pretrained row - scratch. */
+export function compareRows(runs: RunRecord[]): ComparisonRecord[] {
+  // score of row at (readout, budget) by seed
+  const table = new Map<string, Map<number, EvaluationRecord>>();
+  const keyOf = (row: string, readout: Readout, b: LabelBudget) => `${row}|${readout}|${b}`;
+  for (const r of runs)
+    for (const e of r.evaluations) {
+      const k = keyOf(r.policy, e.readout, e.labelBudget);
+      if (!table.has(k)) table.set(k, new Map());
+      table.get(k)!.set(r.seed, e);
+    }
+  const rows = [...new Set(runs.map((r) => r.policy))];
+  const evals = [
+    ...new Map(
+      runs.flatMap((r) => r.evaluations).map((e) => [`${e.readout}|${e.labelBudget}`, e] as const),
+    ).values(),
+  ];
+  const out: ComparisonRecord[] = [];
+  for (const baseline of [PRETRAIN_BASELINE, POLICY_BASELINE]) {
+    if (!rows.includes(baseline)) continue;
+    const against = rows.filter((r) => r !== baseline && r !== PRETRAIN_BASELINE);
+    for (const e of evals)
+      for (const row of against)
+        for (const score of ['voi_sum', 'arand'] as const) {
+          const of = (name: string) =>
+            new Map(
+              [
+                ...(table.get(keyOf(name, e.readout, e.labelBudget)) ?? new Map<number, EvaluationRecord>()),
+              ].map(([seed, x]) => [seed, x.test[score]] as const),
+            );
+          const d = pairedDifference(of(row), of(baseline));
+          if (!d.seeds.length) continue;
+          out.push({ row, baseline, readout: e.readout, labelBudget: e.labelBudget, score, ...d });
+        }
+  }
+  return out;
+}
+
 /** results.json, then report.md and figures, from the records of the finished runs. */
 function writeOutputs(
   opts: BenchmarkOptions,
@@ -476,7 +661,7 @@ function writeOutputs(
 ): { report: string; results: BenchmarkResults } {
   const results: BenchmarkResults = {
     format: 'dbmim-benchmark',
-    version: 1,
+    version: 2,
     preset: opts.preset,
     data: source,
     backend: activeBackend()?.name ?? 'unknown',
@@ -485,17 +670,22 @@ function writeOutputs(
     seeds: [...new Set(specs.map((s) => s.seed))],
     split: splitRecord(specs[0]!.splitConfig, source),
     config: { dbmim: VERSION, ...specs[0]!.splitConfig },
+    readouts: readoutsOf(specs[0]!.evaluations),
+    comparisons: compareRows(runs),
     runs,
     controls,
     ...(failed.length ? { failed } : {}),
   };
   writeFileAtomic(join(opts.outDir, 'results.json'), JSON.stringify(results, null, 1) + '\n');
+  // previews: the best pretrained row and scratch, at the last evaluation (the most labels)
   const previews = new Map<string, string>();
+  const last = specs[0]!.evaluations.length - 1;
+  const lastDir = evaluationDir(specs[0]!.evaluations[last]!);
   const bestPolicy = [...runs]
-    .filter((r) => r.policy !== 'scratch')
-    .sort((a, b) => a.test.voi_sum - b.test.voi_sum)[0];
-  for (const r of [bestPolicy, runs.find((x) => x.policy === 'scratch')]) {
-    if (r) previews.set(r.policy, `runs/${runName(r.policy, r.seed)}/segmentation.png`);
+    .filter((r) => r.policy !== PRETRAIN_BASELINE && r.evaluations[last])
+    .sort((a, b) => a.evaluations[last]!.test.voi_sum - b.evaluations[last]!.test.voi_sum)[0];
+  for (const r of [bestPolicy, runs.find((x) => x.policy === PRETRAIN_BASELINE)]) {
+    if (r) previews.set(r.policy, `runs/${runName(r.policy, r.seed)}/${lastDir}/segmentation.png`);
   }
   const report = writeReport(opts.outDir, results, previews);
   return { report, results };

@@ -3,7 +3,7 @@ import { availableParallelism, freemem } from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../core/errors.js';
-import type { RunOutcome, RunSpec, RunStage } from './benchmark.js';
+import { describeRecord, type RunOutcome, type RunSpec, type RunStage } from './run-spec.js';
 import type { RunRecord } from './results.js';
 
 /*
@@ -121,11 +121,7 @@ export async function runInProcesses(todo: RunSpec[], opts: ProcessPoolOptions):
         active.delete(name);
         ended++;
         const o = outcomes[k];
-        opts.log(
-          'record' in o
-            ? `  ${name}: test VOI sum ${o.record.test.voi_sum.toFixed(3)}, ARAND ${o.record.test.arand.toFixed(3)} (seed h ${o.record.test.seedH}, threshold ${o.record.test.threshold}, chosen on validation)`
-            : `  ${name}: failed: ${o.error}`,
-        );
+        opts.log('record' in o ? `  ${name}: ${describeRecord(o.record)}` : `  ${name}: failed: ${o.error}`);
         status();
       }
     } finally {

@@ -2,18 +2,34 @@ import type { ConfigInput } from '../../core/config.js';
 
 /*
  * Benchmark presets: the same MIM budget (updates x crops) for every policy, the same segmentation
- * recipe after it. `quick` is sized to finish the README's `npm start` in minutes on 2 CPU cores;
- * `full` is the longer comparison.
+ * recipe after it, at the preset's label budgets and readouts. `quick` is sized to finish the README's
+ * `npm start` in minutes on 2 CPU cores; `full` is the longer comparison; `calibrate` checks that the
+ * instrument sees the effect it must see (pretrained `random` vs `scratch` with few labels).
  */
 
+/** Labelled crops finetuning may use: k crops drawn once per seed from the training sections, or all. */
+export type LabelBudget = number | 'all';
+/** How the encoder is read out: frozen (`probe`, only the decoder learns) or finetuned with it. */
+export type Readout = 'probe' | 'finetune';
+
+/** The benchmark's preset names. */
+export const PRESET_NAMES = ['quick', 'full', 'calibrate'] as const;
+
 export interface BenchPreset {
-  name: 'quick' | 'full';
+  name: (typeof PRESET_NAMES)[number];
   policies: string[];
   seeds: number[];
   /** Config of every run (seed and agent set per run). */
   config: ConfigInput;
-  /** Include the no-pretraining control. */
+  /** Include the no-pretraining control (`scratch`; under the probe: a frozen random encoder). */
   scratch: boolean;
+  /** The label budgets each readout runs at (every encoder row gets all of them). */
+  readouts: Partial<Record<Readout, LabelBudget[]>>;
+  /**
+   * Positive control: a `random-long` row, random masking pretrained this many times the preset's MIM
+   * updates; 0 = none.
+   */
+  longPretrain: number;
 }
 
 /**
@@ -38,9 +54,13 @@ const common: ConfigInput = {
 export const PRESETS: Record<BenchPreset['name'], BenchPreset> = {
   quick: {
     name: 'quick',
-    policies: ['random', 'mixed', 'ippo', 'mappo'],
+    // Two policies and scratch, each read out twice (probe with 16 labelled crops, finetuning with all
+    // labels): about the work of the former five finetunes, with two label budgets.
+    policies: ['random', 'ippo'],
     seeds: [1],
     scratch: true,
+    readouts: { probe: [16], finetune: ['all'] },
+    longPretrain: 0,
     config: {
       ...common,
       train: { phase1Steps: 96, phase2Steps: 32, checkpointEvery: 0 },
@@ -52,12 +72,29 @@ export const PRESETS: Record<BenchPreset['name'], BenchPreset> = {
     policies: ['random', 'edge', 'mixed', 'block', 'ippo', 'mappo'],
     seeds: [1, 2, 3],
     scratch: true,
+    readouts: { probe: [4, 16, 'all'], finetune: [4, 16, 64, 'all'] },
+    longPretrain: 4,
     config: {
       ...common,
       // Same reward as quick (config defaults: relative reconstruction + budget). The reference's raw
       // `reconstruction` term pays for masking more and collapses policies to the max ratio.
       train: { phase1Steps: 800, phase2Steps: 400, checkpointEvery: 200 },
       finetune: { steps: 600, batchSize: 2, validEvery: 0 },
+    },
+  },
+  calibrate: {
+    name: 'calibrate',
+    // The effect the instrument must see first: pretraining (random masking) against none, where labels
+    // are scarce. Three seeds for a t interval; `random-long` is the positive control.
+    policies: ['random'],
+    seeds: [1, 2, 3],
+    scratch: true,
+    readouts: { probe: [4, 16], finetune: [4, 16] },
+    longPretrain: 4,
+    config: {
+      ...common,
+      train: { phase1Steps: 192, phase2Steps: 64, checkpointEvery: 0 },
+      finetune: { steps: 200, batchSize: 2, validEvery: 0 },
     },
   },
 };

@@ -16,7 +16,7 @@ import { Redis } from 'ioredis';
 import { ConfigError, DbmimError, InputError } from '../../core/errors.js';
 import { writeFileAtomic } from '../../core/fs.js';
 import { VERSION } from '../../version.js';
-import { finishedRun, runName, type RunOutcome, type RunSpec } from './benchmark.js';
+import { describeRecord, finishedRun, runFiles, runName, type RunOutcome, type RunSpec } from './run-spec.js';
 import { WorkerProcess, type Activity } from './jobs.js';
 
 /*
@@ -124,12 +124,13 @@ export function checkStore(dir: string, option = '--store'): string {
 }
 
 /**
- * A run's job id: a hash of its policy (the `scratch` control shares its config with `random`), resolved
- * config and data split. The same run, the same id.
+ * A run's job id: a hash of its row, pretraining agent, resolved config, data split and evaluations. The
+ * same run, the same id.
  */
 export function jobIdOf(spec: RunSpec): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ policy: spec.policy, config: spec.config, splitConfig: spec.splitConfig }));
+  const { dir: _dir, ...run } = spec;
+  h.update(JSON.stringify(run));
   return `run-${h.digest('hex').slice(0, 32)}`;
 }
 
@@ -173,7 +174,7 @@ function describeJob(name: string, p: RunJobProgress | undefined): string {
 /**
  * Enqueue `todo` (runs already finished in the store are only copied back), wait until every job has
  * completed or failed, and return the outcomes in the order of `todo`. Each finished run's result.json
- * and segmentation.png are copied from the store to `outDir/<spec.dir>`.
+ * and segmentation previews are copied from the store to `outDir/<spec.dir>`.
  */
 export async function runOnQueue(todo: RunSpec[], opts: QueueCoordinatorOptions): Promise<RunOutcome[]> {
   await checkRedis(opts.target);
@@ -267,7 +268,7 @@ function collect(spec: RunSpec, inStore: RunSpec, opts: QueueCoordinatorOptions)
   const record = finishedRun(inStore, opts.store);
   if (!record)
     return { error: `completed, but ${join(opts.store, inStore.dir, 'result.json')} is missing or differs` };
-  for (const f of ['result.json', 'segmentation.png']) {
+  for (const f of runFiles(spec)) {
     const src = join(opts.store, inStore.dir, f);
     if (existsSync(src)) writeFileAtomic(join(opts.outDir, spec.dir, f), readFileSync(src));
   }
@@ -342,7 +343,7 @@ export async function runQueueWorker(opts: QueueWorkerOptions): Promise<QueueWor
       rmSync(from, { recursive: true, force: true });
       if (!finishedRun(spec, opts.store)) throw e;
     }
-    opts.log(`${name}: done, VOI sum ${outcome.record.test.voi_sum.toFixed(3)}`);
+    opts.log(`${name}: done, ${describeRecord(outcome.record)}`);
     return { dir: spec.dir };
   };
 

@@ -2,10 +2,12 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../../core/fs.js';
 import { encodePng, grayToRgb, hstack, overlay } from '../report/png.js';
 import { histogramChart, lineChart, type Series } from '../report/svg.js';
-import type { BenchmarkResults, RunRecord, Scores } from './results.js';
+import type { LabelBudget, Readout } from './presets.js';
+import type { BenchmarkResults, ComparisonRecord, EvaluationRecord, RunRecord, Scores } from './results.js';
 
 /*
- * The benchmark report: report.md (a table of mean and spread over seeds per policy, pretraining
+ * The benchmark report: report.md (first the paired differences over seeds with their intervals and a
+ * sentence on what the run detected, then mean and spread over seeds per row, readout and label budget, pretraining
  * diagnostics, time per part) and figures (MIM loss and reward curves, mask-ratio histograms, each
  * policy's mask over one section, segmentations beside ground truth). Every number comes from results.
  */
@@ -54,58 +56,171 @@ export function groupByPolicy(runs: RunRecord[]): Map<string, RunRecord[]> {
   return m;
 }
 
+/** `k=16` / `all`. */
+function budgetCell(b: LabelBudget): string {
+  return b === 'all' ? 'all' : `k=${b}`;
+}
+
+function signed(x: number, digits = 3): string {
+  return Number.isFinite(x) ? `${x >= 0 ? '+' : '-'}${Math.abs(x).toFixed(digits)}` : 'n/a';
+}
+
+/** The evaluations of the runs, in the order they ran (readout, budget). */
+function evaluationKeys(res: BenchmarkResults): { readout: Readout; labelBudget: LabelBudget }[] {
+  const out: { readout: Readout; labelBudget: LabelBudget }[] = [];
+  for (const readout of ['probe', 'finetune'] as const)
+    for (const labelBudget of res.readouts[readout] ?? []) out.push({ readout, labelBudget });
+  return out;
+}
+
+const SCORE_NAME = { voi_sum: 'VOI sum', arand: 'ARAND' } as const;
+
+/** One comparison in words: `random - scratch (probe, k=16, VOI sum) -0.050 [-0.080, -0.020]`. */
+function describeComparison(c: ComparisonRecord): string {
+  const iv = c.interval ? ` [${signed(c.interval[0])}, ${signed(c.interval[1])}]` : '';
+  return `${c.row} - ${c.baseline} (${c.readout}, ${budgetCell(c.labelBudget)}, ${SCORE_NAME[c.score]}) ${signed(c.mean)}${iv}`;
+}
+
+/**
+ * The sentences that say which differences the run detected, computed from the comparisons: the
+ * controls first (pretraining vs none, longer pretraining, frozen random vs frozen pretrained), then
+ * the policies against random.
+ */
+export function detectionSentences(comparisons: ComparisonRecord[]): string[] {
+  if (!comparisons.length)
+    return ['No paired comparison: the run has no baseline row (`scratch` or `random`).'];
+  const n = Math.max(...comparisons.map((c) => c.seeds.length));
+  if (n < 2)
+    return [
+      `With ${n} seed no interval exists, so this run cannot detect any difference: the table shows single ` +
+        'paired differences (run more seeds, e.g. the calibrate preset, for intervals).',
+    ];
+  const out: string[] = [];
+  const say = (what: string, cs: ComparisonRecord[]) => {
+    if (!cs.length) return;
+    const hit = cs.filter((c) => c.detected);
+    const better = hit.filter((c) => c.mean < 0);
+    const worse = hit.filter((c) => c.mean > 0);
+    const widest = Math.max(...cs.map((c) => c.detectable ?? NaN).filter(Number.isFinite));
+    out.push(
+      hit.length === 0
+        ? `${what}: not detected in any of ${cs.length} comparisons (every 95 % interval includes zero; ` +
+            `differences below about ${fmt(widest)} were not detectable at this spread).`
+        : `${what}: detected in ${hit.length} of ${cs.length} comparisons` +
+            (better.length ? `; lower (better) for ${better.map(describeComparison).join('; ')}` : '') +
+            (worse.length ? `; higher (worse) for ${worse.map(describeComparison).join('; ')}` : '') +
+            '.',
+    );
+  };
+  const vsScratch = comparisons.filter((c) => c.baseline === 'scratch');
+  say(
+    'Pretrained (random masking) vs scratch, finetuned',
+    vsScratch.filter((c) => c.row === 'random' && c.readout === 'finetune'),
+  );
+  say(
+    'Frozen pretrained (random masking) vs frozen random-init encoder (probe)',
+    vsScratch.filter((c) => c.row === 'random' && c.readout === 'probe'),
+  );
+  say(
+    'Longer pretraining (random-long) vs scratch',
+    vsScratch.filter((c) => c.row === 'random-long'),
+  );
+  say(
+    'Other pretrained encoders vs scratch',
+    vsScratch.filter((c) => c.row !== 'random' && c.row !== 'random-long'),
+  );
+  say(
+    'Policies vs random',
+    comparisons.filter((c) => c.baseline === 'random'),
+  );
+  return out;
+}
+
 /** Write report.md and the figures into `dir`; returns the report's path. */
 export function writeReport(dir: string, res: BenchmarkResults, segPreviews: Map<string, string>): string {
   const groups = groupByPolicy(res.runs);
   const policies = [...groups.keys()];
+  const evals = evaluationKeys(res);
   const lines: string[] = [];
   lines.push(`# dbmim masking-policy benchmark (${res.preset})`, '');
   lines.push(
     `Data: \`${res.data}\`. Backend: ${res.backend}. Seeds: ${res.seeds.join(', ')}. Started ${res.startedAt}.`,
     '',
     `Split: training ${res.split.train}; validation ${res.split.valid}; test ${res.split.test}.`,
+    `Label budgets: ${evals.map((e) => `${e.readout} ${budgetCell(e.labelBudget)}`).join(', ')} ` +
+      '(k labelled crops drawn once per seed from the training sections, the same for every row).',
     '',
-    'Each policy pretrains the same MIM model with the same number of updates and crops; the encoder is then',
-    'finetuned with the same segmentation recipe, and affinities are predicted on held-out sections no training',
-    'step saw. Segmentation (h-minima seeded watershed + mean-affinity agglomeration) takes its two parameters,',
-    'the seed dynamic h and the merge threshold, from the **validation** sections; the **test** sections are then',
-    'segmented once with them and scored. `scratch` is the control without pretraining; `learning-free` is the',
-    'smoothed raw intensity through the same segmentation (no training at all): every learned row must beat it.',
-    'Lower is better for every score (mean ± sample std over seeds).',
+    'Each policy pretrains the same MIM model with the same number of updates and crops, once per seed; that',
+    'encoder is then read out at every label budget, frozen (`probe`: only the decoder learns) and/or',
+    'finetuned (`finetune`), and affinities are predicted on held-out sections no training step saw.',
+    'Segmentation (h-minima seeded watershed + mean-affinity agglomeration) takes its two parameters, the seed',
+    'dynamic h and the merge threshold, from the **validation** sections; the **test** sections are then',
+    'segmented once with them and scored: **thresholds were chosen on validation, never on test**. `scratch`',
+    'is the control without pretraining (under the probe: a frozen randomly initialized encoder);',
+    ...(groups.has('random-long')
+      ? ['`random-long` is random masking pretrained several times longer (the positive control);']
+      : []),
+    '`learning-free` is the smoothed raw intensity through the same segmentation. Lower is better for every',
+    'score.',
     '',
   );
+  lines.push('## Paired differences over seeds (test sections)', '');
+  lines.push(
+    'Per seed, row minus baseline on the same seed (same labelled crops, same finetuning draws); negative',
+    'means the row is better. Interval: 95 % Student t over seeds (mean ± t(0.975, n-1) sd / sqrt(n));',
+    'one seed gives none. Detectable: the smallest true difference this spread would show with 80 % power,',
+    '(t(0.975, n-1) + t(0.8, n-1)) sd / sqrt(n). Wins: seeds on which the row scored lower.',
+    '',
+    '| row - baseline | readout | labels | score | mean difference | 95 % interval (t) | wins / seeds | detectable |',
+    '|---|---|---|---|---|---|---|---|',
+  );
+  for (const c of res.comparisons)
+    lines.push(
+      `| ${c.row} - ${c.baseline} | ${c.readout} | ${budgetCell(c.labelBudget)} | ${SCORE_NAME[c.score]} | ` +
+        `${signed(c.mean)} | ${c.interval ? `[${signed(c.interval[0])}, ${signed(c.interval[1])}]${c.detected ? ' *' : ''}` : 'none (1 seed)'} | ` +
+        `${c.wins} / ${c.seeds.length} | ${c.detectable === null ? 'n/a' : fmt(c.detectable)} |`,
+    );
+  lines.push('', '\\* the interval excludes zero.', '', ...detectionSentences(res.comparisons), '');
+
   lines.push('## Segmentation scores (test sections)', '');
   lines.push(
-    '| row | runs | VOI split | VOI merge | VOI sum | ARAND | CREMI score | seed h | threshold | validation VOI sum |',
+    '| row | readout | labels | runs | VOI split | VOI merge | VOI sum | ARAND | CREMI score | seed h | threshold | validation VOI sum |',
   );
-  lines.push('|---|---|---|---|---|---|---|---|---|---|');
-  const order = [...policies].sort(
-    (a, b) =>
-      meanStd(groups.get(a)!.map((r) => r.test.voi_sum)).mean -
-      meanStd(groups.get(b)!.map((r) => r.test.voi_sum)).mean,
-  );
-  for (const p of order) {
-    const rs = groups.get(p)!;
-    const cells = SCORE_KEYS.map((k) => cell(rs.map((r) => r.test[k])));
-    lines.push(
-      `| ${p} | ${rs.length} | ${cells.join(' | ')} | ${cell(
-        rs.map((r) => r.test.seedH),
-        2,
-      )} | ${cell(
-        rs.map((r) => r.test.threshold),
-        2,
-      )} | ${cell(rs.map((r) => r.validation.scores.voi_sum))} |`,
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const e of evals) {
+    const at = (p: string) =>
+      groups
+        .get(p)!
+        .map((r) => r.evaluations.find((x) => x.readout === e.readout && x.labelBudget === e.labelBudget))
+        .filter((x): x is EvaluationRecord => !!x);
+    const order = [...policies].sort(
+      (a, b) =>
+        meanStd(at(a).map((x) => x.test.voi_sum)).mean - meanStd(at(b).map((x) => x.test.voi_sum)).mean,
     );
+    for (const p of order) {
+      const xs = at(p);
+      if (!xs.length) continue;
+      const cells = SCORE_KEYS.map((k) => cell(xs.map((x) => x.test[k])));
+      lines.push(
+        `| ${p} | ${e.readout} | ${budgetCell(e.labelBudget)} | ${xs.length} | ${cells.join(' | ')} | ${cell(
+          xs.map((x) => x.test.seedH),
+          2,
+        )} | ${cell(
+          xs.map((x) => x.test.threshold),
+          2,
+        )} | ${cell(xs.map((x) => x.validation.scores.voi_sum))} |`,
+      );
+    }
   }
   for (const c of res.controls) {
     const cells = SCORE_KEYS.map((k) => fmt(c.test[k]));
     lines.push(
-      `| ${c.name} | 1 | ${cells.join(' | ')} | ${fmt(c.test.seedH, 2)} | ${fmt(c.test.threshold, 2)} | ${fmt(
+      `| ${c.name} | none | none | 1 | ${cells.join(' | ')} | ${fmt(c.test.seedH, 2)} | ${fmt(c.test.threshold, 2)} | ${fmt(
         c.validation.scores.voi_sum,
       )} |`,
     );
   }
-  lines.push('');
+  lines.push('', 'Mean ± sample std over seeds.');
   for (const c of res.controls) lines.push(`\`${c.name}\`: ${c.description}.`);
   lines.push('');
   if (res.failed?.length) {
@@ -145,26 +260,20 @@ export function writeReport(dir: string, res: BenchmarkResults, segPreviews: Map
     '',
   );
 
-  lines.push('## Time per part (seconds, mean over seeds)', '');
+  lines.push(
+    '## Time per part (seconds, mean over seeds; finetune, predict, segment summed over readouts)',
+    '',
+  );
   lines.push('| policy | pretrain | finetune | predict | segment + score |');
   lines.push('|---|---|---|---|---|');
+  const total = (r: RunRecord, part: 'finetune' | 'predict' | 'segment') =>
+    r.evaluations.reduce((a, e) => a + e[part].seconds, 0);
   for (const p of policies) {
     const rs = groups.get(p)!;
+    const c = (xs: number[]) => cell(xs, 1);
     lines.push(
-      `| ${p} | ${cell(
-        rs.map((r) => r.pretrain?.seconds ?? 0),
-        1,
-      )} | ${cell(
-        rs.map((r) => r.finetune.seconds),
-        1,
-      )} | ` +
-        `${cell(
-          rs.map((r) => r.predict.seconds),
-          1,
-        )} | ${cell(
-          rs.map((r) => r.segment.seconds),
-          1,
-        )} |`,
+      `| ${p} | ${c(rs.map((r) => r.pretrain?.seconds ?? 0))} | ${c(rs.map((r) => total(r, 'finetune')))} | ` +
+        `${c(rs.map((r) => total(r, 'predict')))} | ${c(rs.map((r) => total(r, 'segment')))} |`,
     );
   }
   lines.push('');
@@ -250,14 +359,15 @@ export function writeReport(dir: string, res: BenchmarkResults, segPreviews: Map
     '',
   );
   lines.push(
-    '| policy | seed | threshold | VOI split | VOI merge | VOI sum | ARAND |',
-    '|---|---|---|---|---|---|---|',
+    '| policy | seed | readout | labels | threshold | VOI split | VOI merge | VOI sum | ARAND |',
+    '|---|---|---|---|---|---|---|---|---|',
   );
   for (const r of res.runs)
-    for (const t of r.perThreshold)
-      lines.push(
-        `| ${r.policy} | ${r.seed} | ${fmt(t.threshold, 2)}${t.threshold === r.test.threshold ? '*' : ''} | ${fmt(t.voi_split)} | ${fmt(t.voi_merge)} | ${fmt(t.voi_sum)} | ${fmt(t.arand)} |`,
-      );
+    for (const e of r.evaluations)
+      for (const t of e.perThreshold)
+        lines.push(
+          `| ${r.policy} | ${r.seed} | ${e.readout} | ${budgetCell(e.labelBudget)} | ${fmt(t.threshold, 2)}${t.threshold === e.test.threshold ? '*' : ''} | ${fmt(t.voi_split)} | ${fmt(t.voi_merge)} | ${fmt(t.voi_sum)} | ${fmt(t.arand)} |`,
+        );
   lines.push('');
   const path = join(dir, 'report.md');
   writeFileAtomic(path, lines.join('\n'));

@@ -5,6 +5,8 @@
 
 import type { SegmentationScores } from '../eval/metrics.js';
 import type { SegmentationParams } from '../eval/tune.js';
+import type { PairedDifference } from './paired-stats.js';
+import type { LabelBudget, Readout } from './presets.js';
 
 /** Scores of one segmentation against ground truth (CREMI conventions). */
 export type Scores = SegmentationScores;
@@ -21,24 +23,40 @@ export interface PretrainRecord {
   diagnostics: Record<string, number>;
 }
 
-export interface RunRecord {
-  policy: string;
-  seed: number;
-  /** Null for the `scratch` control (no pretraining). */
-  pretrain: PretrainRecord | null;
+/** One readout of a run's encoder at one label budget: finetuned, predicted, segmented, scored. */
+export interface EvaluationRecord {
+  readout: Readout;
+  labelBudget: LabelBudget;
+  /** Which sections (and which labelled crops) this evaluation trained, chose and scored on. */
+  split: SplitRecord;
+  /**
+   * The labelled crops finetuning drew from: how many and a fingerprint of their voxels and labels (the
+   * same at a seed for every row); null for `all` (random crops of the whole training part).
+   */
+  labelCrops: { k: number; shape: [number, number, number]; sha256: string } | null;
   finetune: { steps: number; seconds: number; trainLoss: number[]; validLoss: number | null };
   predict: { seconds: number; voxels: number };
   /** Segmenting and scoring: the parameter search on validation, then the test sweep. */
   segment: { seconds: number };
   /** Segmentation parameters chosen on the validation sections, with the validation scores. */
   validation: SegmentationParams & { scores: Scores };
-  /** Test scores at the parameters chosen on validation: the run's result. */
+  /** Test scores at the parameters chosen on validation: the evaluation's result. */
   test: Scores & SegmentationParams;
   /**
    * Test scores at every threshold of the sweep (seed dynamic as chosen): for reading the curve only,
    * never for choosing.
    */
   perThreshold: (Scores & { threshold: number })[];
+}
+
+/** One run: an encoder row and seed, pretrained once, then read out at every budget and readout. */
+export interface RunRecord {
+  /** The row: a policy, `scratch` or a control (`random-long`). */
+  policy: string;
+  seed: number;
+  /** Null for the `scratch` control (no pretraining). */
+  pretrain: PretrainRecord | null;
+  evaluations: EvaluationRecord[];
   /** Figures' raw material: the policy's mask over one crop's middle section, `[gridY, gridX]` 0/1. */
   maskPreview: {
     section: number[];
@@ -46,6 +64,16 @@ export interface RunRecord {
     grid: [number, number, number];
     crop: [number, number, number];
   } | null;
+}
+
+/** A paired comparison over seeds of a row with its baseline, at one readout, label budget and score. */
+export interface ComparisonRecord extends PairedDifference {
+  row: string;
+  /** `random` (policy comparison) or `scratch` (pretraining vs none). */
+  baseline: string;
+  readout: Readout;
+  labelBudget: LabelBudget;
+  score: 'voi_sum' | 'arand';
 }
 
 /**
@@ -75,7 +103,7 @@ export interface FailedRun {
 
 export interface BenchmarkResults {
   format: 'dbmim-benchmark';
-  version: 1;
+  version: 2;
   preset: string;
   data: string;
   backend: string;
@@ -84,6 +112,10 @@ export interface BenchmarkResults {
   seeds: number[];
   split: SplitRecord;
   config: unknown;
+  /** Label budgets per readout, as run. */
+  readouts: Partial<Record<Readout, LabelBudget[]>>;
+  /** Paired differences over seeds (each policy - random, each pretrained row - scratch). */
+  comparisons: ComparisonRecord[];
   runs: RunRecord[];
   controls: ControlRecord[];
   /** Runs that ended without a result (absent when every run finished). */

@@ -2,7 +2,7 @@ import type { Config } from '../../core/config.js';
 import type { LabelVolume, RawVolume } from '../../data/types.js';
 import { intensityAffinities } from '../eval/intensity-affinities.js';
 import { chooseSegmentation, scoreSweep, type SegmentationTask } from '../eval/tune.js';
-import type { ControlRecord, RunRecord } from './results.js';
+import type { ControlRecord, EvaluationRecord } from './results.js';
 
 /*
  * How every row of the benchmark is scored, learned or not: segmentation parameters (seed dynamic and
@@ -18,9 +18,9 @@ export interface HeldOut {
 
 /** What {@link scoreOnSplit} returns: the validation choice, the test result and the test sweep. */
 export interface SplitScores {
-  validation: RunRecord['validation'];
-  test: RunRecord['test'];
-  perThreshold: RunRecord['perThreshold'];
+  validation: EvaluationRecord['validation'];
+  test: EvaluationRecord['test'];
+  perThreshold: EvaluationRecord['perThreshold'];
   /** Test segmentation at the chosen parameters (for previews). */
   testLabels: Uint32Array;
 }

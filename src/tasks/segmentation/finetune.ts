@@ -5,6 +5,7 @@ import type { Config, ModelConfig } from '../../core/config.js';
 import { ConfigError, DbmimError, InputError } from '../../core/errors.js';
 import { writeFileAtomic } from '../../core/fs.js';
 import { Rng } from '../../core/rng.js';
+import { CropPoolSampler } from '../../data/crop-pool.js';
 import { CropSampler } from '../../data/crop-sampler.js';
 import type { CropBatch, LabelVolume, RawVolume } from '../../data/types.js';
 import { AffinityNet, type AffinityNetOptions } from '../../models/affinity-net.js';
@@ -55,6 +56,11 @@ export interface FinetuneOptions {
   container?: DependencyContainer;
   /** Training volume (crops are drawn from all of it). */
   train: LabelledVolume;
+  /**
+   * A label budget: train only on these labelled crops (augmented, a window of the network's crop cut from
+   * each), never on the rest of `train`. Default: random crops of all of `train`.
+   */
+  trainCrops?: CropBatch;
   /** Held-out volume for the validation loss; none = no validation. */
   valid?: LabelledVolume;
   /** Output directory: `model/` (checkpoint), `metrics.jsonl`, `config.json`. None = nothing written. */
@@ -215,11 +221,18 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     if (enc) net.loadEncoder(enc.checkpoint);
     const encoderName = enc ? enc.source : 'scratch';
 
-    const sampler = new CropSampler(opts.train, {
-      crop: net.crop,
-      rng: root.split('train-crops'),
-      augment: config.data.augment,
-    });
+    const sampler = opts.trainCrops
+      ? new CropPoolSampler(opts.trainCrops, {
+          crop: net.crop,
+          rng: root.split('train-crops'),
+          augment: config.data.augment,
+          resolution: opts.train.raw.resolution,
+        })
+      : new CropSampler(opts.train, {
+          crop: net.crop,
+          rng: root.split('train-crops'),
+          augment: config.data.augment,
+        });
     const targetOpts: AffinityTargetOptions = {
       boundaryWeight: ft.boundaryWeight,
       ...(opts.channelWeights ? { channelWeights: opts.channelWeights } : {}),
