@@ -164,8 +164,20 @@ export { evaluateFiles, segmentFile } from './tasks/eval/files.js';
 
 // ---- benchmark: which masking policy gives the better encoder ----
 export { runBenchmark, type BenchmarkOptions } from './tasks/benchmark/benchmark.js';
-export { PRESETS, type BenchPreset } from './tasks/benchmark/presets.js';
-export type { BenchmarkResults, RunRecord } from './tasks/benchmark/results.js';
+export {
+  PRESETS,
+  PRESET_NAMES,
+  type BenchPreset,
+  type LabelBudget,
+  type Readout,
+} from './tasks/benchmark/presets.js';
+export type {
+  BenchmarkResults,
+  ComparisonRecord,
+  EvaluationRecord,
+  RunRecord,
+} from './tasks/benchmark/results.js';
+export { pairedDifference, type PairedDifference } from './tasks/benchmark/paired-stats.js';
 
 // ---- plugins: agents and reward terms from outside the library ----
 export { loadPlugins, type PluginInfo } from './tasks/plugins.js';

@@ -15,7 +15,7 @@ import { encodePng, grayToRgb, hstack, labelsToRgb } from '../report/png.js';
 import { finetune } from '../segmentation/finetune.js';
 import { encoderFromContainer, type EncoderWeights } from '../segmentation/encoder-source.js';
 import { predictAffinities } from '../segmentation/predict.js';
-import { buildPretraining, publishEncoder, type PretrainSetup } from '../pretrain/build.js';
+import { buildPretraining, type PretrainSetup } from '../pretrain/build.js';
 import { loadDataSplit, type DataSplit } from '../data-split.js';
 import type {
   BenchmarkResults,
@@ -75,6 +75,7 @@ const MASK_PREVIEW_SEED = 12345;
 /** File name of the shipped ISBI stack, whose split is known (ISBI_SPLIT). */
 const SHIPPED_ISBI_FILE = 'isbi2012_train.h5';
 
+/** What {@link runBenchmark} runs: the preset or explicit rows and seeds, the data, where outputs go, parallelism. */
 export interface BenchmarkOptions {
   preset: BenchPreset['name'];
   /** HDF5 file (CREMI layout) or null for synthetic data. */
@@ -355,7 +356,6 @@ async function runOne(spec: RunSpec, root: string, split: DataSplit, hooks: RunH
     try {
       pretrain = p.record;
       preview = maskPreview(p.setup, MASK_PREVIEW_SEED);
-      publishEncoder(p.setup);
       encoder = encoderFromContainer(p.setup.container);
     } finally {
       p.setup.dispose();

@@ -15,6 +15,7 @@ export type Readout = 'probe' | 'finetune';
 /** The benchmark's preset names. */
 export const PRESET_NAMES = ['quick', 'full', 'calibrate'] as const;
 
+/** A named benchmark recipe: encoder rows, seeds, label budgets, readouts and the run config. */
 export interface BenchPreset {
   name: (typeof PRESET_NAMES)[number];
   policies: string[];
@@ -51,6 +52,7 @@ const common: ConfigInput = {
   eval: { mode2d: true },
 };
 
+/** The shipped presets: `quick` (`npm start`), `full` and `calibrate` (does the instrument detect pretraining?). */
 export const PRESETS: Record<BenchPreset['name'], BenchPreset> = {
   quick: {
     name: 'quick',

@@ -110,7 +110,7 @@ export function checkStore(dir: string, option = '--store'): string {
   const abs = resolve(dir);
   try {
     mkdirSync(abs, { recursive: true });
-    if (!statSync(abs).isDirectory()) throw new Error('not a directory');
+    if (!statSync(abs).isDirectory()) throw new InputError('not a directory');
     accessSync(abs, constants.W_OK);
     const probe = join(abs, `.dbmim-probe-${hostname()}-${process.pid}`);
     writeFileAtomic(probe, 'ok');
@@ -311,7 +311,7 @@ export async function runQueueWorker(opts: QueueWorkerOptions): Promise<QueueWor
     if (dbmim !== VERSION || backend !== opts.backend) {
       const msg = `worker ${me} refuses ${name}: it was enqueued by dbmim ${dbmim} on ${backend}, this worker is dbmim ${VERSION} on ${opts.backend}`;
       opts.log(`error: ${msg}`);
-      throw new Error(msg);
+      throw new ConfigError(msg);
     }
     if (finishedRun(spec, opts.store)) return { dir: spec.dir }; // another attempt finished it
     // Each attempt writes its own directory, published by one rename: nothing another attempt
@@ -335,7 +335,7 @@ export async function runQueueWorker(opts: QueueWorkerOptions): Promise<QueueWor
     if ('error' in outcome) {
       rmSync(from, { recursive: true, force: true });
       opts.log(`${name}: failed: ${outcome.error}`);
-      throw new Error(outcome.error);
+      throw new DbmimError(outcome.error);
     }
     try {
       renameSync(from, join(opts.store, spec.dir));

@@ -101,6 +101,7 @@ export interface FailedRun {
   error: string;
 }
 
+/** `results.json` of a benchmark: split, runs (per readout and label budget), controls and paired comparisons. */
 export interface BenchmarkResults {
   format: 'dbmim-benchmark';
   version: 2;
