@@ -203,6 +203,14 @@ export const FinetuneConfigSchema = z
     loss: z.enum(['mse', 'bce']).default('bce'),
     /** Extra weight on boundary voxels (0 = off). */
     boundaryWeight: num(0, 100).default(2),
+    /**
+     * Loss weight of the z, y, x affinity channels. 2-D evaluation (`eval.mode2d`) reads only y and x,
+     * so the benchmark presets drop z (weight 0) and spend the whole loss on what is scored.
+     */
+    channelWeights: z
+      .tuple([num(0, 100), num(0, 100), num(0, 100)])
+      .refine((w) => w.some((x) => x > 0), 'at least one channel weight must be > 0')
+      .default([1, 1, 1]),
     validEvery: int(0).default(50),
   })
   .strict();

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ConvInPlane } from './conv-inplane.js';
 import { ConvTranspose3d } from './conv3d.js';
-import { ConfigError, InputError } from '../core/errors.js';
+import { ConfigError } from '../core/errors.js';
 import type { ParamScope } from './params.js';
 
 /*
@@ -10,7 +10,7 @@ import type { ParamScope } from './params.js';
  * tens of pixels at full resolution to tell a faint membrane from texture. Level i runs at 1/2^i of the
  * in-plane resolution: 3x3 conv, 2x2 average pool, 3x3 conv, ...; the way up adds a learned 2x upsampling
  * (a non-overlapping transposed conv) of the coarser level to the skip features and convolves the sum.
- * Sums, not concats: a concat's gradient is slow in wasm. Sections stay separate (50 nm apart, 4 nm pixels).
+ * Any in-plane size works (odd sizes pool with a ceil). Sums, not concats: a concat's gradient is slow in wasm. Sections stay separate (50 nm apart, 4 nm pixels).
  */
 
 /** In-plane U-Net; `widths[i]` = channels at level i (level 0 = full resolution). */
@@ -41,16 +41,8 @@ export class InPlaneUNet {
     return this.widths[0]!;
   }
 
-  /** In-plane size must be divisible by this (one halving per level below the first). */
-  get divisor(): number {
-    return 2 ** (this.widths.length - 1);
-  }
-
   /** `[b, d, h, w, 1]` (standardized raw) -> `[b, d, h, w, widths[0]]`. */
   apply(x: tf.Tensor5D): tf.Tensor5D {
-    const [, , h, w] = x.shape;
-    if (h % this.divisor !== 0 || w % this.divisor !== 0)
-      throw new InputError(`in-plane U-Net: in-plane size ${h}x${w} must be divisible by ${this.divisor}`);
     const skips: tf.Tensor5D[] = [];
     let f = x;
     for (let i = 0; i < this.down.length; i++) {
@@ -58,15 +50,25 @@ export class InPlaneUNet {
       f = tf.relu(this.down[i]!.apply(f));
       skips.push(f);
     }
-    for (let i = this.up.length - 1; i >= 0; i--)
-      f = tf.relu(this.merge[i]!.apply(tf.add(skips[i]!, this.up[i]!.apply(f))));
+    for (let i = this.up.length - 1; i >= 0; i--) {
+      const skip = skips[i]!;
+      f = tf.relu(this.merge[i]!.apply(tf.add(skip, cropTo(this.up[i]!.apply(f), skip.shape))));
+    }
     return f;
   }
 }
 
-/** 2x2 in-plane average pool of `[b, d, h, w, c]`. */
+/** 2x2 in-plane average pool of `[b, d, h, w, c]`; an odd size keeps its last row/column (ceil). */
 function pool2(x: tf.Tensor5D): tf.Tensor5D {
   const [b, d, h, w, c] = x.shape;
-  const p = tf.avgPool(tf.reshape(x, [b * d, h, w, c]) as tf.Tensor4D, 2, 2, 'valid');
-  return tf.reshape(p, [b, d, h / 2, w / 2, c]) as tf.Tensor5D;
+  const odd = h % 2 === 1 || w % 2 === 1;
+  const p = tf.avgPool(tf.reshape(x, [b * d, h, w, c]) as tf.Tensor4D, 2, 2, odd ? 'same' : 'valid');
+  return tf.reshape(p, [b, d, p.shape[1], p.shape[2], c]) as tf.Tensor5D;
+}
+
+/** The upsampled coarse level cut to its skip's in-plane size (they differ by one when that was odd). */
+function cropTo(x: tf.Tensor5D, shape: number[]): tf.Tensor5D {
+  const [b, d, h, w, c] = x.shape;
+  if (h === shape[2] && w === shape[3]) return x;
+  return tf.slice(x, [0, 0, 0, 0, 0], [b, d, shape[2]!, shape[3]!, c]);
 }

@@ -64,8 +64,6 @@ export interface FinetuneOptions {
    * predicted whole instead.)
    */
   validCrops?: number;
-  /** Loss weight of the z, y, x affinity channels. Default [1, 1, 1]. */
-  channelWeights?: [number, number, number];
   /** Also write the checkpoint every this many steps (0 = only at the end). Default 0. */
   checkpointEvery?: number;
   /** Decoder widths etc. of the affinity network. */
@@ -221,7 +219,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     });
     const targetOpts: AffinityTargetOptions = {
       boundaryWeight: ft.boundaryWeight,
-      ...(opts.channelWeights ? { channelWeights: opts.channelWeights } : {}),
+      channelWeights: ft.channelWeights,
     };
     const valid = opts.valid ? prepareValidation(net, opts.valid, root, validCrops, targetOpts) : null;
 
