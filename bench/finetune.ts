@@ -1,8 +1,8 @@
 /*
  * Finetuning throughput: `npm run bench -- --only finetune`, or directly `node --import tsx
  * bench/finetune.ts [--steps 6] [--reps 3]`. One update of the affinity network as the quick preset runs
- * it: `tiny` encoder, batch 2, crop 16x64x64 (the model crop, cut from ISBI-sized sections), BCE with
- * boundary weights (1 + 2 on boundary voxels). Data are synthetic: the cost does not depend on them.
+ * it: `tiny` encoder, batch 2, the preset's crop (4x128x128) and default decoder (with the in-plane
+ * U-Net), BCE with boundary weights (1 + 2 on boundary voxels). Data are synthetic: the cost does not depend on them.
  * Row `finetune_step`: samples/s and ms per step (best of `reps` timed runs; the machine may be shared).
  */
 import * as tf from '@tensorflow/tfjs';

@@ -4,7 +4,8 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/core/backend.js';
 import { ConfigError } from '../src/core/errors.js';
 import type { CropBatch } from '../src/data/types.js';
-import { affinityLoss, affinityLossJs, affinityTargets } from '../src/tasks/segmentation/affinity-loss.js';
+import { affinityLoss, probabilityLoss } from '../src/models/affinity-loss.js';
+import { affinityTargets } from '../src/tasks/segmentation/affinity-loss.js';
 
 test.before(async () => {
   await selectBackend('wasm');
@@ -49,25 +50,44 @@ test('targets: boundary voxels weigh 1 + boundaryWeight, normalized to mean 1; c
   assert.throws(() => affinityTargets({ ...b, labels: undefined }), /no labels/);
 });
 
-test('loss: tf and JS agree with hand-computed MSE and BCE', () => {
+test('loss: weighted mean MSE and BCE equal hand-computed values, from logits and from probabilities', () => {
   const p = Float32Array.from([0.9, 0.2, 0.5, 0.5]);
   const t = Float32Array.from([1, 0, 1, 0]);
   const w = Float32Array.from([1, 1, 2, 0]);
-  // MSE: (0.01 + 0.04 + 2 * 0.25 + 0) / 4
+  // weighted means over sum(w) = 4: MSE (0.01 + 0.04 + 2 * 0.25 + 0) / 4; BCE (-ln 0.9 - ln 0.8 - 2 ln 0.5) / 4
   const mse = (0.01 + 0.04 + 0.5) / 4;
-  // BCE: (-ln 0.9 - ln 0.8 - 2 ln 0.5) / 4
   const bce = (-Math.log(0.9) - Math.log(0.8) - 2 * Math.log(0.5)) / 4;
-  assert.ok(Math.abs(affinityLossJs(p, t, w, 'mse') - mse) < 1e-6);
-  assert.ok(Math.abs(affinityLossJs(p, t, w, 'bce') - bce) < 1e-6);
-  const [tfMse, tfBce] = tf.tidy(() => {
-    const [pt, tt, wt] = [tf.tensor(p), tf.tensor(t), tf.tensor(w)];
-    return [affinityLoss(pt, tt, wt, 'mse').dataSync()[0]!, affinityLoss(pt, tt, wt, 'bce').dataSync()[0]!];
+  const before = tf.memory().numTensors;
+  const [fromLogits, fromLogitsMse] = tf.tidy(() => {
+    const z = tf.log(tf.div(tf.tensor(p), tf.sub(1, tf.tensor(p)))); // logit
+    return [
+      affinityLoss(z, tf.tensor(t), tf.tensor(w), 'bce').dataSync()[0]!,
+      affinityLoss(z, tf.tensor(t), tf.tensor(w), 'mse').dataSync()[0]!,
+    ];
   });
-  assert.ok(Math.abs(tfMse - mse) < 1e-6, `${tfMse} vs ${mse}`);
-  assert.ok(Math.abs(tfBce - bce) < 1e-5, `${tfBce} vs ${bce}`);
-  // Unweighted = plain mean; BCE of a confident mistake is bounded (clamped probability).
-  assert.ok(Math.abs(affinityLossJs(p, t, null, 'mse') - (0.01 + 0.04 + 0.25 + 0.25) / 4) < 1e-6);
-  assert.ok(affinityLossJs(Float32Array.from([0]), Float32Array.from([1]), null, 'bce') < 14);
+  assert.ok(Math.abs(fromLogits - bce) < 1e-5, `${fromLogits} vs ${bce}`);
+  assert.ok(Math.abs(fromLogitsMse - mse) < 1e-6, `${fromLogitsMse} vs ${mse}`);
+  assert.ok(Math.abs(probabilityLoss(p, t, w, 'bce') - bce) < 1e-5);
+  assert.ok(Math.abs(probabilityLoss(p, t, w, 'mse') - mse) < 1e-6);
+  // Unweighted = plain mean; the weights' scale does not matter (a weighted mean)
+  assert.ok(Math.abs(probabilityLoss(p, t, null, 'mse') - (0.01 + 0.04 + 0.25 + 0.25) / 4) < 1e-6);
+  assert.ok(
+    Math.abs(
+      probabilityLoss(
+        p,
+        t,
+        w.map((x) => 3 * x),
+        'bce',
+      ) - bce,
+    ) < 1e-5,
+  );
+  // a confident mistake from a probability map is bounded (clamped before the logit)
+  assert.ok(probabilityLoss(Float32Array.from([0]), Float32Array.from([1]), null, 'bce') < 14);
+  // BCE on logits is exact far into saturation (no clamp): z = -30, t = 1 -> 30
+  const far = tf.tidy(() => affinityLoss(tf.tensor([-30]), tf.tensor([1]), null, 'bce').dataSync()[0]!);
+  assert.ok(Math.abs(far - 30) < 1e-4, `${far}`);
+  assert.is(tf.memory().numTensors, before, 'no tensors kept');
+  assert.throws(() => probabilityLoss(p, t.subarray(0, 3), null, 'bce'), /prediction has 4 values, target 3/);
 });
 
 test.run();

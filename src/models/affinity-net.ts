@@ -11,6 +11,8 @@ import {
   saveTrainable,
   type Checkpoint,
 } from './checkpoint.js';
+import { affinityLoss } from './affinity-loss.js';
+import { InPlaneUNet } from './affinity-unet.js';
 import { ConvInPlane } from './conv-inplane.js';
 import { Conv3d, ConvTranspose3d } from './conv3d.js';
 import { Dense } from './dense.js';
@@ -26,7 +28,7 @@ import { VitEncoder } from './vit-encoder.js';
  * concatenated on the patch grid, projected, and upsampled by non-overlapping transposed 3-D convolutions
  * (one axis doubling per stage until the patch size is undone), then fused with features of the raw input
  * at full resolution (skip connection) and mapped to 3 affinity channels (z, y, x) with a sigmoid.
- * Training: MSE or BCE, per-voxel weights, AdamW with two parameter groups (encoder lr scaled).
+ * Training: MSE or BCE (affinity-loss.ts, also the validation loss), per-voxel weights, AdamW with two parameter groups (encoder lr scaled).
  */
 
 /** Decoder widths and schedule options beyond FinetuneConfig. */
@@ -36,8 +38,9 @@ export interface AffinityNetOptions {
   /** Channels of the raw-input 3x3x3 branch (z context for the z affinities). */
   rawChannels?: number;
   /**
-   * Widths of the in-plane (y, x) 3x3 convolutions on the raw input at full resolution, which carry the
-   * membranes' fine position (the token path is 16 px coarse); [] = none (the original network).
+   * Widths of the levels of the in-plane (y, x) U-Net on the raw input (level 0 at full resolution, each
+   * next level at half of the previous), which carries the membranes' fine position and their context
+   * (the token path is 16 px coarse); [] = none (the original network).
    */
   inPlaneChannels?: number[];
   /** Kernel (in-plane, odd) of the fusion of token and raw features; 1 = pointwise (the original). */
@@ -52,11 +55,13 @@ export interface AffinityNetOptions {
 export const AFFINITY_CHANNELS = [32, 32, 16, 16, 8];
 export const AFFINITY_RAW_CHANNELS = 8;
 /*
- * The in-plane branch is off by default because it makes a finetuning step 1.5-2x slower (one run, both
- * networks) without a shown gain: on ISBI (scratch, one seed) the membrane pixel F1 moved 0.610 -> 0.626
- * and the validation VOI sum 0.759 -> 0.814, single runs with no interval.
+ * The in-plane U-Net is on by default: the pointwise fusion of 16 px tokens with one 3x3x3 conv of raw
+ * could place membranes but not tell faint ones from texture. ISBI, scratch, crop 4x128x128, 200 steps,
+ * validation sections 16-19 (VOI sum, seeds 1 / 2): without it 0.774 / 0.843; [8, 16, 32] 0.563 / 0.628
+ * (y, x loss only), membrane pixel F1 0.61 -> 0.68. Deeper ([8, 16, 32, 64]: 0.546 / 0.775) did not win
+ * over two seeds. It makes a finetuning step ~1.9x slower (one process, loaded machine).
  */
-export const AFFINITY_IN_PLANE_CHANNELS: number[] = [];
+export const AFFINITY_IN_PLANE_CHANNELS: number[] = [8, 16, 32];
 export const AFFINITY_FUSE_KERNEL = 1;
 
 /** Upsampling strides per stage that undo `patch` (powers of two): each stage doubles some axes. */
@@ -97,7 +102,7 @@ export class AffinityNet {
   private readonly projSkip: Dense;
   private readonly ups: ConvTranspose3d[];
   private readonly rawConv: Conv3d;
-  private readonly inPlane: ConvInPlane[];
+  private readonly inPlane: InPlaneUNet | null;
   private readonly fuse: Dense | ConvInPlane;
   private readonly fuseRaw: Dense;
   private readonly fuseInPlane: ConvInPlane | null;
@@ -132,16 +137,15 @@ export class AffinityNet {
     // full-resolution layers are in-plane or 1x1x1: wasm's Conv3D is a naive loop, ~100x slower per MAC
     // than matMul, so only the 1-channel raw branch uses a 3x3x3 kernel
     const ip = options.inPlaneChannels ?? AFFINITY_IN_PLANE_CHANNELS;
-    this.inPlane = ip.map(
-      (c, i) => new ConvInPlane(dec.scope(`in_plane/${i}`), i === 0 ? 1 : ip[i - 1]!, c, 3),
-    );
+    this.inPlane = ip.length > 0 ? new InPlaneUNet(dec.scope('in_plane'), ip) : null;
     const fk = options.fuseKernel ?? AFFINITY_FUSE_KERNEL;
     // dense(concat(a, b, c)) written as a sum of per-source layers (a concat's gradient is slow in wasm)
     this.fuse =
       fk === 1 ? new Dense(dec.scope('fuse'), last, rc) : new ConvInPlane(dec.scope('fuse'), last, rc, fk);
     this.fuseRaw = new Dense(dec.scope('fuse_raw'), rc, rc, { bias: false });
-    this.fuseInPlane =
-      ip.length > 0 ? new ConvInPlane(dec.scope('fuse_in_plane'), ip[ip.length - 1]!, rc, fk) : null;
+    this.fuseInPlane = this.inPlane
+      ? new ConvInPlane(dec.scope('fuse_in_plane'), this.inPlane.outCh, rc, fk)
+      : null;
     this.head = new Dense(dec.scope('head'), rc, 3);
     const encParams = this.params.list('encoder/');
     const decParams = this.params.list('seg/');
@@ -203,10 +207,9 @@ export class AffinityNet {
         ? this.fuse.apply(tf.reshape(f, [-1, f.shape[4]]) as tf.Tensor2D) // [voxels, rc]
         : (tf.reshape(this.fuse.apply(f), [-1, this.fuse.outCh]) as tf.Tensor2D);
     sum = tf.add(sum, this.fuseRaw.apply(r2));
-    if (this.fuseInPlane) {
+    if (this.inPlane && this.fuseInPlane) {
       // standardized like the encoder's input, so the first conv starts in a sensible range
-      let p: tf.Tensor5D = tf.div(tf.sub(x, 0.5), 0.2);
-      for (const conv of this.inPlane) p = tf.relu(conv.apply(p)); // [b, d, h, w, c]
+      const p = this.inPlane.apply(tf.div(tf.sub(x, 0.5), 0.2)); // [b, d, h, w, c]
       sum = tf.add(sum, tf.reshape(this.fuseInPlane.apply(p), [-1, this.fuseInPlane.outCh]));
     }
     const fused = tf.relu(sum); // [voxels, rc]
@@ -230,16 +233,12 @@ export class AffinityNet {
     );
   }
 
-  /**
-   * One update. targets `[batch, 3, d, h, w]` in [0, 1]; optional per-voxel weights of the same shape.
-   * Loss is the weighted mean of MSE on probabilities or BCE on logits (finetune.loss).
-   */
-  trainStep(
-    raw: Float32Array,
+  /** Targets and weights `[batch, 3, d, h, w]` as channels-last tensors (caller disposes). */
+  private targetTensors(
     batch: number,
     targets: Float32Array,
     weights?: Float32Array,
-  ): AffinityStepResult {
+  ): { tgt: tf.Tensor5D; wt: tf.Tensor5D | null } {
     const n = batch * 3 * this.crop[0] * this.crop[1] * this.crop[2];
     if (targets.length !== n)
       throw new InputError(
@@ -252,27 +251,45 @@ export class AffinityNet {
     const shape: [number, number, number, number, number] = [batch, ...this.crop, 3];
     const tgt = tf.tensor5d(toChannelsLast(targets, batch, this.crop), shape);
     const wt = weights ? tf.tensor5d(toChannelsLast(weights, batch, this.crop), shape) : null;
-    let wsum = n;
-    if (weights) {
-      wsum = 0;
-      for (let i = 0; i < n; i++) wsum += weights[i]!;
-    }
-    const norm = 1 / Math.max(wsum, 1e-12);
+    return { tgt, wt };
+  }
+
+  /**
+   * One update. targets `[batch, 3, d, h, w]` in [0, 1]; optional per-voxel weights of the same shape.
+   * The loss ({@link affinityLoss}: BCE on logits or MSE on probabilities, per `finetune.loss`) is
+   * the weighted mean before the update, the same number {@link loss} gives.
+   */
+  trainStep(
+    raw: Float32Array,
+    batch: number,
+    targets: Float32Array,
+    weights?: Float32Array,
+  ): AffinityStepResult {
+    const { tgt, wt } = this.targetTensors(batch, targets, weights);
     try {
-      const { value, grads } = tf.variableGrads(() => {
-        const z = this.logits(raw, batch);
-        const per =
-          this.finetune.loss === 'bce'
-            ? // max(z, 0) - z t + log(1 + exp(-|z|)): stable BCE on logits
-              tf.add(tf.sub(tf.relu(z), tf.mul(z, tgt)), tf.log1p(tf.exp(tf.neg(tf.abs(z)))))
-            : tf.square(tf.sub(tf.sigmoid(z), tgt));
-        return tf.mul(tf.sum(wt ? tf.mul(per, wt) : per), norm) as tf.Scalar;
-      }, this.optimizer.variables());
+      const { value, grads } = tf.variableGrads(
+        () => affinityLoss(this.logits(raw, batch), tgt, wt, this.finetune.loss),
+        this.optimizer.variables(),
+      );
       const loss = value.dataSync()[0]!;
       value.dispose();
       this.lastUpdate = this.optimizer.apply(grads);
       tf.dispose(grads);
       return { loss, lr: this.lastUpdate.lr, gradNorm: this.lastUpdate.gradNorm };
+    } finally {
+      tgt.dispose();
+      wt?.dispose();
+    }
+  }
+
+  /** The training objective of a batch without an update (validation): arguments as {@link trainStep}. */
+  loss(raw: Float32Array, batch: number, targets: Float32Array, weights?: Float32Array): number {
+    const { tgt, wt } = this.targetTensors(batch, targets, weights);
+    try {
+      const t = tf.tidy(() => affinityLoss(this.logits(raw, batch), tgt, wt, this.finetune.loss));
+      const v = t.dataSync()[0]!;
+      t.dispose();
+      return v;
     } finally {
       tgt.dispose();
       wt?.dispose();

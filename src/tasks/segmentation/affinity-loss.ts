@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs';
 import { ConfigError, InputError } from '../../core/errors.js';
 import { batchAffinities, batchBoundary } from '../../data/affinities.js';
 import type { CropBatch } from '../../data/types.js';
@@ -7,15 +6,12 @@ import type { CropBatch } from '../../data/types.js';
  * The finetuning objective on the 3 nearest-neighbour affinities (z, y, x): MSE on probabilities or
  * binary cross-entropy, optionally weighted per voxel (membrane-aware: boundary voxels count
  * 1 + boundaryWeight) and per channel (z affinities are often harder on anisotropic stacks).
- * Targets and weights are built in plain JS from the crop labels; the loss itself is a tf expression so
- * gradients flow through it. Shapes are `[n, 3, d, h, w]` flattened, sample-major, channel next.
+ * Targets and weights are built here in plain JS from the crop labels; the loss itself is one tf function
+ * (models/affinity-loss.ts) that training and validation both evaluate. Shapes are `[n, 3, d, h, w]`
+ * flattened, sample-major, channel next.
  */
 
-/** Loss kind, as `finetune.loss` in the config. */
-export type AffinityLossKind = 'mse' | 'bce';
-
-/** Clamp of probabilities inside BCE: log(1e-6) bounds the loss of a confident mistake at ~13.8. */
-const BCE_EPS = 1e-6;
+export type { AffinityLossKind } from '../../models/affinity-loss.js';
 
 /** Options of {@link affinityTargets}. */
 export interface AffinityTargetOptions {
@@ -65,55 +61,4 @@ export function affinityTargets(batch: CropBatch, opts: AffinityTargetOptions = 
   const scale = weight.length / sum;
   for (let i = 0; i < weight.length; i++) weight[i]! *= scale;
   return { target, weight };
-}
-
-/**
- * Weighted mean loss over all voxels and channels (a scalar tensor; the caller disposes it or runs this
- * inside tf.tidy / tf.variableGrads).
- * @param prob predicted affinity probabilities in [0, 1], any shape
- * @param target same shape, 0/1
- * @param weight same shape, or null for unweighted
- */
-export function affinityLoss(
-  prob: tf.Tensor,
-  target: tf.Tensor,
-  weight: tf.Tensor | null,
-  kind: AffinityLossKind,
-): tf.Scalar {
-  return tf.tidy(() => {
-    let per: tf.Tensor;
-    if (kind === 'mse') per = tf.squaredDifference(prob, target);
-    else {
-      // -[t log p + (1 - t) log(1 - p)] on clamped p (the network ends in a sigmoid).
-      const p = tf.clipByValue(prob, BCE_EPS, 1 - BCE_EPS);
-      per = tf.neg(tf.add(tf.mul(target, tf.log(p)), tf.mul(tf.sub(1, target), tf.log(tf.sub(1, p)))));
-    }
-    if (weight) per = tf.mul(per, weight);
-    return tf.mean(per) as tf.Scalar;
-  });
-}
-
-/** The same loss in plain JS (for reference values in tests and for validation without tf). */
-export function affinityLossJs(
-  prob: Float32Array,
-  target: Float32Array,
-  weight: Float32Array | null,
-  kind: AffinityLossKind,
-): number {
-  if (prob.length !== target.length || (weight && weight.length !== prob.length))
-    throw new InputError(
-      `affinity loss: prediction has ${prob.length} values, target ${target.length}, weight ${weight?.length ?? '-'}`,
-    );
-  let s = 0;
-  for (let i = 0; i < prob.length; i++) {
-    const t = target[i]!;
-    let l: number;
-    if (kind === 'mse') l = (prob[i]! - t) ** 2;
-    else {
-      const p = Math.min(1 - BCE_EPS, Math.max(BCE_EPS, prob[i]!));
-      l = -(t * Math.log(p) + (1 - t) * Math.log(1 - p));
-    }
-    s += weight ? weight[i]! * l : l;
-  }
-  return s / prob.length;
 }

@@ -9,12 +9,8 @@ import { CropPoolSampler } from '../../data/crop-pool.js';
 import { CropSampler } from '../../data/crop-sampler.js';
 import type { CropBatch, LabelVolume, RawVolume } from '../../data/types.js';
 import { AffinityNet, type AffinityNetOptions } from '../../models/affinity-net.js';
-import {
-  affinityLossJs,
-  affinityTargets,
-  type AffinityTargetOptions,
-  type AffinityTargets,
-} from './affinity-loss.js';
+import { probabilityLoss } from '../../models/affinity-loss.js';
+import { affinityTargets, type AffinityTargetOptions, type AffinityTargets } from './affinity-loss.js';
 import {
   encoderFromContainer,
   encoderFromDir,
@@ -74,8 +70,6 @@ export interface FinetuneOptions {
    * predicted whole instead.)
    */
   validCrops?: number;
-  /** Loss weight of the z, y, x affinity channels. Default [1, 1, 1]. */
-  channelWeights?: [number, number, number];
   /** Also write the checkpoint every this many steps (0 = only at the end). Default 0. */
   checkpointEvery?: number;
   /** Decoder widths etc. of the affinity network. */
@@ -151,26 +145,29 @@ function checkVolume(v: LabelledVolume, what: string): void {
     throw new InputError(`finetune ${what}: labels shape [${v.labels.shape}] differs from raw shape [${s}]`);
 }
 
-/** Validation loss of fixed crops: the weighted mean over all crops (weights as in training). */
+/** Validation loss of fixed crops: the training objective, weighted mean over all crops. */
 function validationLoss(
   net: AffinityNet,
   crops: CropBatch,
   targets: AffinityTargets,
   batchSize: number,
-  kind: 'mse' | 'bce',
 ): number {
   const vox = crops.shape[0] * crops.shape[1] * crops.shape[2];
   let sum = 0;
+  let wsum = 0;
   for (let b0 = 0; b0 < crops.n; b0 += batchSize) {
     const n = Math.min(batchSize, crops.n - b0);
-    const pred = net.predict(crops.raw.subarray(b0 * vox, (b0 + n) * vox), n); // [n, 3, d, h, w]
     const lo = b0 * 3 * vox;
     const hi = (b0 + n) * 3 * vox;
+    const weight = targets.weight.subarray(lo, hi);
+    let w = 0;
+    for (let i = 0; i < weight.length; i++) w += weight[i]!;
+    // the loss of a batch is a weighted mean: weight it back by its weight sum
     sum +=
-      affinityLossJs(pred, targets.target.subarray(lo, hi), targets.weight.subarray(lo, hi), kind) *
-      (hi - lo);
+      net.loss(crops.raw.subarray(b0 * vox, (b0 + n) * vox), n, targets.target.subarray(lo, hi), weight) * w;
+    wsum += w;
   }
-  return sum / targets.target.length;
+  return sum / Math.max(wsum, 1e-12);
 }
 
 /** Held-out data of the validation loss: fixed crops, or the whole volume when it is thinner than a crop. */
@@ -235,7 +232,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
         });
     const targetOpts: AffinityTargetOptions = {
       boundaryWeight: ft.boundaryWeight,
-      ...(opts.channelWeights ? { channelWeights: opts.channelWeights } : {}),
+      channelWeights: ft.channelWeights,
     };
     const valid = opts.valid ? prepareValidation(net, opts.valid, root, validCrops, targetOpts) : null;
 
@@ -261,8 +258,9 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
       if (!valid) return;
       const loss =
         valid.kind === 'crops'
-          ? validationLoss(net, valid.crops, valid.targets, ft.batchSize, ft.loss)
-          : affinityLossJs(
+          ? validationLoss(net, valid.crops, valid.targets, ft.batchSize)
+          : // the whole volume is blended from windows: its probabilities are scored by the same loss
+            probabilityLoss(
               await predictAffinities(net, valid.raw, { batch: ft.batchSize }),
               valid.targets.target,
               valid.targets.weight,
