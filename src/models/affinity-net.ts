@@ -176,11 +176,7 @@ export class AffinityNet {
     const g = this.encoder.grid;
     const np = this.numPatches;
     const patches = tf.tensor2d(g.patchify(raw, batch), [batch * np, g.patchVoxels]);
-    const sel = new RowSelection(
-      batch * np,
-      np,
-      Array.from({ length: batch * np }, (_, i): [number, number] => [i, i % np]),
-    );
+    const sel = RowSelection.tiled(batch, np); // every patch of every sample, in order
     try {
       const x = this.encoder.embed(patches, sel);
       const { out, hidden } = this.encoder.run(x, batch, np, null, [this.skipBlock]);

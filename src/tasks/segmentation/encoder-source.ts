@@ -4,7 +4,12 @@ import type { DependencyContainer } from 'tsyringe';
 import type { ModelConfig } from '../../core/config.js';
 import { CheckpointError } from '../../core/errors.js';
 import { TOKENS } from '../../core/tokens.js';
-import { loadCheckpoint, type Checkpoint, type CheckpointTensor } from '../../models/checkpoint.js';
+import {
+  inMemoryCheckpoint,
+  loadCheckpoint,
+  type Checkpoint,
+  type CheckpointTensor,
+} from '../../models/checkpoint.js';
 import type { NamedTensor } from '../../models/types.js';
 
 /*
@@ -41,22 +46,6 @@ function onlyEncoder(tensors: Iterable<CheckpointTensor>): Map<string, Checkpoin
   const out = new Map<string, CheckpointTensor>();
   for (const t of tensors) if (t.name.startsWith(ENCODER_PREFIX)) out.set(t.name, t);
   return out;
-}
-
-function wrap(tensors: Map<string, CheckpointTensor>, config: unknown, step: number): Checkpoint {
-  return {
-    manifest: {
-      format: 'dbmim-checkpoint',
-      version: 1,
-      step,
-      config,
-      rng: {},
-      meta: {},
-      tensors: [],
-      sha256: '',
-    },
-    tensors,
-  };
 }
 
 /** The model config inside a checkpoint's `config` (MIM: `{kind, model}`; affinity: the same idea). */
@@ -96,7 +85,11 @@ export function encoderFromDir(runOrCheckpointDir: string): EncoderWeights {
         `tensors present: ${[...ckpt.tensors.keys()].slice(0, 8).join(', ')}${ckpt.tensors.size > 8 ? ', ...' : ''}`,
     );
   const model = modelConfigOf(ckpt.manifest.config);
-  return { checkpoint: wrap(tensors, ckpt.manifest.config, ckpt.manifest.step), model, source: dir };
+  return {
+    checkpoint: inMemoryCheckpoint(tensors, { config: ckpt.manifest.config, step: ckpt.manifest.step }),
+    model,
+    source: dir,
+  };
 }
 
 /** Encoder weights from named tensors (copied out of the tensors, so later updates do not leak in). */
@@ -120,7 +113,7 @@ export function encoderFromTensors(
   }
   if (tensors.size === 0)
     throw new CheckpointError(`${source}: no encoder weights (no tensor named '${ENCODER_PREFIX}...')`);
-  return { checkpoint: wrap(tensors, model ? { model } : null, 0), model, source };
+  return { checkpoint: inMemoryCheckpoint(tensors, { config: model ? { model } : null }), model, source };
 }
 
 /** Normalize anything accepted under {@link PretrainedEncoderValue}. */

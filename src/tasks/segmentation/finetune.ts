@@ -21,7 +21,7 @@ import {
 import { predictAffinities } from './predict.js';
 
 /*
- * Segmentation finetuning (DESIGN.md, "Segmentation"): an affinity network (the ViT encoder + a
+ * Segmentation finetuning (docs/architecture.md, "Segmentation"): an affinity network (the ViT encoder + a
  * UNETR-style decoder) starts from a pretrained MIM encoder (or from scratch, the control) and learns the
  * 3 nearest-neighbour affinities of labelled crops. Crops are cut with synchronized augmentation (raw and
  * labels flipped/transposed together), targets are the affinities of the augmented labels, the loss is
