@@ -6,7 +6,8 @@ import type { ConfigInput } from '../src/core/config.js';
  */
 export const TINY_BENCH_CONFIG: ConfigInput = {
   data: { syntheticShape: [16, 64, 64] },
-  model: { embedDim: 32, depth: 1, heads: 2, decoderDim: 32, decoderHeads: 2 },
+  // the presets' 4 x 128 x 128 crop does not fit the 64 x 64 synthetic sections
+  model: { crop: [4, 64, 64], embedDim: 32, depth: 1, heads: 2, decoderDim: 32, decoderHeads: 2 },
   env: { numEnvs: 2, horizon: 2 },
   ppo: { rolloutSteps: 2 },
   train: { phase1Steps: 2, phase2Steps: 1, checkpointEvery: 0 },
