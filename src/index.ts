@@ -109,6 +109,14 @@ export type { MimModelLike, MimStepResult } from './models/types.js';
 export { VitEncoder, type VitEncoderConfig } from './models/vit-encoder.js';
 export { DecisionModule } from './models/decision-module.js';
 export {
+  AffinityNet,
+  AFFINITY_IN_PLANE_CHANNELS,
+  type AffinityNetOptions,
+  type AffinityStepResult,
+} from './models/affinity-net.js';
+export { InPlaneUNet } from './models/affinity-unet.js';
+export { affinityLoss, probabilityLoss, type AffinityLossKind } from './models/affinity-loss.js';
+export {
   loadCheckpoint,
   saveCheckpoint,
   type Checkpoint,
