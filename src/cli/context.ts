@@ -24,7 +24,9 @@ export function parseNumberList(value: string, option: string, count?: number): 
     nums.some((n) => !Number.isFinite(n)) ||
     (count !== undefined && nums.length !== count)
   )
-    throw new Error(`${option}: expected ${count ?? 'a list of'} comma-separated numbers, got '${value}'`);
+    throw new ConfigError(
+      `${option}: expected ${count ?? 'a list of'} comma-separated numbers, got '${value}'`,
+    );
   return nums;
 }
 
