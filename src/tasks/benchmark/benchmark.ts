@@ -546,6 +546,7 @@ async function runHere(
 export async function runBenchmark(
   opts: BenchmarkOptions,
 ): Promise<{ report: string; results: BenchmarkResults }> {
+  const startedAt = new Date().toISOString();
   const specs = runSpecs(opts);
   const log = opts.log ?? (() => undefined);
   mkdirSync(opts.outDir, { recursive: true });
@@ -596,6 +597,7 @@ export async function runBenchmark(
     records.filter((r) => r !== null),
     failed,
     [control],
+    startedAt,
   );
 }
 
@@ -658,6 +660,7 @@ function writeOutputs(
   runs: RunRecord[],
   failed: FailedRun[],
   controls: ControlRecord[],
+  startedAt: string,
 ): { report: string; results: BenchmarkResults } {
   const results: BenchmarkResults = {
     format: 'dbmim-benchmark',
@@ -665,7 +668,7 @@ function writeOutputs(
     preset: opts.preset,
     data: source,
     backend: activeBackend()?.name ?? 'unknown',
-    startedAt: new Date().toISOString(),
+    startedAt,
     policies: [...new Set(specs.map((s) => s.policy))],
     seeds: [...new Set(specs.map((s) => s.seed))],
     split: splitRecord(specs[0]!.splitConfig, source),
