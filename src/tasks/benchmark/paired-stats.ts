@@ -1,3 +1,4 @@
+import { mean as meanOf, sampleStd } from '../../core/stats.js';
 /*
  * Paired statistics over seeds, the benchmark's first table: for a row and its baseline (a policy and
  * `random`, a pretrained encoder and `scratch`) run with the same seeds, the per-seed differences
@@ -119,11 +120,11 @@ export function pairedDifference(row: Map<number, number>, baseline: Map<number,
   const seeds = [...row.keys()].filter((s) => baseline.has(s)).sort((a, b) => a - b);
   const differences = seeds.map((s) => row.get(s)! - baseline.get(s)!);
   const n = differences.length;
-  const mean = n ? differences.reduce((a, b) => a + b, 0) / n : NaN;
+  const mean = n ? meanOf(differences) : NaN;
   const wins = differences.filter((d) => d < 0).length;
   if (n < 2)
     return { seeds, differences, mean, sd: null, interval: null, wins, detectable: null, detected: false };
-  const sd = Math.sqrt(differences.reduce((a, d) => a + (d - mean) ** 2, 0) / (n - 1));
+  const sd = sampleStd(differences);
   const se = sd / Math.sqrt(n);
   const tHalf = studentTQuantile(1 - (1 - CONFIDENCE) / 2, n - 1);
   const interval: [number, number] = [mean - tHalf * se, mean + tHalf * se];

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../core/fs.js';
+import { mean, sampleStd } from '../../core/stats.js';
 import { encodePng, grayToRgb, hstack, overlay } from '../report/png.js';
 import { histogramChart, lineChart, type Series } from '../report/svg.js';
 import type { LabelBudget, Readout } from './presets.js';
@@ -15,9 +16,7 @@ import type { BenchmarkResults, ComparisonRecord, EvaluationRecord, RunRecord, S
 const SCORE_KEYS: (keyof Scores)[] = ['voi_split', 'voi_merge', 'voi_sum', 'arand', 'cremi_score'];
 
 function meanStd(xs: number[]): { mean: number; std: number } {
-  const m = xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-  const v = xs.length > 1 ? xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1) : 0;
-  return { mean: m, std: Math.sqrt(v) };
+  return { mean: mean(xs), std: sampleStd(xs) };
 }
 
 function fmt(x: number, digits = 3): string {
