@@ -1,7 +1,7 @@
 import { InputError } from '../../core/errors.js';
-import { DEFAULT_RESOLUTION, datasetInfo, openBlockWriter, readRaw, writeDatasets } from '../../data/hdf5.js';
+import { DEFAULT_RESOLUTION, datasetInfo, openBlockWriter, readRaw } from '../../data/hdf5.js';
 import type { RawVolume, Shape3 } from '../../data/types.js';
-import { slidingWindowPredict, slidingWindowStream } from './sliding-window.js';
+import { slidingWindowPredict, slidingWindowStream, type SlidingWindowOptions } from './sliding-window.js';
 
 /*
  * Whole-volume affinity prediction: the affinity network runs on overlapping windows of its crop size
@@ -49,14 +49,24 @@ export async function predictAffinities(
     throw new InputError(
       `predict: raw volume has ${raw.data.length} voxels, shape [${raw.shape}] needs ${D * H * W}`,
     );
-  return slidingWindowPredict(raw.data, raw.shape, (windows, n) => model.predict(windows, n), {
+  return slidingWindowPredict(
+    raw.data,
+    raw.shape,
+    (windows, n) => model.predict(windows, n),
+    windowOptions(model, opts),
+  );
+}
+
+/** The sliding-window options both prediction paths use: the model's crop as window, 3 channels. */
+function windowOptions(model: AffinityPredictor, opts: PredictOptions): SlidingWindowOptions {
+  return {
     window: model.crop,
     channels: 3,
     overlap: opts.overlap ?? 0.5,
     batch: opts.batch ?? 4,
     ...(opts.tile !== undefined ? { tile: opts.tile } : {}),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-  });
+  };
 }
 
 /** Raw EM to predict from: an HDF5 file or Zarr store, the dataset key, optionally sections [z0, z1). */
@@ -71,7 +81,7 @@ export interface RawSource {
  * {@link AFFINITIES_KEY}, as {@link predictAffinities} would compute them (the same values), streaming:
  * raw blocks are read as the windows need them and finished blocks written at once (chunks of one
  * section of one tile), so peak memory depends on the model, window and tile, not on the volume.
- * Attributes as {@link writeAffinities}: `resolution`, and `offset` (nm) when `z` starts past 0.
+ * Attributes: `resolution` (z, y, x in nm), and `offset` (nm, CREMI style) when `z` starts past 0.
  * @returns the shape and resolution of what was predicted
  */
 export async function predictAffinitiesToFile(
@@ -108,14 +118,7 @@ export async function predictAffinitiesToFile(
         (await readRaw(src.file, src.key, { offset: [offset[0] + z0, offset[1], offset[2]], size })).data,
       (windows, n) => model.predict(windows, n),
       ({ offset, size }, data) => writer.write([0, ...offset], [3, ...size], data),
-      {
-        window: model.crop,
-        channels: 3,
-        overlap: opts.overlap ?? 0.5,
-        batch: opts.batch ?? 4,
-        tile,
-        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-      },
+      { ...windowOptions(model, opts), tile },
     );
     writer.close();
   } catch (e) {
@@ -123,32 +126,4 @@ export async function predictAffinitiesToFile(
     throw e;
   }
   return { shape, resolution };
-}
-
-/**
- * Write affinities `[3, D, H, W]` to a new HDF5 file (atomically) under {@link AFFINITIES_KEY}, float32,
- * with the `resolution` attribute (z, y, x in nm) and, when given, `offset` (z, y, x in nm, CREMI style:
- * where the volume starts in the source when only some sections were predicted).
- */
-export async function writeAffinities(
-  file: string,
-  affinities: Float32Array,
-  shape: Shape3,
-  resolution: Shape3,
-  offset?: Shape3,
-): Promise<void> {
-  const n = 3 * shape[0] * shape[1] * shape[2];
-  if (affinities.length !== n)
-    throw new InputError(
-      `affinities to write into ${file}: ${affinities.length} values, shape [3,${shape}] needs ${n}`,
-    );
-  await writeDatasets(file, [
-    {
-      key: AFFINITIES_KEY,
-      data: affinities,
-      shape: [3, ...shape],
-      dtype: 'float32',
-      attrs: { resolution: [...resolution], ...(offset ? { offset: [...offset] } : {}) },
-    },
-  ]);
 }
