@@ -8,7 +8,8 @@ import { layerNorm } from '../src/models/layer-norm.js';
 import { gelu } from '../src/models/gelu.js';
 import { attentionCore, keyBiasFromCounts } from '../src/models/attention.js';
 import { RowSelection } from '../src/models/select-rows.js';
-import { biasAdd, ConvTranspose3d } from '../src/models/conv3d.js';
+import { biasAdd } from '../src/models/bias-add.js';
+import { Conv3d, ConvTranspose3d } from '../src/models/conv3d.js';
 import { ConvInPlane } from '../src/models/conv-inplane.js';
 import { ParamStore } from '../src/models/params.js';
 import { TransformerBlock } from '../src/models/transformer-block.js';
@@ -375,5 +376,39 @@ test('in-plane conv: forward equals a hand 3x3 convolution per section; backward
   }
   tf.dispose(grads);
   u.dispose();
+  store.dispose();
+});
+
+test('3-D conv (z-shifted in-plane conv2d): value and gradients equal tfjs conv3d with the same weights', () => {
+  const store = new ParamStore(Rng.fromSeed(31));
+  const conv = new Conv3d(store.scope('c'), 2, 3, 3);
+  tf.tidy(() => conv.b.assign(randTensor(Rng.fromSeed(32), [3])));
+  const x = randTensor(Rng.fromSeed(33), [2, 3, 4, 5, 2]) as tf.Tensor5D;
+  const ref = (v: tf.Tensor5D) => tf.add(tf.conv3d(v, conv.w as tf.Tensor5D, 1, 'same'), conv.b);
+  const got = tf.tidy(() => conv.apply(x).dataSync());
+  const want = tf.tidy(() => ref(x).dataSync());
+  assert.is(got.length, want.length);
+  for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i]! - want[i]!) < 1e-5, `value ${i}`);
+  const r = randTensor(Rng.fromSeed(34), [2, 3, 4, 5, 3]);
+  const grads = (f: (v: tf.Tensor5D) => tf.Tensor) =>
+    tf.tidy(() => {
+      const { grads: g } = tf.variableGrads(() => tf.sum(tf.mul(f(x), r)) as tf.Scalar, [conv.w, conv.b]);
+      const dx = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(f(v as tf.Tensor5D), r)))(x);
+      return [g[conv.w.name]!.dataSync(), g[conv.b.name]!.dataSync(), dx.dataSync()];
+    });
+  const [gw, gb, gx] = grads((v) => conv.apply(v));
+  const [rw, rb, rx] = grads(ref);
+  for (const [a, b, what] of [
+    [gw, rw, 'dW'],
+    [gb, rb, 'db'],
+    [gx, rx, 'dX'],
+  ] as const)
+    for (let i = 0; i < b.length; i++)
+      assert.ok(
+        Math.abs(a[i]! - b[i]!) < 1e-4 * Math.max(1, Math.abs(b[i]!)),
+        `${what}[${i}] ${a[i]} vs ${b[i]}`,
+      );
+  x.dispose();
+  r.dispose();
   store.dispose();
 });

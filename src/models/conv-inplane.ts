@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../core/errors.js';
-import { biasAdd } from './conv3d.js';
+import { biasAdd } from './bias-add.js';
 import { customOp } from './custom-op.js';
 import type { ParamScope } from './params.js';
 
@@ -35,7 +35,8 @@ function filterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, k: number): tf.Tensor4D {
   return tf.transpose(g, [1, 2, 0, 3]); // [k, k, cin, cout]
 }
 
-const conv2dSame = customOp((x: tf.Tensor4D, w: tf.Tensor4D, save: tf.GradSaveFunc) => {
+/** A k x k 'same' conv2d `[n, h, w, in] · [k, k, in, out]` with the backward above (wasm has none). */
+export const conv2dSame = customOp((x: tf.Tensor4D, w: tf.Tensor4D, save: tf.GradSaveFunc) => {
   save([x, w]);
   return {
     value: tf.conv2d(x, w, 1, 'same'),
