@@ -334,8 +334,6 @@ test('MIM targets: per-patch normalization and HOG layout', () => {
   ]);
 });
 
-test.run();
-
 test('in-plane conv: forward equals a hand 3x3 convolution per section; backward matches finite differences', () => {
   const store = new ParamStore(Rng.fromSeed(21));
   const conv = new ConvInPlane(store.scope('c'), 2, 3, 3);
@@ -379,7 +377,7 @@ test('in-plane conv: forward equals a hand 3x3 convolution per section; backward
   store.dispose();
 });
 
-test('3-D conv (z-shifted in-plane conv2d): value and gradients equal tfjs conv3d with the same weights', () => {
+test('3-D conv (z-shifted in-plane conv2d): value and weight gradients equal tfjs conv3d; dX matches finite differences', () => {
   const store = new ParamStore(Rng.fromSeed(31));
   const conv = new Conv3d(store.scope('c'), 2, 3, 3);
   tf.tidy(() => conv.b.assign(randTensor(Rng.fromSeed(32), [3])));
@@ -390,25 +388,28 @@ test('3-D conv (z-shifted in-plane conv2d): value and gradients equal tfjs conv3
   assert.is(got.length, want.length);
   for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i]! - want[i]!) < 1e-5, `value ${i}`);
   const r = randTensor(Rng.fromSeed(34), [2, 3, 4, 5, 3]);
-  const grads = (f: (v: tf.Tensor5D) => tf.Tensor) =>
+  const weightGrads = (f: (v: tf.Tensor5D) => tf.Tensor) =>
     tf.tidy(() => {
       const { grads: g } = tf.variableGrads(() => tf.sum(tf.mul(f(x), r)) as tf.Scalar, [conv.w, conv.b]);
-      const dx = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(f(v as tf.Tensor5D), r)))(x);
-      return [g[conv.w.name]!.dataSync(), g[conv.b.name]!.dataSync(), dx.dataSync()];
+      return [g[conv.w.name]!.dataSync(), g[conv.b.name]!.dataSync()];
     });
-  const [gw, gb, gx] = grads((v) => conv.apply(v));
-  const [rw, rb, rx] = grads(ref);
+  const [gw, gb] = weightGrads((v) => conv.apply(v));
+  const [rw, rb] = weightGrads(ref);
   for (const [a, b, what] of [
     [gw, rw, 'dW'],
     [gb, rb, 'db'],
-    [gx, rx, 'dX'],
   ] as const)
     for (let i = 0; i < b.length; i++)
       assert.ok(
         Math.abs(a[i]! - b[i]!) < 1e-4 * Math.max(1, Math.abs(b[i]!)),
         `${what}[${i}] ${a[i]} vs ${b[i]}`,
       );
+  // the input gradient against finite differences: wasm's own Conv3D input gradient is wrong here
+  // (tfjs 4.22: it disagrees with finite differences), so it is no reference
+  assert.ok(gradCheck((v) => conv.apply(v as tf.Tensor5D), [x], 35) < 3e-3);
   x.dispose();
   r.dispose();
   store.dispose();
 });
+
+test.run();
