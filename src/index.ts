@@ -155,6 +155,7 @@ export {
 } from './tasks/segmentation/finetune.js';
 export { predictAffinities, type PredictOptions } from './tasks/segmentation/predict.js';
 export { slidingWindowPredict } from './tasks/segmentation/sliding-window.js';
+export { testTimeAugmented, SQUARE_SYMMETRIES } from './tasks/segmentation/test-time-augment.js';
 export { encoderFromDir, type EncoderWeights } from './tasks/segmentation/encoder-source.js';
 export {
   agglomerate,

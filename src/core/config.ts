@@ -235,6 +235,11 @@ export const EvalConfigSchema = z
     seedH: z.array(num(0, 1000)).min(1).default([0.05, 0.1, 0.2, 0.3, 0.4, 0.5]),
     /** Gaussian sigma (px, in-plane) of the learning-free control's smoothed intensity. */
     baselineSigma: num(0, 20).default(1),
+    /**
+     * Test-time augmentation of whole-volume prediction: average each window over its 8 in-plane
+     * symmetries (8x the forward passes).
+     */
+    testTimeAugment: z.boolean().default(false),
     /** Overlap of neighbouring windows in whole-volume prediction. */
     overlap: num(0, 0.9).default(0.25),
     mode2d: z.boolean().default(false),

@@ -15,6 +15,7 @@ interface PredictCliOptions {
   overlap: string;
   batch: string;
   tile: string;
+  tta?: boolean;
 }
 
 export function register(program: Command): void {
@@ -31,6 +32,7 @@ export function register(program: Command): void {
     .option('--raw <key>', 'raw dataset key', DEFAULT_RAW_KEY)
     .option('--overlap <f>', 'overlap of neighbouring windows per axis, in [0, 0.9]', '0.5')
     .option('--batch <n>', 'windows per forward pass', '4')
+    .option('--tta', 'test-time augmentation: average over the 8 in-plane flips/transposes (8x slower)')
     .option('--tile <n>', 'in-plane tile (voxels) of the streaming pass; memory grows with its square', '512')
     .action(async (opts: PredictCliOptions, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
@@ -55,6 +57,7 @@ export function register(program: Command): void {
           overlap,
           batch,
           tile,
+          testTimeAugment: opts.tta === true,
           onProgress: (done, total) => {
             const pct = Math.floor((100 * done) / total / 10) * 10;
             if (!quiet && pct !== lastPct) {

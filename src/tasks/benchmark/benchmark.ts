@@ -457,12 +457,12 @@ async function predictHeldOut(
   test: HeldOut,
   config: Config,
 ): Promise<{ valid: Float32Array; test: Float32Array }> {
-  const overlap = config.eval.overlap;
+  const opts = { overlap: config.eval.overlap, testTimeAugment: config.eval.testTimeAugment };
   const [vz, ez] = [config.data.validZ, config.data.evalZ];
   if (!vz || !ez || vz[1] !== ez[0])
     return {
-      valid: await predictAffinities(net, valid.raw, { overlap }),
-      test: await predictAffinities(net, test.raw, { overlap }),
+      valid: await predictAffinities(net, valid.raw, opts),
+      test: await predictAffinities(net, test.raw, opts),
     };
   const [dv, h, w] = valid.raw.shape;
   const dt = test.raw.shape[0];
@@ -470,11 +470,7 @@ async function predictHeldOut(
   const raw = new Float32Array((dv + dt) * plane);
   raw.set(valid.raw.data);
   raw.set(test.raw.data, dv * plane);
-  const block = await predictAffinities(
-    net,
-    { ...valid.raw, data: raw, shape: [dv + dt, h, w] },
-    { overlap },
-  );
+  const block = await predictAffinities(net, { ...valid.raw, data: raw, shape: [dv + dt, h, w] }, opts);
   const part = (z0: number, d: number): Float32Array => {
     const out = new Float32Array(3 * d * plane);
     for (let c = 0; c < 3; c++)

@@ -1,6 +1,7 @@
 import { InputError } from '../../core/errors.js';
 import { DEFAULT_RESOLUTION, datasetInfo, openBlockWriter, readRaw } from '../../data/hdf5.js';
 import type { RawVolume, Shape3 } from '../../data/types.js';
+import { testTimeAugmented } from './test-time-augment.js';
 import { slidingWindowPredict, slidingWindowStream, type SlidingWindowOptions } from './sliding-window.js';
 
 /*
@@ -9,7 +10,7 @@ import { slidingWindowPredict, slidingWindowStream, type SlidingWindowOptions } 
  * window). The result is `[3, D, H, W]` float32 (z, y, x affinities in [0, 1]), written to HDF5 under
  * `volumes/predictions/affinities` with the raw volume's resolution. `predictAffinitiesToFile` streams:
  * it reads the raw volume and writes the affinities block by block, so its memory does not grow with
- * the volume.
+ * the volume. Optional test-time augmentation averages each window over its in-plane symmetries.
  */
 
 /** HDF5 key of predicted affinities. */
@@ -33,6 +34,11 @@ export interface PredictOptions {
   onProgress?: (done: number, total: number) => void;
   /** In-plane tile (voxels) of the streaming pass: bounds memory. Default 512. */
   tile?: number;
+  /**
+   * Average each window's affinities over the 8 in-plane symmetries of the square (8x the forward
+   * passes; see {@link testTimeAugmented}). Default false.
+   */
+  testTimeAugment?: boolean;
 }
 
 /**
@@ -49,10 +55,11 @@ export async function predictAffinities(
     throw new InputError(
       `predict: raw volume has ${raw.data.length} voxels, shape [${raw.shape}] needs ${D * H * W}`,
     );
+  const m = opts.testTimeAugment ? testTimeAugmented(model) : model;
   return slidingWindowPredict(
     raw.data,
     raw.shape,
-    (windows, n) => model.predict(windows, n),
+    (windows, n) => m.predict(windows, n),
     windowOptions(model, opts),
   );
 }
@@ -104,6 +111,7 @@ export async function predictAffinitiesToFile(
   const shape: Shape3 = [z1 - z0, H, W];
   const resolution = (info.resolution?.length === 3 ? info.resolution : DEFAULT_RESOLUTION) as Shape3;
   const tile = opts.tile ?? 512;
+  const m = opts.testTimeAugment ? testTimeAugmented(model) : model;
   const writer = await openBlockWriter(out, {
     key: AFFINITIES_KEY,
     shape: [3, ...shape],
@@ -116,7 +124,7 @@ export async function predictAffinitiesToFile(
       shape,
       async ({ offset, size }) =>
         (await readRaw(src.file, src.key, { offset: [offset[0] + z0, offset[1], offset[2]], size })).data,
-      (windows, n) => model.predict(windows, n),
+      (windows, n) => m.predict(windows, n),
       ({ offset, size }, data) => writer.write([0, ...offset], [3, ...size], data),
       { ...windowOptions(model, opts), tile },
     );
