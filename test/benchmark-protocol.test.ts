@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs';
@@ -15,6 +16,7 @@ import {
   type BenchmarkOptions,
 } from '../src/tasks/benchmark/benchmark.js';
 import { pairedDifference, studentTQuantile } from '../src/tasks/benchmark/paired-stats.js';
+import { resultFile } from '../src/tasks/benchmark/run-spec.js';
 import { scoreOnSplit } from '../src/tasks/benchmark/score-split.js';
 import { loadDataSplit } from '../src/tasks/data-split.js';
 import { encoderFromTensors } from '../src/tasks/segmentation/encoder-source.js';
@@ -116,13 +118,24 @@ test('label budgets: the same k crops for every row at a seed, other crops at an
 
   // runs carry the readouts as evaluations; `scratch` pretrains nothing; the long control pretrains longer
   const specs = runSpecs({ ...opts, seeds: [1], readouts: { probe: [4], finetune: [4, 'all'] } });
+  // scratch shares no pretraining between its evaluations: one part each, in the same directory
   assert.equal(
-    specs.map((s) => [s.policy, s.pretrainAgent]),
+    specs.map((s) => [s.policy, s.pretrainAgent, s.part ?? null]),
     [
-      ['random', 'random'],
-      ['ippo', 'ippo'],
-      ['scratch', null],
+      ['random', 'random', null],
+      ['ippo', 'ippo', null],
+      ['scratch', null, 'probe-k4'],
+      ['scratch', null, 'finetune-k4'],
+      ['scratch', null, 'finetune-all'],
     ],
+  );
+  assert.equal(
+    specs.slice(2).map((s) => [s.dir, s.evaluations.length, resultFile(s)]),
+    ['probe-k4', 'finetune-k4', 'finetune-all'].map((p) => [
+      join('runs', 'scratch-s1'),
+      1,
+      `result-${p}.json`,
+    ]),
   );
   assert.equal(specs[0]!.evaluations, [
     { readout: 'probe', labelBudget: 4 },

@@ -86,7 +86,8 @@ test('benchmark: results, report rows, figures; tensors flat; finished runs skip
 
   const again: string[] = [];
   const second = await runBenchmark(opts(out, (l) => again.push(l)));
-  assert.is(again.filter((l) => l.includes('finished earlier, skipped')).length, 4);
+  // per seed: random, and scratch's two parts (one per evaluation)
+  assert.is(again.filter((l) => l.includes('finished earlier, skipped')).length, 6);
   assert.equal(second.results.runs, results.runs);
 });
 

@@ -43,6 +43,7 @@ import {
   describeRecord,
   evaluationDir,
   finishedRun,
+  resultFile,
   runName,
   type EvaluationSpec,
   type RunHooks,
@@ -60,7 +61,8 @@ import {
  * pretraining: under the probe a frozen random encoder), `random-long` (random masking pretrained several
  * times longer, the positive control) and a learning-free control. The report opens with paired
  * differences over seeds (each policy - random, each pretrained row - scratch).
- * Each finished run is saved as OUT/runs/<row>-s<seed>/result.json; a re-run skips finished runs.
+ * Each finished run is saved as OUT/runs/<row>-s<seed>/result.json (a row without pretraining runs one
+ * part per evaluation, in parallel: result-<evaluation>.json); a re-run skips finished runs.
  * One run (a RunSpec) is the unit of work: executed in this process, in a worker process (`jobs`), or by
  * a queue worker, always through `executeRun` / `runOne`, so its result does not depend on where it ran.
  */
@@ -189,16 +191,33 @@ export function runSpecs(opts: BenchmarkOptions): RunSpec[] {
   const evaluations = evaluationsOf(opts.readouts ?? preset.readouts);
   const splitConfig = runConfig(opts, rows[0] ?? POLICY_BASELINE, seeds[0] ?? 1);
   return seeds.flatMap((seed) =>
-    rows.map((policy) => ({
-      policy,
-      pretrainAgent: pretrainAgentOf(policy),
-      seed,
-      config: runConfig(opts, policy, seed),
-      splitConfig,
-      evaluations,
-      dir: join('runs', runName(policy, seed)),
-    })),
+    rows.flatMap((policy) => {
+      const spec: RunSpec = {
+        policy,
+        pretrainAgent: pretrainAgentOf(policy),
+        seed,
+        config: runConfig(opts, policy, seed),
+        splitConfig,
+        evaluations,
+        dir: join('runs', runName(policy, seed)),
+      };
+      // a row without pretraining shares nothing between its evaluations: one run each, so they can
+      // run in parallel (the records are merged back, see mergeParts)
+      if (spec.pretrainAgent !== null || evaluations.length === 1) return [spec];
+      return evaluations.map((e) => ({ ...spec, evaluations: [e], part: evaluationDir(e) }));
+    }),
   );
+}
+
+/** The records of a split row's parts (same row and seed) merged into one, evaluations in order. */
+function mergeParts(records: RunRecord[]): RunRecord[] {
+  const out = new Map<string, RunRecord>();
+  for (const r of records) {
+    const k = runName(r.policy, r.seed);
+    const seen = out.get(k);
+    out.set(k, seen ? { ...seen, evaluations: [...seen.evaluations, ...r.evaluations] } : r);
+  }
+  return [...out.values()];
 }
 
 /** Pretrain with one policy and collect the curves and diagnostics of the report. */
@@ -374,7 +393,7 @@ async function runOne(spec: RunSpec, root: string, split: DataSplit, hooks: RunH
     evaluations.push(await evaluate(spec, e, encoder, crops, split, join(dir, evaluationDir(e)), hooks));
   }
   const record: RunRecord = { policy, seed, pretrain, evaluations, maskPreview: preview };
-  writeFileAtomic(join(dir, 'result.json'), JSON.stringify({ spec, record }) + '\n');
+  writeFileAtomic(join(dir, resultFile(spec)), JSON.stringify({ spec, record }) + '\n');
   return record;
 }
 
@@ -590,7 +609,7 @@ export async function runBenchmark(
     opts,
     specs,
     split.source,
-    records.filter((r) => r !== null),
+    mergeParts(records.filter((r) => r !== null)),
     failed,
     [control],
     startedAt,

@@ -108,7 +108,7 @@ export async function runInProcesses(todo: RunSpec[], opts: ProcessPoolOptions):
       while (next < todo.length) {
         const k = next++;
         const spec = todo[k]!;
-        const name = `${spec.policy}-s${spec.seed}`;
+        const name = `${spec.policy}-s${spec.seed}${spec.part ? `/${spec.part}` : ''}`;
         worker ??= new WorkerProcess(opts);
         active.set(name, { stage: 'start', step: 0, total: 0 });
         opts.log(`  ${name}: started in worker process ${worker.pid}`);

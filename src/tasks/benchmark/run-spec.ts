@@ -32,6 +32,12 @@ export interface RunSpec {
   evaluations: EvaluationSpec[];
   /** Output directory of the run, relative to the root it is executed under (OUT, or a queue's store). */
   dir: string;
+  /**
+   * Set when a row without pretraining (nothing to share between its evaluations) is split into one
+   * run per evaluation, so its parts run in parallel: the evaluation's directory name. The parts share
+   * `dir` and write `result-<part>.json`; the benchmark merges their records into one.
+   */
+  part?: string;
 }
 
 /** The parts of a run, in order (progress reports name them). */
@@ -57,9 +63,14 @@ export function evaluationDir(e: EvaluationSpec): string {
   return `${e.readout}-${e.labelBudget === 'all' ? 'all' : `k${e.labelBudget}`}`;
 }
 
+/** The result file of a run (or of one part of a split run), relative to its directory. */
+export function resultFile(spec: RunSpec): string {
+  return spec.part ? `result-${spec.part}.json` : 'result.json';
+}
+
 /** The files of a finished run, relative to its directory (what a queue copies back). */
 export function runFiles(spec: RunSpec): string[] {
-  return ['result.json', ...spec.evaluations.map((e) => join(evaluationDir(e), 'segmentation.png'))];
+  return [resultFile(spec), ...spec.evaluations.map((e) => join(evaluationDir(e), 'segmentation.png'))];
 }
 
 /** `k=16` or `all labels`. */
@@ -77,9 +88,9 @@ export function describeRecord(r: RunRecord): string {
     .join('; ');
 }
 
-/** A finished run's record when its result.json (under `root`) matches `spec`. */
+/** A finished run's record when its result file (under `root`) matches `spec`. */
 export function finishedRun(spec: RunSpec, root: string): RunRecord | null {
-  const p = join(root, spec.dir, 'result.json');
+  const p = join(root, spec.dir, resultFile(spec));
   if (!existsSync(p)) return null;
   try {
     const saved = JSON.parse(readFileSync(p, 'utf8')) as { spec: unknown; record: RunRecord };
