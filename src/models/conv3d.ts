@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs';
-import { biasAdd } from './bias-add.js';
 import { conv2dSame } from './conv-inplane.js';
 import { Dense } from './dense.js';
 import type { ParamScope } from './params.js';
@@ -51,7 +50,7 @@ export class Conv3d {
     ) as tf.Tensor4D;
     // [kz, ky, kx, in, out] -> [ky, kx, kz, in, out] -> [ky, kx, kz*in, out]
     const w2 = tf.reshape(tf.transpose(this.w, [1, 2, 0, 3, 4]), [k, k, k * c, this.outCh]) as tf.Tensor4D;
-    const y = biasAdd(conv2dSame(stacked, w2), this.b); // [b*d, h, w, out]
+    const y = conv2dSame(stacked, w2, this.b as tf.Tensor1D); // [b*d, h, w, out]
     return tf.reshape(y, [b, d, h, w, this.outCh]) as tf.Tensor5D;
   }
 
