@@ -17,11 +17,12 @@ const NARROW_MIN_ROWS = 4096;
 /** Sum over rows of a 2D tensor: `[n, d] -> [d]`. */
 export function sumRows(x: tf.Tensor2D): tf.Tensor1D {
   const [n, d] = x.shape;
-  if (d <= NARROW_MAX_COLS && n >= NARROW_MIN_ROWS && n % GROUP === 0)
-    return tf.tidy(() => {
+  return tf.tidy(() => {
+    if (d <= NARROW_MAX_COLS && n >= NARROW_MIN_ROWS && n % GROUP === 0) {
       const eyes = tf.tile(tf.eye(d), [GROUP, 1]); // [g*d, d]
       const partial = tf.matMul(tf.reshape(x, [n / GROUP, GROUP * d]), eyes); // [n/g, d]
       return tf.matMul(tf.ones([1, n / GROUP]), partial).reshape([d]);
-    });
-  return tf.matMul(tf.ones([1, n]), x).reshape([d]);
+    }
+    return tf.matMul(tf.ones([1, n]), x).reshape([d]);
+  });
 }
