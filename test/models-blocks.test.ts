@@ -217,34 +217,43 @@ test('row selection: backward matches finite differences', () => {
 });
 
 test('upsampling (transposed conv, kernel = stride): values by hand and backward', () => {
-  const store = new ParamStore(Rng.fromSeed(17).split('init'));
-  const up = new ConvTranspose3d(store.scope('up'), 2, 3, [2, 1, 2]);
-  const rng = Rng.fromSeed(18);
-  const [B, D, H, W] = [1, 2, 2, 3];
-  const u = randTensor(rng, [B, D, H, W, 2]);
-  const got = tf.tidy(() => up.apply(u as tf.Tensor5D));
-  assert.equal(got.shape, [1, 4, 2, 6, 3]);
-  const y = got.dataSync();
-  got.dispose();
-  const xv = u.dataSync();
-  const wv = up.dense.w.dataSync();
-  const bv = up.dense.b!.dataSync();
-  for (let z = 0; z < D; z++)
-    for (let yy = 0; yy < H; yy++)
-      for (let x = 0; x < W; x++)
-        for (let kz = 0; kz < 2; kz++)
-          for (let kx = 0; kx < 2; kx++)
-            for (let co = 0; co < 3; co++) {
-              const col = (kz * 2 + kx) * 3 + co;
-              let want = bv[col]!;
-              for (let ci = 0; ci < 2; ci++)
-                want += xv[((z * H + yy) * W + x) * 2 + ci]! * wv[ci * 12 + col]!;
-              const oi = (((z * 2 + kz) * H + yy) * (W * 2) + x * 2 + kx) * 3 + co;
-              assert.ok(Math.abs(y[oi]! - want) < 1e-5);
-            }
-  assert.ok(gradCheck((u) => up.apply(u as tf.Tensor5D), [u], 19) < 3e-3);
-  u.dispose();
-  store.dispose();
+  // [1, 2, 2] also takes the path that skips the copy of an axis of length 1
+  for (const stride of [
+    [2, 1, 2],
+    [1, 2, 2],
+  ] as [number, number, number][]) {
+    const [sz, sy, sx] = stride;
+    const k = sz * sy * sx;
+    const store = new ParamStore(Rng.fromSeed(17).split('init'));
+    const up = new ConvTranspose3d(store.scope('up'), 2, 3, stride);
+    const rng = Rng.fromSeed(18);
+    const [B, D, H, W] = [1, 2, 2, 3];
+    const u = randTensor(rng, [B, D, H, W, 2]);
+    const got = tf.tidy(() => up.apply(u as tf.Tensor5D));
+    assert.equal(got.shape, [1, D * sz, H * sy, W * sx, 3]);
+    const y = got.dataSync();
+    got.dispose();
+    const xv = u.dataSync();
+    const wv = up.dense.w.dataSync();
+    const bv = up.dense.b!.dataSync();
+    for (let z = 0; z < D; z++)
+      for (let yy = 0; yy < H; yy++)
+        for (let x = 0; x < W; x++)
+          for (let kz = 0; kz < sz; kz++)
+            for (let ky = 0; ky < sy; ky++)
+              for (let kx = 0; kx < sx; kx++)
+                for (let co = 0; co < 3; co++) {
+                  const col = ((kz * sy + ky) * sx + kx) * 3 + co;
+                  let want = bv[col]!;
+                  for (let ci = 0; ci < 2; ci++)
+                    want += xv[((z * H + yy) * W + x) * 2 + ci]! * wv[ci * k * 3 + col]!;
+                  const oi = (((z * sz + kz) * H * sy + yy * sy + ky) * W * sx + x * sx + kx) * 3 + co;
+                  assert.ok(Math.abs(y[oi]! - want) < 1e-5, `stride [${stride}] output ${oi}`);
+                }
+    assert.ok(gradCheck((u) => up.apply(u as tf.Tensor5D), [u], 19) < 3e-3);
+    u.dispose();
+    store.dispose();
+  }
 });
 
 test('patch grid: patch order z slowest, x fastest; unpatchify inverts patchify', () => {
