@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { avgPool2 } from './avg-pool2.js';
 import { ConvInPlane } from './conv-inplane.js';
 import { ConvTranspose3d } from './conv3d.js';
 import { ConfigError } from '../core/errors.js';
@@ -61,8 +62,9 @@ export class InPlaneUNet {
 /** 2x2 in-plane average pool of `[b, d, h, w, c]`; an odd size keeps its last row/column (ceil). */
 function pool2(x: tf.Tensor5D): tf.Tensor5D {
   const [b, d, h, w, c] = x.shape;
+  const x4 = tf.reshape(x, [b * d, h, w, c]) as tf.Tensor4D;
   const odd = h % 2 === 1 || w % 2 === 1;
-  const p = tf.avgPool(tf.reshape(x, [b * d, h, w, c]) as tf.Tensor4D, 2, 2, odd ? 'same' : 'valid');
+  const p = odd ? tf.avgPool(x4, 2, 2, 'same') : avgPool2(x4); // the even case has the fast backward
   return tf.reshape(p, [b, d, p.shape[1], p.shape[2], c]) as tf.Tensor5D;
 }
 

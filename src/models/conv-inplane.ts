@@ -1,54 +1,91 @@
 import * as tf from '@tensorflow/tfjs';
-import { ConfigError } from '../core/errors.js';
-import { biasAdd } from './bias-add.js';
-import { customOp } from './custom-op.js';
+import { BackendError, ConfigError } from '../core/errors.js';
+import { dense } from './dense.js';
 import type { ParamScope } from './params.js';
+import { sumRows } from './reduce.js';
 
 /*
  * In-plane (y, x) convolution of a channels-last volume `[batch, d, h, w, c]`, section by section: the
  * natural kernel for anisotropic serial-section EM (50 nm sections, 4 nm pixels), where a 3x3x3 kernel
- * would mix sections 12x farther apart than its in-plane taps. The forward is tfjs's conv2d (XNNPACK in
- * wasm, fast); wasm has no Conv2DBackpropFilter kernel, so the backward is written here:
+ * would mix sections 12x farther apart than its in-plane taps. The forward is tfjs's fused conv2d with
+ * the bias (XNNPACK in wasm, fast; a separate broadcast add costs a third of the conv). wasm has no
+ * Conv2DBackpropFilter kernel, so the backward is written here:
  *   dX = conv2d(dY, W rotated 180 degrees with in/out swapped)   ('same' padding, odd kernel)
  *   dW = correlation of X with dY                                 (one more conv2d, see filterGrad)
+ *   db = column sums of dY
+ * The op is a registered kernel with a gradient per input, not a tf.customGrad: tfjs then computes only
+ * the gradients some trained variable needs, so a conv on data (the raw image, the first layer of every
+ * raw branch) never computes its dX (a full conv2d per step).
  */
 
-type Saved = tf.Tensor[];
+const KERNEL = 'DbmimConvSame';
 
 /**
  * dW of a 'same' k x k convolution as one more conv2d: the input with channels as the batch and the
- * images as channels (`[cin, h+2r, w+2r, n]`) correlated with dY as an `[h, w, n, cout]` filter
- * ('valid') gives `[cin, k, k, cout]`. XNNPACK runs it as one large GEMM: ~9x faster here than an
- * im2col (slices, a last-axis concat and a transpose) followed by a matmul.
+ * images as channels (`[cin, h, w, n]`, zero-padded by r inside the conv) correlated with dY as an
+ * `[h, w, n, cout]` filter gives `[cin, k, k, cout]`. XNNPACK runs it as one large GEMM: ~9x faster
+ * here than an im2col (slices, a last-axis concat and a transpose) followed by a matmul; the conv's own
+ * padding saves a pad of X (as slow as the GEMM's packing in wasm).
  */
 function filterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, k: number): tf.Tensor4D {
   const r = (k - 1) / 2;
-  const xp = tf.pad(x, [
-    [0, 0],
-    [r, r],
-    [r, r],
-    [0, 0],
-  ]);
-  const xt = tf.transpose(xp, [3, 1, 2, 0]) as tf.Tensor4D; // [cin, h+2r, w+2r, n]
+  const xt = tf.transpose(x, [3, 1, 2, 0]) as tf.Tensor4D; // [cin, h, w, n]
   const dyt = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D; // [h, w, n, cout]
-  const g = tf.conv2d(xt, dyt, 1, 'valid'); // [cin, k, k, cout]
+  // explicit padding: tfjs sizes a numeric pad's output with the filter height on both axes
+  const pad: [[number, number], [number, number], [number, number], [number, number]] = [
+    [0, 0],
+    [r, r],
+    [r, r],
+    [0, 0],
+  ];
+  const g = tf.conv2d(xt, dyt, 1, pad); // [cin, k, k, cout]
   return tf.transpose(g, [1, 2, 0, 3]); // [k, k, cin, cout]
 }
 
-/** A k x k 'same' conv2d `[n, h, w, in] · [k, k, in, out]` with the backward above (wasm has none). */
-export const conv2dSame = customOp((x: tf.Tensor4D, w: tf.Tensor4D, save: tf.GradSaveFunc) => {
-  save([x, w]);
-  return {
-    value: tf.conv2d(x, w, 1, 'same'),
-    gradFunc: (dy: tf.Tensor4D, saved: Saved) => {
-      const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
-      const k = ws.shape[0];
-      const wRot = tf.transpose(tf.reverse(ws, [0, 1]), [0, 1, 3, 2]); // [k, k, cout, cin]
-      const dx = tf.conv2d(dy, wRot as tf.Tensor4D, 1, 'same');
-      return [dx, filterGrad(xs, dy, k)];
-    },
-  };
-}) as (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D;
+tf.registerGradient({
+  kernelName: KERNEL,
+  inputsToSave: ['x', 'filter'],
+  gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+    const g = dy as tf.Tensor4D;
+    const [x, w] = saved as [tf.Tensor4D, tf.Tensor4D];
+    const k = w.shape[0];
+    return {
+      x: () => {
+        const wRot = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [k, k, cout, cin]
+        return tf.conv2d(g, wRot, 1, 'same');
+      },
+      filter: () => filterGrad(x, g, k),
+      bias: () => sumRows(tf.reshape(g, [-1, w.shape[3]]) as tf.Tensor2D),
+    };
+  },
+});
+
+/** Register the kernel on the active backend (once): it runs that backend's FusedConv2D. */
+function ensureKernel(): void {
+  const backend = tf.getBackend();
+  if (tf.getKernel(KERNEL, backend)) return;
+  const fused = tf.getKernel('FusedConv2D', backend);
+  if (!fused) throw new BackendError(`in-plane conv: backend '${backend}' has no FusedConv2D kernel`);
+  tf.registerKernel({
+    kernelName: KERNEL,
+    backendName: backend,
+    kernelFunc: ({ inputs, backend: b }) =>
+      fused.kernelFunc({
+        inputs,
+        backend: b,
+        attrs: { strides: 1, pad: 'same', dilations: 1, dataFormat: 'NHWC', activation: 'linear' },
+      }),
+  });
+}
+
+/**
+ * `conv2d(x, w, 'same') + b`: x `[n, h, w, in]`, w `[k, k, in, out]` (k odd), b `[out]`, with the
+ * backward above (wasm has none). Gradients are computed only for inputs that need them.
+ */
+export function conv2dSame(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D): tf.Tensor4D {
+  ensureKernel();
+  return tf.engine().runKernel(KERNEL, { x, filter: w, bias: b }, {}) as tf.Tensor4D;
+}
 
 /** A k x k in-plane convolution, 'same' padding, stride 1; weights `[k, k, in, out]`, bias `[out]`. */
 export class ConvInPlane {
@@ -71,8 +108,15 @@ export class ConvInPlane {
   /** `[b, d, h, w, in] -> [b, d, h, w, out]`, each section on its own. */
   apply(x: tf.Tensor5D): tf.Tensor5D {
     const [b, d, h, w, c] = x.shape;
-    const x4 = tf.reshape(x, [b * d, h, w, c]) as tf.Tensor4D; // sections as a batch
-    const y = biasAdd(conv2dSame(x4, this.w as tf.Tensor4D), this.b);
+    // 1x1: a matmul over voxels (its backward is two plain matmuls, not the conv filter gradient)
+    const y =
+      this.kernel === 1
+        ? dense(tf.reshape(x, [-1, c]) as tf.Tensor2D, tf.reshape(this.w, [c, this.outCh]), this.b)
+        : conv2dSame(
+            tf.reshape(x, [b * d, h, w, c]) as tf.Tensor4D,
+            this.w as tf.Tensor4D,
+            this.b as tf.Tensor1D,
+          );
     return tf.reshape(y, [b, d, h, w, this.outCh]) as tf.Tensor5D;
   }
 

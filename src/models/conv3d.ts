@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs';
-import { biasAdd } from './bias-add.js';
 import { conv2dSame } from './conv-inplane.js';
 import { Dense } from './dense.js';
 import type { ParamScope } from './params.js';
@@ -51,7 +50,7 @@ export class Conv3d {
     ) as tf.Tensor4D;
     // [kz, ky, kx, in, out] -> [ky, kx, kz, in, out] -> [ky, kx, kz*in, out]
     const w2 = tf.reshape(tf.transpose(this.w, [1, 2, 0, 3, 4]), [k, k, k * c, this.outCh]) as tf.Tensor4D;
-    const y = biasAdd(conv2dSame(stacked, w2), this.b); // [b*d, h, w, out]
+    const y = conv2dSame(stacked, w2, this.b as tf.Tensor1D); // [b*d, h, w, out]
     return tf.reshape(y, [b, d, h, w, this.outCh]) as tf.Tensor5D;
   }
 
@@ -87,10 +86,13 @@ export class ConvTranspose3d {
     const [sz, sy, sx] = this.stride;
     const co = this.outCh;
     const y = this.dense.apply(tf.reshape(x, [b * d * h * w, c]) as tf.Tensor2D); // [b*d*h*w, sz*sy*sx*co]
+    // a transpose that moves an axis of length 1 only copies: skipped (stride 1 on that axis)
+    const swap12 = (t: tf.Tensor, shape: [number, number, number, number]) =>
+      shape[2] === 1 ? t : tf.transpose(tf.reshape(t, shape), [0, 2, 1, 3]);
     // [b*d, h*w, sz, sy*sx*co] -> [b*d, sz, h*w, sy*sx*co]
-    const t1 = tf.transpose(tf.reshape(y, [b * d, h * w, sz, sy * sx * co]), [0, 2, 1, 3]);
+    const t1 = swap12(y, [b * d, h * w, sz, sy * sx * co]);
     // [b*d*sz*h, w, sy, sx*co] -> [b*d*sz*h, sy, w, sx*co]
-    const t2 = tf.transpose(tf.reshape(t1, [b * d * sz * h, w, sy, sx * co]), [0, 2, 1, 3]);
+    const t2 = swap12(t1, [b * d * sz * h, w, sy, sx * co]);
     return tf.reshape(t2, [b, d * sz, h * sy, w * sx, co]) as tf.Tensor5D;
   }
 }
