@@ -1,6 +1,7 @@
 import { InputError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
 import { CropSampler } from '../../data/crop-sampler.js';
+import { randomMasks } from '../../env/mask-budget.js';
 import type { CropBatch, RawVolume, Shape3 } from '../../data/types.js';
 import { normalizePatches } from '../../models/mim-targets.js';
 import { PatchGrid } from '../../models/patch-grid.js';
@@ -61,7 +62,9 @@ export class HeldOutMimLoss {
       );
     const root = Rng.fromSeed(HELD_OUT_SEED);
     this.crops = new CropSampler({ raw: opts.volume }, { crop, rng: root.split('crops') }).sample(opts.crops);
-    this.mask = fixedRandomMask(opts.crops, grid.numPatches, opts.maskRatio, root.split('mask'));
+    const np = grid.numPatches;
+    const k = Math.min(np - 1, Math.max(1, Math.round(opts.maskRatio * np)));
+    this.mask = randomMasks(opts.crops, np, k, root.split('mask'));
     this.baseline = meanPatchBaseline(grid, this.crops, this.mask);
   }
 
@@ -83,17 +86,6 @@ export class HeldOutMimLoss {
     const loss = sum / masked;
     return { loss, baseline: this.baseline, ratio: loss / this.baseline };
   }
-}
-
-/** `k = round(ratio * numPatches)` masked patches per crop (at least 1, at most all but one), uniformly. */
-export function fixedRandomMask(crops: number, numPatches: number, ratio: number, rng: Rng): Uint8Array {
-  const k = Math.min(numPatches - 1, Math.max(1, Math.round(ratio * numPatches)));
-  const mask = new Uint8Array(crops * numPatches);
-  for (let c = 0; c < crops; c++) {
-    const perm = rng.shuffle(Int32Array.from({ length: numPatches }, (_, i) => i)) as Int32Array;
-    for (let i = 0; i < k; i++) mask[c * numPatches + perm[i]!] = 1;
-  }
-  return mask;
 }
 
 /** Mean voxel MSE of predicting 0 (each patch's mean) for the normalized targets of the masked patches. */
