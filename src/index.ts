@@ -133,6 +133,11 @@ export {
 } from './tasks/pretrain/build.js';
 export { PRETRAIN_TOKENS } from './tasks/pretrain/tokens.js';
 export {
+  HeldOutMimLoss,
+  type HeldOutLoss,
+  type HeldOutMimLossOptions,
+} from './tasks/pretrain/held-out-loss.js';
+export {
   containerEncoderSink,
   type EncoderSink,
   type TrainedEncoder,
@@ -227,6 +232,7 @@ export type {
   CheckpointEvent,
   DoneEvent,
   EpisodeEvent,
+  HeldOutEvent,
   PhaseEvent,
   StepEvent,
   TrainEvent,

@@ -31,6 +31,19 @@ export interface EpisodeEvent {
   length: number;
 }
 
+/**
+ * The held-out MIM loss (`train.heldOutEvery`): masked-patch voxel MSE on fixed validation crops under a
+ * fixed mask, with the loss of predicting each patch's mean and their ratio.
+ */
+export interface HeldOutEvent {
+  type: 'heldOut';
+  step: number;
+  loss: number;
+  baseline: number;
+  /** loss / baseline (below 1: better than the per-patch mean). */
+  ratio: number;
+}
+
 /** When a checkpoint has been written. */
 export interface CheckpointEvent {
   type: 'checkpoint';
@@ -61,4 +74,11 @@ export interface DoneEvent {
 
 /** Every event a pretraining run emits on its `events$` Observable. */
 export type TrainEvent =
-  StepEvent | UpdateEvent | EpisodeEvent | CheckpointEvent | PhaseEvent | WarningEvent | DoneEvent;
+  | StepEvent
+  | UpdateEvent
+  | HeldOutEvent
+  | EpisodeEvent
+  | CheckpointEvent
+  | PhaseEvent
+  | WarningEvent
+  | DoneEvent;

@@ -105,3 +105,13 @@ export function maskRatios(
   }
   return r;
 }
+
+/** `k` uniformly random masked patches (1) in each of `crops` crops: `[crops * numPatches]`. */
+export function randomMasks(crops: number, numPatches: number, k: number, rng: Rng): Uint8Array {
+  const mask = new Uint8Array(crops * numPatches);
+  for (let c = 0; c < crops; c++) {
+    const perm = rng.shuffle(Int32Array.from({ length: numPatches }, (_, i) => i)) as Int32Array;
+    for (let i = 0; i < k; i++) mask[c * numPatches + perm[i]!] = 1;
+  }
+  return mask;
+}

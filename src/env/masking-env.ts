@@ -6,7 +6,7 @@ import { patchMembraneProxy, patchStats } from '../data/membrane.js';
 import type { CropBatch, Shape3 } from '../data/types.js';
 import type { MimModelLike, MimStepResult } from '../models/types.js';
 import { reseedCropSource, type CropSourceLike } from './crop-source.js';
-import { applyMaskBudget, budgetBounds, checkBudget, maskRatios } from './mask-budget.js';
+import { applyMaskBudget, budgetBounds, checkBudget, maskRatios, randomMasks } from './mask-budget.js';
 import { obsDimFor, setObsFeature } from './observation-layout.js';
 import type { ParallelEnv, ResetOptions, ResetResult, StepInfo, StepResult } from './parallel-env.js';
 import { resolveReward, rewardWeights } from './rewards/registry.js';
@@ -410,12 +410,7 @@ export class MaskingEnv implements ParallelEnv<MaskingStepInfo> {
     const np = this.numAgents;
     const [lo, hi] = budgetBounds(np, this.envConfig.minRatio, this.envConfig.maxRatio);
     const k = Math.min(hi, Math.max(lo, Math.round(this.envConfig.targetRatio * np)));
-    const mask = new Uint8Array(n * np);
-    for (let c = 0; c < n; c++) {
-      const perm = rng.shuffle(Int32Array.from({ length: np }, (_, i) => i)) as Int32Array;
-      for (let i = 0; i < k; i++) mask[c * np + perm[i]!] = 1;
-    }
-    return mask;
+    return randomMasks(n, np, k, rng);
   }
 
   private checkCrops(b: CropBatch, n: number, what: string): CropBatch {

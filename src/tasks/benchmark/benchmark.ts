@@ -23,6 +23,7 @@ import type {
   ControlRecord,
   EvaluationRecord,
   FailedRun,
+  HeldOutPoint,
   PretrainRecord,
   RunRecord,
 } from './results.js';
@@ -228,8 +229,13 @@ async function pretrainPolicy(
   hooks: RunHooks = {},
 ): Promise<{ setup: PretrainSetup; record: PretrainRecord }> {
   const total = config.train.phase1Steps + config.train.phase2Steps;
-  const setup = await buildPretraining(config, { outDir: dir, source: split.train });
+  const setup = await buildPretraining(config, {
+    outDir: dir,
+    source: split.train,
+    valid: split.valid?.raw ?? null,
+  });
   const mimLoss: number[] = [];
+  const heldOut: HeldOutPoint[] = [];
   const reward: number[] = [];
   const maskRatio: number[] = [];
   let diagnostics: Record<string, number> = {};
@@ -239,6 +245,8 @@ async function pretrainPolicy(
       mimLoss.push(e.mimLoss);
       reward.push(e.reward);
       maskRatio.push(e.maskRatio);
+    } else if (e.type === 'heldOut') {
+      heldOut.push({ step: e.step, loss: e.loss, baseline: e.baseline, ratio: e.ratio });
     } else if (e.type === 'update') {
       const d: Record<string, number> = {};
       for (const [k, v] of Object.entries(e.stats)) if (typeof v === 'number') d[k] = v;
@@ -254,6 +262,7 @@ async function pretrainPolicy(
       seconds: r.seconds,
       finalMimLoss: r.finalMimLoss,
       mimLoss,
+      heldOut,
       reward,
       maskRatio,
       diagnostics,

@@ -17,10 +17,24 @@ export interface PretrainRecord {
   finalMimLoss: number;
   /** Per env step. */
   mimLoss: number[];
+  /**
+   * The held-out MIM loss on fixed validation crops under a fixed mask (`train.heldOutEvery`; absent in
+   * results written before it existed, empty when the run had no validation volume).
+   */
+  heldOut?: HeldOutPoint[];
   reward: number[];
   maskRatio: number[];
   /** Last update's diagnostics (entropy, masks on membrane-rich patches, saturation). */
   diagnostics: Record<string, number>;
+}
+
+/** One held-out MIM loss measurement: masked-patch MSE, the per-patch-mean baseline and their ratio. */
+export interface HeldOutPoint {
+  /** MIM updates done. */
+  step: number;
+  loss: number;
+  baseline: number;
+  ratio: number;
 }
 
 /** One readout of a run's encoder at one label budget: finetuned, predicted, segmented, scored. */

@@ -9,7 +9,9 @@ import type { MaskingEnv } from '../../env/masking-env.js';
 import { createMaskingEnv } from '../create-masking-env.js';
 import type { Agent } from '../../agents/agent.js';
 import { createAgent } from '../../agents/index.js';
-import { trainingCrops } from '../data-split.js';
+import { loadDataSplit, trainingCrops } from '../data-split.js';
+import type { RawVolume } from '../../data/types.js';
+import { HeldOutMimLoss } from './held-out-loss.js';
 import { containerEncoderSink } from './encoder-sink.js';
 import { PRETRAIN_TOKENS } from './tokens.js';
 import { PretrainTrainer, type TrainerOptions } from './trainer.js';
@@ -37,6 +39,11 @@ export interface PretrainSetup {
 export interface BuildPretrainingOptions extends TrainerOptions {
   /** The training volume (e.g. a benchmark that loaded it once); default: the config's data split. */
   source?: CropSource;
+  /**
+   * The held-out volume of the held-out MIM loss (`train.heldOutEvery`): the data split's validation
+   * sections. Default: the config's data split's when `source` is not given, none when it is; null: none.
+   */
+  valid?: RawVolume | null;
   /** The run container, with any piece the caller replaces already registered; default: a new one. */
   container?: DependencyContainer;
 }
@@ -52,6 +59,20 @@ async function resolveOrDefault<T>(
 }
 
 /**
+ * The training source and held-out volume of a run: the caller's, else the config's data split (loaded
+ * whole only when the held-out loss needs its validation sections).
+ */
+async function pretrainingData(
+  cfg: Config,
+  opts: BuildPretrainingOptions,
+): Promise<{ train: CropSource | undefined; valid: RawVolume | null }> {
+  if (opts.source || opts.valid !== undefined || cfg.train.heldOutEvery === 0)
+    return { train: opts.source, valid: opts.valid ?? null };
+  const split = await loadDataSplit(cfg, { needLabels: false });
+  return { train: split.train, valid: split.valid?.raw ?? null };
+}
+
+/**
  * Assemble a pretraining run from a config: every piece is resolved from the run container, with the
  * library's default where the caller registered none. The trainer hands its encoder to the encoder sink
  * when its run ends (default: `TOKENS.PretrainedEncoder` in the run container).
@@ -63,8 +84,9 @@ export async function buildPretraining(
   const c = opts.container ?? createRunContainer(config);
   const cfg = await resolveOrDefault(c, TOKENS.Config, () => config);
   const root = await resolveOrDefault(c, TOKENS.Rng, () => Rng.fromSeed(cfg.seed));
+  const data = await pretrainingData(cfg, opts);
   const crops = await resolveOrDefault(c, PRETRAIN_TOKENS.CropSource, () =>
-    trainingCrops(cfg, root.split('crops'), opts.source),
+    trainingCrops(cfg, root.split('crops'), data.train),
   );
   const totalSteps = Math.max(1, cfg.train.phase1Steps + cfg.train.phase2Steps);
   const model = await resolveOrDefault(
@@ -101,6 +123,16 @@ export async function buildPretraining(
         { save: (d) => model.save(d), load: async (d) => void (await model.load(d)) },
         opts,
         { sink, encoder: () => ({ weights: model.encoderWeights(), model: model.config }) },
+        data.valid && cfg.train.heldOutEvery > 0 && HeldOutMimLoss.fits(data.valid, env.model.crop)
+          ? {
+              loss: new HeldOutMimLoss(env.model.crop, env.model.patch, {
+                volume: data.valid,
+                crops: cfg.train.heldOutCrops,
+                maskRatio: cfg.env.targetRatio,
+              }),
+              model: env.model,
+            }
+          : undefined,
       ),
   );
   return {

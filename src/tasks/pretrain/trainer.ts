@@ -8,9 +8,11 @@ import { writeDirAtomic, writeFileAtomic } from '../../core/fs.js';
 import { Rng } from '../../core/rng.js';
 import type { ParallelEnv, StepInfo } from '../../env/parallel-env.js';
 import type { Agent, UpdateStats } from '../../agents/agent.js';
+import type { MimModelLike } from '../../models/types.js';
 import { envSteps, summarizeStep, type EnvStep, type StepSummary } from '../../agents/step-loop.js';
 import { MaskDiagnostics } from './diagnostics.js';
 import type { EncoderSink, TrainedEncoder } from './encoder-sink.js';
+import type { HeldOutMimLoss } from './held-out-loss.js';
 
 /*
  * The pretraining loop (docs/architecture.md, "Two phases"): phase 1 trains the MIM model (inside the env: one env
@@ -99,6 +101,10 @@ export class PretrainTrainer {
    * `handoff`: when the run ends (its `done` event), `handoff.encoder()` goes to `handoff.sink`
    * (`buildPretraining` wires the sink resolved from the run container).
    */
+  /**
+   * `heldOut`: the held-out MIM loss and the model it measures, logged as `heldOut` events at step 0, every
+   * `train.heldOutEvery` steps and at the end (none when absent or `heldOutEvery` is 0).
+   */
   constructor(
     private readonly config: Config,
     private readonly env: ParallelEnv<StepInfo & { mimLoss?: number; maskRatio?: Float32Array | number[] }>,
@@ -106,6 +112,7 @@ export class PretrainTrainer {
     private readonly model: ModelIO,
     private readonly opts: TrainerOptions,
     handoff?: EncoderHandoff,
+    private readonly heldOut?: { loss: HeldOutMimLoss; model: MimModelLike },
   ) {
     if (handoff)
       this.events$.subscribe((e) => {
@@ -137,6 +144,15 @@ export class PretrainTrainer {
     let lastLoss = NaN;
     let phase = phaseOf(state.step, phase1Steps);
     this.log({ type: 'phase', step: state.step, phase });
+    if (state.step === 0) this.measureHeldOut(0);
+    if (!this.heldOut && config.train.heldOutEvery > 0)
+      this.subject.next({
+        type: 'warning',
+        step: state.step,
+        message:
+          'no held-out MIM loss: the run has no validation volume that holds a crop (data.validZ must span at ' +
+          'least model.crop[0] sections; train.heldOutEvery 0 turns the measurement off)',
+      });
 
     // The stepping loop (agents/step-loop.ts): episode k starts from a seed derived from the run seed and
     // k, so a resumed run sees the same crops; the policy learns in phase 1 only.
@@ -158,6 +174,8 @@ export class PretrainTrainer {
       episode = { return: episode.return + summary.reward, length: episode.length + 1 };
       if (phase === 1 && agent.learns) this.maybeUpdate(state);
       else if (!agent.learns && state.step % this.rolloutSteps === 0) this.logDiagnostics(state.step);
+
+      if (this.heldOutDue(state.step, total)) this.measureHeldOut(state.step);
 
       if (s.ended) {
         this.log({ type: 'episode', step: state.step, episode: state.episode, ...episode });
@@ -245,6 +263,18 @@ export class PretrainTrainer {
       rewardTerms: summary.rewardTerms,
     });
     return summary;
+  }
+
+  /** Whether the held-out loss is measured after `step`: every `heldOutEvery` steps and after the last. */
+  private heldOutDue(step: number, total: number): boolean {
+    const every = this.config.train.heldOutEvery;
+    return !!this.heldOut && every > 0 && (step % every === 0 || step === total);
+  }
+
+  /** Log the held-out MIM loss of the model as it is now. */
+  private measureHeldOut(step: number): void {
+    if (!this.heldOut || this.config.train.heldOutEvery === 0) return;
+    this.log({ type: 'heldOut', step, ...this.heldOut.loss.measure(this.heldOut.model) });
   }
 
   /** Update after every full rollout, and on the last phase-1 step so no collected step goes unused. */
