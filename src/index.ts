@@ -112,6 +112,7 @@ export {
   AffinityNet,
   AFFINITY_IN_PLANE_CHANNELS,
   type AffinityNetOptions,
+  type InputNorm,
   type AffinityStepResult,
 } from './models/affinity-net.js';
 export { InPlaneUNet } from './models/affinity-unet.js';

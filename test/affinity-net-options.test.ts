@@ -4,7 +4,10 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/core/backend.js';
 import { resolveConfig } from '../src/core/config.js';
 import { Rng } from '../src/core/rng.js';
-import { AffinityNet } from '../src/models/affinity-net.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AffinityNet, standardizeSections } from '../src/models/affinity-net.js';
 import { InPlaneUNet } from '../src/models/affinity-unet.js';
 import { ParamStore } from '../src/models/params.js';
 
@@ -85,6 +88,66 @@ test('in-plane U-Net: output shape, a field of view of more than 5 px, sections 
   assert.is(tf.memory().numTensors, before);
   assert.throws(() => new InPlaneUNet(params.scope('v'), [4, 0]), /positive integers/);
   params.dispose();
+});
+
+test('per-section input normalization: each section standardized on its own; saved with the network', async () => {
+  await selectBackend('wasm');
+  const [b, d, h, w] = [2, 3, 4, 5];
+  const rng = Rng.fromSeed(5);
+  const base = Float32Array.from({ length: b * d * h * w }, () => rng.uniform());
+  // every section gets its own brightness and contrast: the standardized sections do not change
+  const shifted = base.map((v, i) => {
+    const section = Math.floor(i / (h * w));
+    return 0.1 + 0.3 * section + (0.5 + 0.25 * section) * v;
+  });
+  const a = tf.tidy(() => standardizeSections(tf.tensor5d(base, [b, d, h, w, 1])).dataSync());
+  const c = tf.tidy(() => standardizeSections(tf.tensor5d(shifted, [b, d, h, w, 1])).dataSync());
+  for (let i = 0; i < a.length; i++)
+    assert.ok(Math.abs(a[i]! - c[i]!) < 1e-4, `voxel ${i}: ${a[i]} vs ${c[i]}`);
+  for (let s = 0; s < b * d; s++) {
+    const sec = Array.from(a.subarray(s * h * w, (s + 1) * h * w));
+    const m = sec.reduce((x, y) => x + y, 0) / sec.length;
+    const v = sec.reduce((x, y) => x + (y - m) ** 2, 0) / sec.length;
+    assert.ok(Math.abs(m) < 1e-5 && Math.abs(v - 1) < 1e-3, `section ${s}: mean ${m}, variance ${v}`);
+  }
+  // a constant section (window padding) maps to 0, not NaN
+  const flat = tf.tidy(() => standardizeSections(tf.fill([1, 1, h, w, 1], 0.7) as tf.Tensor5D).dataSync());
+  assert.ok(
+    flat.every((v) => Math.abs(v) < 1e-3),
+    `constant section -> ${flat[0]}`,
+  );
+
+  // the network saves its resolved normalization; a checkpoint without the field loads as `fixed`
+  const cfg = resolveConfig({
+    model: { crop: [4, 32, 32], patch: [4, 16, 16], embedDim: 16, depth: 1, heads: 2 },
+    finetune: { steps: 2 },
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'dbmim-norm-'));
+  try {
+    const net = new AffinityNet(cfg.model, cfg.finetune, Rng.fromSeed(1), {
+      inPlaneChannels: [4, 8],
+      inputNorm: 'section',
+    });
+    assert.is(net.inputNorm, 'section');
+    const raw = Float32Array.from({ length: 4 * 32 * 32 }, () => rng.uniform());
+    const want = net.predict(raw, 1);
+    await net.save(join(dir, 'a'));
+    const back = await AffinityNet.load(join(dir, 'a'));
+    assert.is(back.inputNorm, 'section');
+    assert.equal(Array.from(back.predict(raw, 1)), Array.from(want));
+    back.dispose();
+    const fixed = new AffinityNet(cfg.model, cfg.finetune, Rng.fromSeed(1), { inPlaneChannels: [4, 8] });
+    assert.is(fixed.inputNorm, 'fixed', 'the default');
+    const other = fixed.predict(raw, 1);
+    assert.ok(
+      other.some((v, i) => Math.abs(v - want[i]!) > 1e-4),
+      'the two normalizations differ',
+    );
+    fixed.dispose();
+    net.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();

@@ -45,6 +45,13 @@ export interface AffinityNetOptions {
   inPlaneChannels?: number[];
   /** Kernel (in-plane, odd) of the fusion of token and raw features; 1 = pointwise (the original). */
   fuseKernel?: number;
+  /**
+   * Input normalization of the full-resolution path (the raw 3x3x3 branch and the in-plane U-Net):
+   * `fixed` (default) maps [0, 1] intensities by the same (x - 0.5) / 0.2 everywhere; `section`
+   * standardizes each section of a window by its own mean and standard deviation (brightness and
+   * contrast of a section then do not move the boundaries). Checkpoints without the field load as `fixed`.
+   */
+  inputNorm?: InputNorm;
   weightDecay?: number;
   /** Warmup updates before the cosine decay over `finetune.steps`. */
   warmupSteps?: number;
@@ -63,6 +70,28 @@ export const AFFINITY_RAW_CHANNELS = 8;
  */
 export const AFFINITY_IN_PLANE_CHANNELS: number[] = [8, 16, 32];
 export const AFFINITY_FUSE_KERNEL = 1;
+/** How the full-resolution path normalizes its input (see {@link AffinityNetOptions.inputNorm}). */
+export type InputNorm = 'fixed' | 'section';
+/*
+ * ISBI's sections differ in brightness (means 0.39-0.55 over the training sections 0-15) and contrast
+ * (standard deviation 0.134-0.176 there, 0.175-0.199 on 20-29), so per-section standardization looked
+ * worth trying; on validation it lost (scratch, 400 steps, sections 16-19, VOI sum, seeds 2 / 3: 0.566 /
+ * 0.757 against 0.443 / 0.461 fixed): a 128 px window's statistics follow its content (one large cell
+ * or dense neuropil), not the section's. The fixed map stays the default.
+ */
+export const AFFINITY_INPUT_NORM: InputNorm = 'fixed';
+
+/** Each section of `[b, d, h, w, 1]` standardized by its own in-plane mean and standard deviation. */
+export function standardizeSections(x: tf.Tensor5D): tf.Tensor5D {
+  return tf.tidy(() => {
+    const [b, d, h, w] = x.shape;
+    const flat = tf.reshape(x, [b * d, h * w]);
+    const { mean, variance } = tf.moments(flat, 1, true); // [b*d, 1]
+    // a constant section (padding) has no contrast: it maps to 0
+    const z = tf.div(tf.sub(flat, mean), tf.sqrt(tf.add(variance, 1e-6)));
+    return tf.reshape(z, [b, d, h, w, 1]);
+  });
+}
 
 /** Upsampling strides per stage that undo `patch` (powers of two): each stage doubles some axes. */
 export function upsampleStages(patch: Shape3): [number, number, number][] {
@@ -107,6 +136,7 @@ export class AffinityNet {
   private readonly fuseRaw: Dense;
   private readonly fuseInPlane: ConvInPlane | null;
   private readonly head: Dense;
+  readonly inputNorm: InputNorm;
   readonly optimizer: AdamW;
   lastUpdate: AdamWStepInfo | null = null;
 
@@ -139,6 +169,7 @@ export class AffinityNet {
     const ip = options.inPlaneChannels ?? AFFINITY_IN_PLANE_CHANNELS;
     this.inPlane = ip.length > 0 ? new InPlaneUNet(dec.scope('in_plane'), ip) : null;
     const fk = options.fuseKernel ?? AFFINITY_FUSE_KERNEL;
+    this.inputNorm = options.inputNorm ?? AFFINITY_INPUT_NORM;
     // dense(concat(a, b, c)) written as a sum of per-source layers (a concat's gradient is slow in wasm)
     this.fuse =
       fk === 1 ? new Dense(dec.scope('fuse'), last, rc) : new ConvInPlane(dec.scope('fuse'), last, rc, fk);
@@ -196,7 +227,10 @@ export class AffinityNet {
     let f = tf.reshape(t, [batch, gz, gy, gx, this.proj.outDim]) as tf.Tensor5D;
     for (const up of this.ups) f = tf.relu(up.apply(f));
     const x = tf.tensor5d(raw, [batch, d, h, w, 1]);
-    const r = tf.relu(this.rawConv.apply(x)); // [b, d, h, w, rc]
+    // standardized like the encoder's input (fixed) or per section, so the first convs start in range
+    const xs: tf.Tensor5D =
+      this.inputNorm === 'section' ? standardizeSections(x) : tf.div(tf.sub(x, 0.5), 0.2);
+    const r = tf.relu(this.rawConv.apply(this.inputNorm === 'section' ? xs : x)); // [b, d, h, w, rc]
     const r2 = tf.reshape(r, [-1, r.shape[4]]) as tf.Tensor2D; // [voxels, rc]
     let sum: tf.Tensor2D =
       this.fuse instanceof Dense
@@ -204,8 +238,7 @@ export class AffinityNet {
         : (tf.reshape(this.fuse.apply(f), [-1, this.fuse.outCh]) as tf.Tensor2D);
     sum = tf.add(sum, this.fuseRaw.apply(r2));
     if (this.inPlane && this.fuseInPlane) {
-      // standardized like the encoder's input, so the first conv starts in a sensible range
-      const p = this.inPlane.apply(tf.div(tf.sub(x, 0.5), 0.2)); // [b, d, h, w, c]
+      const p = this.inPlane.apply(xs); // [b, d, h, w, c]
       sum = tf.add(sum, tf.reshape(this.fuseInPlane.apply(p), [-1, this.fuseInPlane.outCh]));
     }
     const fused = tf.relu(sum); // [voxels, rc]
@@ -336,7 +369,8 @@ export class AffinityNet {
       kind: 'affinity',
       model: this.config,
       finetune: this.finetune,
-      options: this.options,
+      // the resolved normalization: a later default must not change what a saved network computes
+      options: { ...this.options, inputNorm: this.inputNorm },
     };
     await saveTrainable(dir, this, { config, meta: extra });
   }
@@ -347,7 +381,9 @@ export class AffinityNet {
     const cfg = ckpt.manifest.config as AffinityCheckpointConfig | null;
     if (!cfg || cfg.kind !== 'affinity')
       throw new CheckpointError(`checkpoint ${dir}: not an affinity network checkpoint`);
-    const net = new AffinityNet(cfg.model, cfg.finetune, Rng.fromSeed(0), cfg.options);
+    // networks saved before inputNorm existed standardized by the fixed map
+    const options: AffinityNetOptions = { ...cfg.options, inputNorm: cfg.options.inputNorm ?? 'fixed' };
+    const net = new AffinityNet(cfg.model, cfg.finetune, Rng.fromSeed(0), options);
     try {
       restoreTrainable(ckpt, net, dir);
     } catch (e) {

@@ -1,4 +1,5 @@
 import { InputError } from '../../core/errors.js';
+import { applyGeometry, type AugmentPlan } from '../../data/augment.js';
 import type { AffinityPredictor } from './predict.js';
 
 /*
@@ -25,23 +26,20 @@ export const SQUARE_SYMMETRIES: readonly Symmetry[] = [false, true].flatMap((tra
   [false, true].flatMap((flipY) => [false, true].map((flipX) => ({ flipY, flipX, transpose }))),
 );
 
-/** Apply `s` to each `[d, n, n]` section stack of `n` windows: out[z, y, x] = in at the mapped voxel. */
+/** Apply `s` to each `[d, n, n]` window of `count`, with the training augmentation's own index map. */
 function transformWindows(src: Float32Array, count: number, d: number, n: number, s: Symmetry): Float32Array {
+  const plan: AugmentPlan = {
+    ...s,
+    flipZ: false,
+    scale: 1,
+    shift: 0,
+    missingSection: -1,
+    missingFill: 'mean',
+  };
   const out = new Float32Array(src.length);
-  const plane = n * n;
-  for (let w = 0; w < count * d; w++) {
-    const base = w * plane;
-    for (let y = 0; y < n; y++) {
-      for (let x = 0; x < n; x++) {
-        // output (y, x) reads input (sy, sx): transpose first, then flips of the input axes
-        let sy = s.transpose ? x : y;
-        let sx = s.transpose ? y : x;
-        if (s.flipY) sy = n - 1 - sy;
-        if (s.flipX) sx = n - 1 - sx;
-        out[base + y * n + x] = src[base + sy * n + sx]!;
-      }
-    }
-  }
+  const vol = d * n * n;
+  for (let w = 0; w < count; w++)
+    out.set(applyGeometry(plan, src.subarray(w * vol, (w + 1) * vol), [d, n, n]), w * vol);
   return out;
 }
 
