@@ -91,4 +91,20 @@ test('benchmark: results, report rows, figures; tensors flat; finished runs skip
   assert.equal(second.results.runs, results.runs);
 });
 
+test('a crop larger than the training volume: one error before any run starts', async () => {
+  await selectBackend();
+  const out = mkdtempSync(join(tmpdir(), 'dbmim-bench-crop-'));
+  const lines: string[] = [];
+  const big = opts(out, (l) => lines.push(l));
+  big.config = { ...TINY_BENCH_CONFIG, model: { ...TINY_BENCH_CONFIG.model, crop: [4, 128, 128] } };
+  try {
+    await runBenchmark(big);
+    assert.unreachable('the benchmark started with a crop larger than its volume');
+  } catch (e) {
+    assert.match((e as Error).message, /model\.crop 4x128x128 is larger than the training volume 16x64x64/);
+  }
+  assert.not.ok(existsSync(join(out, 'runs')), 'no run started');
+  assert.is(lines.filter((l) => l.includes('started')).length, 0);
+});
+
 test.run();

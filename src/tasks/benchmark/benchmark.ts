@@ -583,6 +583,13 @@ export async function runBenchmark(
     );
   if (!split.train.labels)
     throw new ConfigError(`the benchmark needs training labels (${first.data.labelsKey})`);
+  // one error before any run starts, not one per run from inside each worker
+  const trainShape = split.train.raw.shape;
+  for (const crop of new Set(specs.map((s) => s.config.model.crop.join('x'))))
+    if (crop.split('x').some((c, i) => Number(c) > trainShape[i]!))
+      throw new ConfigError(
+        `model.crop ${crop} is larger than the training volume ${trainShape.join('x')} (${split.source}): set a smaller model.crop or more training sections (data.trainZ)`,
+      );
 
   // Finished runs are read back; the others are executed here or in worker processes.
   const records: (RunRecord | null)[] = specs.map((spec, i) => {
