@@ -11,6 +11,11 @@ export interface CropSource {
   labels?: LabelVolume;
 }
 
+/** Whether a volume of `shape` holds a crop of `crop` on every axis. */
+export function cropFits(shape: readonly number[], crop: readonly number[]): boolean {
+  return crop.every((c, i) => c <= shape[i]!);
+}
+
 /** Options of {@link CropSampler}. */
 export interface CropSamplerOptions {
   /** Crop extent (z, y, x). */
@@ -66,7 +71,7 @@ export class CropSampler {
     if (!(Number.isInteger(z0) && Number.isInteger(z1) && z0 >= 0 && z1 <= vs[0] && z0 < z1))
       throw new InputError(`zRange [${z0},${z1}) is outside volume ${fmt(vs)}`, 'bad-region');
     const avail: Shape3 = [z1 - z0, vs[1], vs[2]];
-    if (crop.some((c, i) => c > avail[i]!))
+    if (!cropFits(avail, crop))
       throw new InputError(
         `crop ${fmt(crop)} is larger than volume ${fmt(avail)}${opts.zRange ? ` (sections [${z0},${z1}) of ${fmt(vs)})` : ''}`,
         'bad-region',

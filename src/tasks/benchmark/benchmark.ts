@@ -8,7 +8,7 @@ import { deepMerge, resolveConfig, type Config, type ConfigInput } from '../../c
 import { ConfigError } from '../../core/errors.js';
 import { writeFileAtomic } from '../../core/fs.js';
 import { Rng } from '../../core/rng.js';
-import { CropSampler } from '../../data/crop-sampler.js';
+import { CropSampler, cropFits } from '../../data/crop-sampler.js';
 import type { CropBatch } from '../../data/types.js';
 import { VERSION } from '../../version.js';
 import { encodePng, grayToRgb, hstack, labelsToRgb } from '../report/png.js';
@@ -585,11 +585,11 @@ export async function runBenchmark(
     throw new ConfigError(`the benchmark needs training labels (${first.data.labelsKey})`);
   // one error before any run starts, not one per run from inside each worker
   const trainShape = split.train.raw.shape;
-  for (const crop of new Set(specs.map((s) => s.config.model.crop.join('x'))))
-    if (crop.split('x').some((c, i) => Number(c) > trainShape[i]!))
-      throw new ConfigError(
-        `model.crop ${crop} is larger than the training volume ${trainShape.join('x')} (${split.source}): set a smaller model.crop or more training sections (data.trainZ)`,
-      );
+  const tooLarge = specs.find((s) => !cropFits(trainShape, s.config.model.crop));
+  if (tooLarge)
+    throw new ConfigError(
+      `model.crop ${tooLarge.config.model.crop.join('x')} is larger than the training volume ${trainShape.join('x')} (${split.source}): set a smaller model.crop or more training sections (data.trainZ)`,
+    );
 
   // Finished runs are read back; the others are executed here or in worker processes.
   const records: (RunRecord | null)[] = specs.map((spec, i) => {

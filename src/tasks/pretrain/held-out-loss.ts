@@ -1,6 +1,6 @@
 import { InputError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
-import { CropSampler } from '../../data/crop-sampler.js';
+import { CropSampler, cropFits } from '../../data/crop-sampler.js';
 import { randomMasks } from '../../env/mask-budget.js';
 import type { CropBatch, RawVolume, Shape3 } from '../../data/types.js';
 import { normalizePatches } from '../../models/mim-targets.js';
@@ -70,7 +70,7 @@ export class HeldOutMimLoss {
 
   /** Whether `volume` holds a crop of shape `crop`. */
   static fits(volume: RawVolume, crop: Shape3): boolean {
-    return crop.every((c, i) => c <= volume.shape[i]!);
+    return cropFits(volume.shape, crop);
   }
 
   /** The held-out loss of `model` now (no gradient, no update; tensors disposed by the model). */

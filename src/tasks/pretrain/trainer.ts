@@ -100,8 +100,6 @@ export class PretrainTrainer {
   /**
    * `handoff`: when the run ends (its `done` event), `handoff.encoder()` goes to `handoff.sink`
    * (`buildPretraining` wires the sink resolved from the run container).
-   */
-  /**
    * `heldOut`: the held-out MIM loss and the model it measures, logged as `heldOut` events at step 0, every
    * `train.heldOutEvery` steps and at the end (none when absent or `heldOutEvery` is 0).
    */
