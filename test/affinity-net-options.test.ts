@@ -4,10 +4,11 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/core/backend.js';
 import { resolveConfig } from '../src/core/config.js';
 import { Rng } from '../src/core/rng.js';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AffinityNet, standardizeSections } from '../src/models/affinity-net.js';
+import { AFFINITY_INPUT_SIGMA, AffinityNet, standardizeSections } from '../src/models/affinity-net.js';
+import { CheckpointError, InputError } from '../src/core/errors.js';
 import { InPlaneUNet } from '../src/models/affinity-unet.js';
 import { ParamStore } from '../src/models/params.js';
 
@@ -146,6 +147,79 @@ test('per-section input normalization: each section standardized on its own; sav
     fixed.dispose();
     net.dispose();
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('affinity net: input smoothing feeds only the full-resolution path, is saved, old checkpoints load unsmoothed', async () => {
+  await selectBackend('wasm');
+  const cfg = resolveConfig({
+    model: { crop: [4, 32, 32], patch: [4, 16, 16], embedDim: 16, depth: 1, heads: 2 },
+    finetune: { steps: 2 },
+  });
+  const rng = Rng.fromSeed(5);
+  const raw = Float32Array.from({ length: 4 * 32 * 32 }, () => rng.uniform());
+  const plain = new AffinityNet(cfg.model, cfg.finetune, Rng.fromSeed(1), {
+    inPlaneChannels: [4, 8],
+    inputSigma: 0,
+  });
+  const smooth = new AffinityNet(cfg.model, cfg.finetune, Rng.fromSeed(1), {
+    inPlaneChannels: [4, 8],
+    inputSigma: 1,
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'dbmim-sigma-'));
+  try {
+    const before = tf.memory().numTensors;
+    // the encoder sees the raw it was pretrained on; the boundaries' path sees the smoothed raw
+    const e0 = plain.encode(raw, 1);
+    const e1 = smooth.encode(raw, 1);
+    assert.equal(Array.from(e1.dataSync()), Array.from(e0.dataSync()));
+    tf.dispose([e0, e1]);
+    const p0 = plain.predict(raw, 1);
+    const want = smooth.predict(raw, 1);
+    assert.ok(
+      want.some((v, i) => Math.abs(v - p0[i]!) > 1e-4),
+      'smoothing changes the affinities',
+    );
+    // a constant image is its own smoothing (mirrored borders): the same affinities either way
+    const flat = new Float32Array(raw.length).fill(0.6);
+    const f0 = plain.predict(flat, 1);
+    const f1 = smooth.predict(flat, 1);
+    assert.ok(
+      f1.every((v, i) => Math.abs(v - f0[i]!) < 1e-5),
+      'constant input is unchanged by smoothing',
+    );
+    assert.is(tf.memory().numTensors, before, 'no tensor leaks');
+
+    await smooth.save(join(dir, 's'));
+    const back = await AffinityNet.load(join(dir, 's'));
+    assert.is(back.inputSigma, 1);
+    assert.equal(Array.from(back.predict(raw, 1)), Array.from(want));
+    back.dispose();
+    // a checkpoint written before the field existed loads without smoothing; a bad value is refused
+    const mf = join(dir, 's', 'manifest.json');
+    const m = JSON.parse(readFileSync(mf, 'utf8')) as { config: { options: Record<string, unknown> } };
+    delete m.config.options.inputSigma;
+    writeFileSync(mf, JSON.stringify(m));
+    const old = await AffinityNet.load(join(dir, 's'));
+    assert.is(old.inputSigma, 0);
+    old.dispose();
+    m.config.options.inputSigma = 'wide';
+    writeFileSync(mf, JSON.stringify(m));
+    await AffinityNet.load(join(dir, 's')).then(
+      () => assert.unreachable('a string sigma must be refused'),
+      (e: unknown) => assert.ok(e instanceof CheckpointError && /inputSigma/.test(e.message), String(e)),
+    );
+    assert.throws(
+      () => new AffinityNet(cfg.model, cfg.finetune, Rng.fromSeed(1), { inputSigma: -1 }),
+      (e: unknown) => e instanceof InputError && /inputSigma/.test((e as Error).message),
+    );
+    const dflt = new AffinityNet(cfg.model, cfg.finetune, Rng.fromSeed(1), { inPlaneChannels: [4, 8] });
+    assert.is(dflt.inputSigma, AFFINITY_INPUT_SIGMA);
+    dflt.dispose();
+  } finally {
+    plain.dispose();
+    smooth.dispose();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -155,6 +155,38 @@ test('augmentation: intensity (raw only), missing section, seeded plans, no tran
   assert.ok(drawAugment(Rng.fromSeed(1), [4, 8, 8], { transposeProb: 1 }).transpose);
 });
 
+test('augmentation: noise of the drawn strength, replayed by its plan, raw only; options never shift the stream', () => {
+  const shape: Shape3 = [2, 32, 32];
+  const plan = { ...IDENTITY_PLAN, noiseStd: 0.05, noiseSeed: 7 };
+  const a = new Float32Array(2 * 32 * 32).fill(0.5);
+  const b = a.slice();
+  applyIntensity(plan, a, shape);
+  applyIntensity(plan, b, shape);
+  assert.equal(Array.from(a), Array.from(b)); // the plan alone fixes the noise
+  let m = 0;
+  for (const v of a) m += v;
+  m /= a.length;
+  let q = 0;
+  for (const v of a) q += (v - m) ** 2;
+  const sd = Math.sqrt(q / a.length);
+  assert.ok(Math.abs(m - 0.5) < 0.005, `noise mean ${m}`);
+  assert.ok(Math.abs(sd - 0.05) < 0.005, `noise std ${sd} for 0.05`);
+  const labels = Uint32Array.from({ length: a.length }, (_, i) => i);
+  assert.equal(Array.from(augmentCrop(plan, a, labels, shape).labels!), Array.from(labels));
+  // the strength is drawn from [0, noiseStd]; any options draw the same number of values
+  const strengths = Array.from(
+    { length: 50 },
+    (_, i) => drawAugment(Rng.fromSeed(i), [4, 8, 8], { noiseStd: 0.1 }).noiseStd,
+  );
+  assert.ok(Math.min(...strengths) >= 0 && Math.max(...strengths) <= 0.1 && Math.max(...strengths) > 0.05);
+  const r1 = Rng.fromSeed(3);
+  const r2 = Rng.fromSeed(3);
+  drawAugment(r1, [4, 8, 8], { noiseStd: 0.1, missingSectionProb: 0.5 });
+  drawAugment(r2, [4, 8, 8]);
+  assert.is(r1.next(), r2.next());
+  assert.is(drawAugment(Rng.fromSeed(3), [4, 8, 8]).noiseStd, 0);
+});
+
 /** A volume whose raw value encodes the voxel index, so a crop reveals where it came from. */
 function indexVolume(shape: Shape3) {
   const n = shape[0] * shape[1] * shape[2];

@@ -225,6 +225,11 @@ export const FinetuneConfigSchema = z
       .tuple([num(0, 100), num(0, 100), num(0, 100)])
       .refine((w) => w.some((x) => x > 0), 'at least one channel weight must be > 0')
       .default([1, 1, 1]),
+    /**
+     * Training crops get additive Gaussian noise of a standard deviation drawn from [0, noiseAugment]
+     * (raw in [0, 1]; on top of `data.augment`). 0 = off.
+     */
+    noiseAugment: num(0, 0.5).default(0),
     validEvery: int(0).default(50),
   })
   .strict();

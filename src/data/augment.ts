@@ -1,10 +1,11 @@
-import type { Rng } from '../core/rng.js';
+import { Rng } from '../core/rng.js';
 import type { Shape3 } from './types.js';
 
 /*
  * Standard EM crop augmentation (pytorch_connectomics style): xy flips, xy transpose (the dihedral group
  * of the square, so all 90-degree rotations, only when the crop's y == x), z flip, intensity scale and
- * shift (raw only), and an optional missing section (raw only). Geometric ops are applied identically to
+ * shift (raw only), additive Gaussian noise of a random strength (raw only; off by default), and an
+ * optional missing section (raw only). Geometric ops are applied identically to
  * raw and labels. Each crop draws its own plan from the given Rng.
  */
 
@@ -20,6 +21,11 @@ export interface AugmentOptions {
   scaleRange?: number;
   /** Intensity shift drawn uniformly from [-s, s]. Default 0.1. */
   shiftRange?: number;
+  /**
+   * Additive Gaussian noise (raw only) of standard deviation drawn uniformly from [0, s], so the network
+   * sees every noise level up to s. Default 0 (off).
+   */
+  noiseStd?: number;
   /** Probability that one section of the crop is missing (raw only). Default 0 (off). */
   missingSectionProb?: number;
   /** What a missing section is filled with: the crop's mean or 0. Default 'mean'. */
@@ -35,6 +41,10 @@ export interface AugmentPlan {
   transpose: boolean;
   scale: number;
   shift: number;
+  /** Standard deviation of the additive Gaussian noise (0 = none). */
+  noiseStd: number;
+  /** Seed of the noise's own stream (a pure function of the plan, so a plan replays exactly). */
+  noiseSeed: number;
   /** Index of the section (in the output crop) that goes missing, or -1. */
   missingSection: number;
   missingFill: 'mean' | 'zero';
@@ -48,6 +58,8 @@ export const IDENTITY_PLAN: AugmentPlan = {
   transpose: false,
   scale: 1,
   shift: 0,
+  noiseStd: 0,
+  noiseSeed: 0,
   missingSection: -1,
   missingFill: 'mean',
 };
@@ -59,7 +71,8 @@ export function drawAugment(rng: Rng, shape: Shape3, opts: AugmentOptions = {}):
   const scaleRange = opts.scaleRange ?? 0.1;
   const shiftRange = opts.shiftRange ?? 0.1;
   const missingProb = opts.missingSectionProb ?? 0;
-  const u = Array.from({ length: 8 }, () => rng.next());
+  const noiseStd = opts.noiseStd ?? 0;
+  const u = Array.from({ length: 10 }, () => rng.next());
   return {
     flipZ: (opts.flipZ ?? true) && u[0]! < flipProb,
     flipY: u[1]! < flipProb,
@@ -67,6 +80,8 @@ export function drawAugment(rng: Rng, shape: Shape3, opts: AugmentOptions = {}):
     transpose: shape[1] === shape[2] && u[3]! < transposeProb,
     scale: 1 + scaleRange * (2 * u[4]! - 1),
     shift: shiftRange * (2 * u[5]! - 1),
+    noiseStd: noiseStd * u[8]!,
+    noiseSeed: Math.floor(u[9]! * 2 ** 32),
     missingSection: u[6]! < missingProb ? Math.min(shape[0] - 1, Math.floor(u[7]! * shape[0])) : -1,
     missingFill: opts.missingFill ?? 'mean',
   };
@@ -101,9 +116,18 @@ export function applyGeometry<T extends Float32Array | Uint32Array | Uint8Array>
   return out;
 }
 
-/** Apply the intensity part of a plan to raw in place: scale, shift, clamp to [0, 1], missing section. */
+/**
+ * Apply the intensity part of a plan to raw in place: scale, shift, noise, clamp to [0, 1], missing
+ * section.
+ */
 export function applyIntensity(plan: AugmentPlan, raw: Float32Array, shape: Shape3): void {
-  if (plan.scale !== 1 || plan.shift !== 0) {
+  if (plan.noiseStd > 0) {
+    const noise = Rng.fromSeed(plan.noiseSeed);
+    for (let i = 0; i < raw.length; i++) {
+      const v = raw[i]! * plan.scale + plan.shift + plan.noiseStd * noise.normal();
+      raw[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+  } else if (plan.scale !== 1 || plan.shift !== 0) {
     for (let i = 0; i < raw.length; i++) {
       const v = raw[i]! * plan.scale + plan.shift;
       raw[i] = v < 0 ? 0 : v > 1 ? 1 : v;

@@ -3,11 +3,8 @@ export { boundaryMap } from './affinity-graph.js';
 export { watershed, type WatershedOptions, type Fragments, type SeedMode } from './watershed.js';
 export { hMinimaSeeds, distanceSeeds, type Seeds, type DistanceSeedOptions } from './seeds.js';
 export { distanceTransform } from './distance-transform.js';
-export {
-  intensityAffinities,
-  gaussianSmooth,
-  type IntensityAffinityOptions,
-} from './intensity-affinities.js';
+export { intensityAffinities, type IntensityAffinityOptions } from './intensity-affinities.js';
+export { gaussianSmooth } from '../../data/gaussian-smooth.js';
 export {
   chooseSegmentation,
   applySegmentation,

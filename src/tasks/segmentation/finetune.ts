@@ -218,17 +218,20 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     if (enc) net.loadEncoder(enc.checkpoint);
     const encoderName = enc ? enc.source : 'scratch';
 
+    const augmentOptions = { noiseStd: ft.noiseAugment };
     const sampler = opts.trainCrops
       ? new CropPoolSampler(opts.trainCrops, {
           crop: net.crop,
           rng: root.split('train-crops'),
           augment: config.data.augment,
+          augmentOptions,
           resolution: opts.train.raw.resolution,
         })
       : new CropSampler(opts.train, {
           crop: net.crop,
           rng: root.split('train-crops'),
           augment: config.data.augment,
+          augmentOptions,
         });
     const targetOpts: AffinityTargetOptions = {
       boundaryWeight: ft.boundaryWeight,

@@ -1,5 +1,5 @@
 import { InputError } from '../../core/errors.js';
-import { applyGeometry, type AugmentPlan } from '../../data/augment.js';
+import { applyGeometry, IDENTITY_PLAN, type AugmentPlan } from '../../data/augment.js';
 import type { AffinityPredictor } from './predict.js';
 
 /*
@@ -28,14 +28,7 @@ export const SQUARE_SYMMETRIES: readonly Symmetry[] = [false, true].flatMap((tra
 
 /** Apply `s` to each `[d, n, n]` window of `count`, with the training augmentation's own index map. */
 function transformWindows(src: Float32Array, count: number, d: number, n: number, s: Symmetry): Float32Array {
-  const plan: AugmentPlan = {
-    ...s,
-    flipZ: false,
-    scale: 1,
-    shift: 0,
-    missingSection: -1,
-    missingFill: 'mean',
-  };
+  const plan: AugmentPlan = { ...IDENTITY_PLAN, ...s };
   const out = new Float32Array(src.length);
   const vol = d * n * n;
   for (let w = 0; w < count; w++)
