@@ -1,15 +1,21 @@
 /*
  * Wall time of a small synthetic benchmark run with `--jobs 1` and `--jobs 2` (worker processes), and
  * their ratio: `npm run bench -- --only bench_jobs`, or directly `node --import tsx bench/bench-jobs.ts`.
- * Both settings run the same 4 runs (random and scratch, seeds 1 and 2) into fresh directories; the row
- * also says whether every run's scores and loss curves came out identical. On a machine with 2 free cores the ratio
- * should be near 0.5 plus the start-up of the second worker process.
+ * Both settings run the same runs into fresh directories: the quick preset's rows `random` and `scratch`
+ * at seeds 1 and 2, each read out by a probe (16 labelled crops) and by finetuning (all labels). A
+ * `random` run pretrains and then does both readouts; `scratch` has nothing to share between its
+ * readouts and is split into one run per readout, so 6 runs: 2 long and 4 short, which 2 workers can
+ * share evenly (longest first). The row lists them with their scheduling cost and says whether every
+ * run's scores and loss curves came out identical. Each worker pays its own start (module loading,
+ * first-run warm-up, a few seconds), so on a machine with 2 free cores the ratio is 0.5 plus that
+ * start over the serial time; with other work on the machine it says little (see load_avg_1min).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend } from '../src/core/backend.js';
-import { runBenchmark, type BenchmarkOptions } from '../src/tasks/benchmark/benchmark.js';
+import { runBenchmark, runSpecs, type BenchmarkOptions } from '../src/tasks/benchmark/benchmark.js';
+import { runCost } from '../src/tasks/benchmark/jobs.js';
 
 interface BenchJobsOptions {
   /** Finetuning steps per run (the largest part of a run). Default 40. */
@@ -31,19 +37,21 @@ export async function benchJobs(opts: BenchJobsOptions = {}): Promise<object[]> 
   const finetuneSteps = opts.finetuneSteps ?? 40;
   const wall: Record<number, number> = {};
   const scores: Record<number, string> = {};
+  const options = (outDir: string, jobs: number): BenchmarkOptions => ({
+    preset: 'quick',
+    data: null,
+    outDir,
+    policies: ['random'],
+    seeds: [1, 2],
+    jobs,
+    config: config(finetuneSteps),
+  });
+  const specs = runSpecs(options('', 1));
   for (const jobs of [1, 2]) {
     const out = mkdtempSync(join(tmpdir(), `dbmim-bench-jobs${jobs}-`));
     try {
       const t0 = performance.now();
-      const { results } = await runBenchmark({
-        preset: 'quick',
-        data: null,
-        outDir: out,
-        policies: ['random'],
-        seeds: [1, 2],
-        jobs,
-        config: config(finetuneSteps),
-      });
+      const { results } = await runBenchmark(options(out, jobs));
       wall[jobs] = (performance.now() - t0) / 1000;
       // a timing of runs that failed would measure nothing
       if (results.failed?.length)
@@ -62,7 +70,10 @@ export async function benchJobs(opts: BenchJobsOptions = {}): Promise<object[]> 
   return [
     {
       name: 'bench_jobs',
-      runs: 4,
+      runs: specs.length,
+      run_costs: Object.fromEntries(
+        specs.map((r) => [`${r.policy}-s${r.seed}${r.part ? `/${r.part}` : ''}`, runCost(r)]),
+      ),
       finetune_steps: finetuneSteps,
       jobs1_s: +wall[1]!.toFixed(1),
       jobs2_s: +wall[2]!.toFixed(1),

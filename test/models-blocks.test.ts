@@ -321,6 +321,46 @@ test('AdamW: one update by hand (decoupled decay only on decayed params, group l
   store.dispose();
 });
 
+test('AdamW: the fused kernel equals the op-by-op update over steps (clipping, decay, lr scale); flat tensors', () => {
+  const rng = Rng.fromSeed(7);
+  const shapes = [[3, 5], [5], [2, 3, 4]];
+  const values = shapes.map((s) => randTensor(rng, s).dataSync().slice() as Float32Array);
+  const grads = Array.from({ length: 3 }, () => shapes.map((s) => randTensor(rng, s, 3)));
+  const run = (fused: boolean) => {
+    const store = new ParamStore(Rng.fromSeed(0));
+    const vars = shapes.map((s, i) => store.add(`p${i}`, s, { kind: 'values', data: values[i]! }, i !== 1));
+    const opt = new AdamW(
+      [
+        { name: 'a', params: [store.get('p0')!, store.get('p1')!], lrScale: 1 },
+        { name: 'b', params: [store.get('p2')!], lrScale: 0.3 },
+      ],
+      // clipNorm below the gradients' norm: every step is clipped
+      { beta1: 0.9, beta2: 0.95, weightDecay: 0.05, clipNorm: 1 },
+      (step) => 0.01 * (step + 1),
+      fused,
+    );
+    const before = tf.memory().numTensors;
+    const norms = grads.map(
+      (g) => opt.apply(Object.fromEntries(vars.map((v, i) => [v.name, g[i]!]))).gradNorm,
+    );
+    assert.is(tf.memory().numTensors, before, 'no tensor left behind by an update');
+    const out = [...vars, ...opt.stateTensors().map((t) => t.tensor)].map((t) => t.dataSync().slice());
+    opt.dispose();
+    store.dispose();
+    return { norms, out };
+  };
+  const ops = run(false);
+  const fused = run(true);
+  assert.ok(ops.norms.every((n) => n > 1));
+  fused.norms.forEach((n, i) => assert.ok(Math.abs(n - ops.norms[i]!) < 1e-5 * n));
+  let worst = 0;
+  fused.out.forEach((a, i) => a.forEach((x, j) => (worst = Math.max(worst, Math.abs(x - ops.out[i]![j]!)))));
+  assert.ok(worst < 1e-6, `largest difference ${worst}`);
+  // the parameters moved (equal outputs are not the inputs passed through)
+  assert.ok(Math.abs(fused.out[0]![0]! - values[0]![0]!) > 1e-3);
+  tf.dispose(grads.flat());
+});
+
 test('MIM targets: per-patch normalization and HOG layout', () => {
   const p = Float32Array.from([1, 2, 3, 4, 5, 5, 5, 5]);
   const n = normalizePatches(p, 2, 4);
