@@ -1,104 +1,19 @@
 import * as tf from '@tensorflow/tfjs';
 import { customOp } from './custom-op.js';
-import { ensureJsKernel, type JsKernelFunc } from './js-kernel.js';
 import type { ParamScope } from './params.js';
 import { sumRows } from './reduce.js';
 
 /*
- * Layer normalization over the last axis of 2D activations `[rows, dim]`, with a hand-written backward:
- * dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * gamma, dgamma = column sums of
- * dy * xhat, dbeta = column sums of dy.
- *
- * Where the backend's memory is addressable from JS (wasm, cpu; js-kernel.ts) the forward and each
- * gradient are one JS loop over the rows: the op-by-op version is ~9 kernels forward and ~10 backward
- * on a `[128, 192]` block, each small kernel costing more in engine bookkeeping than in arithmetic, plus
- * a copy of every tensor its customGrad saves; the kernels save x and gamma as they are and recompute
- * the row statistics in the backward (one more pass over the row). Elsewhere (tensorflow) the op-by-op
- * version runs, which is also the tests' reference.
+ * Layer normalization over the last axis of 2D activations, with a hand-written backward: autodiff would
+ * reduce gamma/beta gradients with tf.sum over axis 0 (a slow transposing path in wasm) and record a dozen
+ * small ops; here dgamma and dbeta are ones-row matmuls and dx is the closed form
+ * dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * gamma.
  */
 
 /** Epsilon inside the square root (MAE uses 1e-6). */
 export const LAYER_NORM_EPS = 1e-6;
 
-const FORWARD = 'DbmimLayerNorm';
-const BACKWARD = 'DbmimLayerNormGrad';
-
-/** Mean and reciprocal standard deviation of row `r` (float64 sums). */
-function rowStats(x: Float32Array, r: number, d: number, eps: number): [mean: number, rstd: number] {
-  const o = r * d;
-  let s = 0;
-  for (let j = 0; j < d; j++) s += x[o + j]!;
-  const mean = s / d;
-  let v = 0;
-  for (let j = 0; j < d; j++) {
-    const c = x[o + j]! - mean;
-    v += c * c;
-  }
-  return [mean, 1 / Math.sqrt(v / d + eps)];
-}
-
-const forwardKernel: JsKernelFunc = (inputs, attrs, mem) => {
-  const { x, gamma, beta } = inputs as Record<'x' | 'gamma' | 'beta', tf.TensorInfo>;
-  const eps = attrs.eps as number;
-  const [rows, d] = x.shape as [number, number];
-  const out = mem.output([rows, d]);
-  const [xv, gv, bv, yv] = [x, gamma, beta, out].map((t) => mem.view(t)) as Float32Array[];
-  for (let r = 0; r < rows; r++) {
-    const [mean, rstd] = rowStats(xv!, r, d, eps);
-    const o = r * d;
-    for (let j = 0; j < d; j++) yv![o + j] = (xv![o + j]! - mean) * rstd * gv![j]! + bv![j]!;
-  }
-  return out;
-};
-
-/** One gradient (attr `part`): dx `[rows, dim]` or dgamma `[dim]`, from dy, x and gamma. */
-const backwardKernel: JsKernelFunc = (inputs, attrs, mem) => {
-  const { dy, x, gamma } = inputs as Record<'dy' | 'x' | 'gamma', tf.TensorInfo>;
-  const eps = attrs.eps as number;
-  const [rows, d] = x.shape as [number, number];
-  const wantX = attrs.part === 'x';
-  const out = mem.output(wantX ? [rows, d] : [d]);
-  const [dyv, xv, gv, ov] = [dy, x, gamma, out].map((t) => mem.view(t)) as Float32Array[];
-  const acc = wantX ? null : new Float64Array(d);
-  for (let r = 0; r < rows; r++) {
-    const [mean, rstd] = rowStats(xv!, r, d, eps);
-    const o = r * d;
-    if (acc) {
-      for (let j = 0; j < d; j++) acc[j] += dyv![o + j]! * (xv![o + j]! - mean) * rstd;
-      continue;
-    }
-    let mg = 0;
-    let mgx = 0;
-    for (let j = 0; j < d; j++) {
-      const g = dyv![o + j]! * gv![j]!;
-      mg += g;
-      mgx += g * (xv![o + j]! - mean) * rstd;
-    }
-    mg /= d;
-    mgx /= d;
-    for (let j = 0; j < d; j++) {
-      const xh = (xv![o + j]! - mean) * rstd;
-      ov![o + j] = rstd * (dyv![o + j]! * gv![j]! - mg - xh * mgx);
-    }
-  }
-  if (acc) ov!.set(acc);
-  return out;
-};
-
-tf.registerGradient({
-  kernelName: FORWARD,
-  inputsToSave: ['x', 'gamma'],
-  gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-    const g = dy as tf.Tensor2D;
-    const [x, gamma] = saved as [tf.Tensor2D, tf.Tensor1D];
-    const grad = (part: 'x' | 'gamma') =>
-      tf.engine().runKernel(BACKWARD, { dy: g, x, gamma }, { eps: LAYER_NORM_EPS, part }) as tf.Tensor;
-    return { x: () => grad('x'), gamma: () => grad('gamma'), beta: () => sumRows(g) };
-  },
-});
-
-/** The op-by-op layer norm (a customGrad): backends without JS kernels, and the tests' reference. */
-export const layerNormOps = customOp(
+const layerNormOp = customOp(
   (x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, save: tf.GradSaveFunc) => {
     const mean = tf.mean(x, -1, true);
     const xc = tf.sub(x, mean);
@@ -122,9 +37,7 @@ export const layerNormOps = customOp(
 
 /** Functional layer norm: x `[rows, dim]`, gamma and beta `[dim]`. */
 export function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor2D {
-  if (ensureJsKernel(FORWARD, forwardKernel) && ensureJsKernel(BACKWARD, backwardKernel))
-    return tf.engine().runKernel(FORWARD, { x, gamma, beta }, { eps: LAYER_NORM_EPS }) as tf.Tensor2D;
-  return layerNormOps(x, gamma as tf.Tensor1D, beta as tf.Tensor1D);
+  return layerNormOp(x, gamma as tf.Tensor1D, beta as tf.Tensor1D);
 }
 
 /** Layer norm weights: `g` (ones) and `b` (zeros), neither decayed. */
