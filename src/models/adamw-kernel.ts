@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { BackendError } from '../core/errors.js';
 import { activeJsMemory, ensureJsKernel, type JsMemory } from './js-kernel.js';
+import { wasmSimd } from './wasm-simd.js';
 
 /*
  * The AdamW update of one parameter as one registered kernel, a single loop over the elements instead of
@@ -10,7 +11,9 @@ import { activeJsMemory, ensureJsKernel, type JsMemory } from './js-kernel.js';
  * for p, m and v: a parameter must get a new data id on every update, since wasm caches the packed form
  * of a matmul's right operand by data id (an in-place write would leave a stale packed weight behind).
  *
- * The math is the op-by-op update's (AdamW.updateOps), element by element in float64 and rounded to float32 on store:
+ * The math is the op-by-op update's (AdamW.updateOps), element by element: in float32 four lanes at a
+ * time on wasm (wasm-simd.ts), in float64 rounded to float32 on store in the JS loop (other backends,
+ * and the last few elements):
  *   g' = clip g;  m' = b1 m + (1 - b1) g';  v' = b2 v + (1 - b2) g'^2
  *   p' = p - (lr / bc1 * m' / (sqrt(v' / bc2) + eps) + lr wd p)
  */
@@ -47,7 +50,14 @@ function adamWKernel(
   const c2 = (1 - b2) * a.clip * a.clip;
   const invBc2 = 1 / a.bc2;
   const keep = 1 - decayStep;
-  for (let i = 0; i < po.length; i++) {
+  // four lanes at a time on the wasm heap where the SIMD loop is available, the rest (a tail) in JS
+  const simd = wasmSimd();
+  const lanes = simd ? po.length - (po.length % 4) : 0;
+  if (simd && lanes > 0) {
+    const ptrs = [pv, gv, mv, vv, po, mo, vo].map((a) => a!.byteOffset);
+    simd.adamw(...ptrs, lanes * 4, b1, b2, c1, c2, stepSize, invBc2, eps, keep);
+  }
+  for (let i = lanes; i < po.length; i++) {
     const gi = gv![i]!;
     const mi = b1 * mv![i]! + c1 * gi;
     const vi = b2 * vv![i]! + c2 * gi * gi;
