@@ -7,6 +7,7 @@ import { dense } from '../src/models/dense.js';
 import { layerNorm } from '../src/models/layer-norm.js';
 import { gelu } from '../src/models/gelu.js';
 import { attentionCore, keyBiasFromCounts } from '../src/models/attention.js';
+import { batchMatMul } from '../src/models/batch-matmul.js';
 import { RowSelection } from '../src/models/select-rows.js';
 import { Conv3d, ConvTranspose3d } from '../src/models/conv3d.js';
 import { ConvInPlane, conv2dSame } from '../src/models/conv-inplane.js';
@@ -160,6 +161,50 @@ test('attention core: backward matches finite differences, with padded keys', ()
   assert.ok(gradCheck((q) => attentionCore(q as tf.Tensor2D, batch, tokens, heads, bias), [qkv], 9) < 3e-3);
   assert.ok(gradCheck((q) => attentionCore(q as tf.Tensor2D, batch, tokens, heads, null), [qkv], 10) < 3e-3);
   assert.is(keyBiasFromCounts([3, 3], 3), null);
+  tf.dispose([qkv, bias]);
+});
+
+test('batched matmul: the SIMD loops equal tf.matMul (plain, transposed a, transposed b); others fall back', async () => {
+  const rng = Rng.fromSeed(12);
+  const cases: [number[], number[], boolean, boolean][] = [
+    [[3, 5, 6], [3, 6, 8], false, false],
+    [[3, 6, 5], [3, 6, 8], true, false],
+    [[3, 5, 8], [3, 7, 8], false, true],
+    [[3, 5, 6], [3, 6, 7], false, false], // n not a multiple of 4: tf.matMul
+    [[2, 6, 5], [2, 4, 6], true, true], // both transposed: tf.matMul
+  ];
+  const before = tf.memory().numTensors;
+  for (const [sa, sb, ta, tb] of cases) {
+    const a = randTensor(rng, sa);
+    const b = randTensor(rng, sb);
+    const got = tf.tidy(() => batchMatMul(a, b, ta, tb).dataSync().slice());
+    const want = tf.tidy(() =>
+      tf
+        .matMul(a as tf.Tensor3D, b as tf.Tensor3D, ta, tb)
+        .dataSync()
+        .slice(),
+    );
+    assert.is(got.length, want.length);
+    got.forEach((v, i) => assert.ok(Math.abs(v - want[i]!) < 1e-5, `${sa} x ${sb} (${ta}, ${tb}) at ${i}`));
+    tf.dispose([a, b]);
+  }
+  assert.is(tf.memory().numTensors, before);
+  // the first three ran the SIMD kernel, the last two tfjs's own
+  const kernels = async (sa: number[], sb: number[], ta: boolean, tb: boolean) =>
+    (await tf.profile(() => tf.tidy(() => void batchMatMul(tf.ones(sa), tf.ones(sb), ta, tb)))).kernels.map(
+      (k) => k.name,
+    );
+  assert.ok((await kernels([3, 5, 8], [3, 7, 8], false, true)).includes('DbmimBatchMatMul'));
+  assert.not.ok((await kernels([2, 6, 5], [2, 4, 6], true, true)).includes('DbmimBatchMatMul'));
+  assert.is(tf.memory().numTensors, before);
+});
+
+test('attention core on the SIMD path (tokens and head size multiples of 4): finite differences', () => {
+  const rng = Rng.fromSeed(13);
+  const [batch, tokens, heads, dim] = [2, 4, 2, 8];
+  const qkv = randTensor(rng, [batch * tokens, 3 * dim]);
+  const bias = keyBiasFromCounts([4, 3], tokens)!;
+  assert.ok(gradCheck((q) => attentionCore(q as tf.Tensor2D, batch, tokens, heads, bias), [qkv], 14) < 3e-3);
   tf.dispose([qkv, bias]);
 });
 
