@@ -8,6 +8,7 @@ import { layerNorm } from '../src/models/layer-norm.js';
 import { gelu } from '../src/models/gelu.js';
 import { attentionCore, keyBiasFromCounts } from '../src/models/attention.js';
 import { batchMatMul } from '../src/models/batch-matmul.js';
+import { transpose2d } from '../src/models/transpose.js';
 import { RowSelection } from '../src/models/select-rows.js';
 import { Conv3d, ConvTranspose3d } from '../src/models/conv3d.js';
 import { ConvInPlane, conv2dSame } from '../src/models/conv-inplane.js';
@@ -196,6 +197,29 @@ test('batched matmul: the SIMD loops equal tf.matMul (plain, transposed a, trans
     );
   assert.ok((await kernels([3, 5, 8], [3, 7, 8], false, true)).includes('DbmimBatchMatMul'));
   assert.not.ok((await kernels([2, 6, 5], [2, 4, 6], true, true)).includes('DbmimBatchMatMul'));
+  assert.is(tf.memory().numTensors, before);
+});
+
+test('2-D transpose: the tiled wasm loop equals tf.transpose; other sides fall back', async () => {
+  const rng = Rng.fromSeed(15);
+  const before = tf.memory().numTensors;
+  for (const shape of [
+    [32, 48],
+    [16, 16],
+    [20, 32], // not a multiple of the tile: tf.transpose
+  ]) {
+    const x = randTensor(rng, shape) as tf.Tensor2D;
+    const got = tf.tidy(() => transpose2d(x).dataSync().slice());
+    const want = tf.tidy(() => tf.transpose(x).dataSync().slice());
+    assert.equal(Array.from(got), Array.from(want));
+    x.dispose();
+  }
+  const kernels = async (shape: [number, number]) =>
+    (
+      await tf.profile(() => tf.tidy(() => void transpose2d(tf.ones(shape) as tf.Tensor as tf.Tensor2D)))
+    ).kernels.map((k) => k.name);
+  assert.ok((await kernels([32, 48])).includes('DbmimTranspose2D'));
+  assert.not.ok((await kernels([20, 32])).includes('DbmimTranspose2D'));
   assert.is(tf.memory().numTensors, before);
 });
 

@@ -2,16 +2,15 @@ import * as tf from '@tensorflow/tfjs';
 import { BackendError } from '../core/errors.js';
 import type { ParamScope } from './params.js';
 import { sumRows } from './reduce.js';
+import { transpose2d } from './transpose.js';
 
 /*
  * A linear layer on 2D activations `[rows, in] -> [rows, out]`, as a registered kernel (the backend's
  * fused matmul with bias) with a gradient per input. tfjs builds matMul's gradient from transposed-flag
- * matmuls, which run ~14x slower than plain ones in wasm; this backward uses explicit transposes and
- * plain matmuls instead: dX = dY · Wᵀ, dW = Xᵀ · dY, db = 1ᵀ · dY. A registered kernel, not a
- * tf.customGrad: the tensors its backward needs (x, w) are saved as they are, where customGrad copies
- * each saved tensor (an Identity kernel, a real copy in wasm: every weight, every step), and tfjs asks
- * only for the gradients a trained variable needs, so a layer on data (the patch embedding of raw
- * voxels) never computes its dX.
+ * matmuls, which run ~14x slower than plain ones in wasm; this backward uses explicit transposes (tiled,
+ * transpose.ts) and plain matmuls instead: dX = dY · Wᵀ, dW = Xᵀ · dY, db = 1ᵀ · dY. A registered
+ * kernel, not a tf.customGrad: tfjs asks it only for the gradients a trained variable needs, so a layer
+ * on data (the patch embedding of raw voxels) never computes its dX.
  */
 
 const KERNEL = 'DbmimDense';
@@ -23,8 +22,8 @@ tf.registerGradient({
     const g = dy as tf.Tensor2D;
     const [x, w] = saved as [tf.Tensor2D, tf.Tensor2D];
     return {
-      x: () => tf.matMul(g, tf.transpose(w)),
-      w: () => tf.matMul(tf.transpose(x), g),
+      x: () => tf.matMul(g, transpose2d(w)),
+      w: () => tf.matMul(transpose2d(x), g),
       b: () => sumRows(g),
     };
   },
