@@ -60,6 +60,8 @@ export function batchMatMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, tran
     a.shape[0] === b.shape[0] &&
     (transposeB ? b2 : b1) === k &&
     vectorized % 4 === 0 &&
+    a.size > 0 && // the loops run every count at least once
+    b.size > 0 &&
     a.dtype === 'float32' &&
     b.dtype === 'float32';
   if (fits && ensureKernel())

@@ -39,7 +39,9 @@ function ensureKernel(): boolean {
 /** `xᵀ` of a 2-D tensor. */
 export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
   const [rows, cols] = x.shape;
-  if (rows % TRANSPOSE_TILE === 0 && cols % TRANSPOSE_TILE === 0 && x.dtype === 'float32' && ensureKernel())
+  // the loop runs at least one tile: empty sides go to tf.transpose
+  const tiled = rows > 0 && cols > 0 && rows % TRANSPOSE_TILE === 0 && cols % TRANSPOSE_TILE === 0;
+  if (tiled && x.dtype === 'float32' && ensureKernel())
     return tf.engine().runKernel(KERNEL, { x }) as tf.Tensor2D;
   return tf.transpose(x);
 }
