@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { wasmSimd } from './wasm-simd.js';
+import { ensureSimdKernel, type SimdKernelFunc } from './wasm-simd.js';
 
 /*
  * Batched matmul `[batch, m, k] x [batch, k, n]` (either operand optionally transposed) for attention's
@@ -13,39 +13,21 @@ import { wasmSimd } from './wasm-simd.js';
 
 const KERNEL = 'DbmimBatchMatMul';
 
-type Heap = {
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+const kernel: SimdKernelFunc = (inputs, attrs, loops, heap) => {
+  const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+  const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
+  const [batch, m, k] = (transposeA ? [a.shape[0], a.shape[2], a.shape[1]] : a.shape) as number[];
+  const n = (transposeB ? b.shape[1] : b.shape[2])!;
+  const out = heap.output([batch!, m!, n]);
+  const [pa, pb, pc] = [a, b, out].map(heap.offset);
+  if (transposeB) loops.bmmt(pa, pb, pc, batch, m, n, 4 * k!);
+  else {
+    // a's element (t, i, kk): stored [t, i, kk], or [t, kk, i] when transposed
+    const [row, col] = transposeA ? [4, 4 * m!] : [4 * k!, 4];
+    loops.bmm(pa, pb, pc, batch, m, k, 4 * n, 4 * m! * k!, row, col, 4 * k! * n);
+  }
+  return out;
 };
-
-/** Register the wasm kernel (once); false when the SIMD loops are unavailable. */
-function ensureKernel(): boolean {
-  const loops = wasmSimd();
-  if (!loops) return false;
-  if (tf.getKernel(KERNEL, 'wasm')) return true;
-  tf.registerKernel({
-    kernelName: KERNEL,
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-      const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
-      const heap = backend as unknown as Heap;
-      const [batch, m, k] = transposeA ? [a.shape[0]!, a.shape[2]!, a.shape[1]!] : (a.shape as number[]);
-      const n = transposeB ? b.shape[1]! : b.shape[2]!;
-      const out = heap.makeOutput([batch!, m!, n], 'float32');
-      // byte offsets do not move when the heap grows (views would)
-      const [pa, pb, pc] = [a, b, out].map((t) => heap.typedArrayFromHeap(t).byteOffset);
-      if (transposeB) wasmSimd()!.bmmt(pa, pb, pc, batch, m, n, 4 * k!);
-      else {
-        // a's element (t, i, kk): stored [t, i, kk], or [t, kk, i] when transposed
-        const [row, col] = transposeA ? [4, 4 * m!] : [4 * k!, 4];
-        wasmSimd()!.bmm(pa, pb, pc, batch, m, k, 4 * n, 4 * m! * k!, row, col, 4 * k! * n);
-      }
-      return out;
-    },
-  });
-  return true;
-}
 
 /** `a · b` per batch entry, with optional transposes: as `tf.matMul` on rank-3 operands. */
 export function batchMatMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor3D {
@@ -64,7 +46,7 @@ export function batchMatMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, tran
     b.size > 0 &&
     a.dtype === 'float32' &&
     b.dtype === 'float32';
-  if (fits && ensureKernel())
+  if (fits && ensureSimdKernel(KERNEL, kernel))
     return tf.engine().runKernel(KERNEL, { a, b }, { transposeA, transposeB }) as tf.Tensor3D;
   return tf.matMul(a, b, transposeA, transposeB) as tf.Tensor3D;
 }

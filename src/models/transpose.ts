@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { TRANSPOSE_TILE, wasmSimd } from './wasm-simd.js';
+import { ensureSimdKernel, TRANSPOSE_TILE, type SimdKernelFunc } from './wasm-simd.js';
 
 /*
  * 2-D transpose for the hand-written backwards (dense.ts: Wᵀ and Xᵀ every step). wasm's Transpose
@@ -10,38 +10,20 @@ import { TRANSPOSE_TILE, wasmSimd } from './wasm-simd.js';
 
 const KERNEL = 'DbmimTranspose2D';
 
-type Heap = {
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+const kernel: SimdKernelFunc = (inputs, _attrs, loops, heap) => {
+  const { x } = inputs as { x: tf.TensorInfo };
+  const [rows, cols] = x.shape as [number, number];
+  const out = heap.output([cols, rows]);
+  loops.transpose(heap.offset(x), heap.offset(out), rows, cols);
+  return out;
 };
-
-/** Register the wasm kernel (once); false when the wasm loops are unavailable. */
-function ensureKernel(): boolean {
-  const loops = wasmSimd();
-  if (!loops) return false;
-  if (tf.getKernel(KERNEL, 'wasm')) return true;
-  tf.registerKernel({
-    kernelName: KERNEL,
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, backend }) => {
-      const { x } = inputs as { x: tf.TensorInfo };
-      const heap = backend as unknown as Heap;
-      const [rows, cols] = x.shape as [number, number];
-      const out = heap.makeOutput([cols, rows], 'float32');
-      const [src, dst] = [x, out].map((t) => heap.typedArrayFromHeap(t).byteOffset);
-      wasmSimd()!.transpose(src, dst, rows, cols);
-      return out;
-    },
-  });
-  return true;
-}
 
 /** `xᵀ` of a 2-D tensor. */
 export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
   const [rows, cols] = x.shape;
   // the loop runs at least one tile: empty sides go to tf.transpose
   const tiled = rows > 0 && cols > 0 && rows % TRANSPOSE_TILE === 0 && cols % TRANSPOSE_TILE === 0;
-  if (tiled && x.dtype === 'float32' && ensureKernel())
+  if (tiled && x.dtype === 'float32' && ensureSimdKernel(KERNEL, kernel))
     return tf.engine().runKernel(KERNEL, { x }) as tf.Tensor2D;
   return tf.transpose(x);
 }

@@ -334,3 +334,46 @@ export function wasmSimd(): SimdLoops | null {
   }
   return cached ? cached.loops : null;
 }
+
+/** The wasm heap as a kernel over these loops sees it: new outputs, and tensors' byte offsets. */
+export interface WasmHeap {
+  output(shape: number[]): tf.TensorInfo;
+  /** Where a tensor's data starts (does not move when the heap grows; typed views would detach). */
+  offset(t: tf.TensorInfo): number;
+}
+
+/** A kernel body over the loops: named inputs and attrs -> its output. */
+export type SimdKernelFunc = (
+  inputs: Record<string, tf.TensorInfo>,
+  attrs: Record<string, unknown>,
+  loops: SimdLoops,
+  heap: WasmHeap,
+) => tf.TensorInfo;
+
+/** Register `kernelName` on the wasm backend (once); false, registering nothing, without the loops. */
+export function ensureSimdKernel(kernelName: string, body: SimdKernelFunc): boolean {
+  const loops = wasmSimd();
+  if (!loops) return false;
+  if (!tf.getKernel(kernelName, 'wasm'))
+    tf.registerKernel({
+      kernelName,
+      backendName: 'wasm',
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const b = backend as unknown as {
+          makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
+          typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+        };
+        const heap: WasmHeap = {
+          output: (shape) => b.makeOutput(shape, 'float32'),
+          offset: (t) => b.typedArrayFromHeap(t).byteOffset,
+        };
+        return body(
+          inputs as Record<string, tf.TensorInfo>,
+          (attrs ?? {}) as Record<string, unknown>,
+          loops,
+          heap,
+        );
+      },
+    });
+  return true;
+}
