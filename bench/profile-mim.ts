@@ -1,6 +1,6 @@
 /*
  * Where the MIM train step spends its time: `node --import tsx bench/profile-mim.ts [--preset small]
- * [--steps 3]`. Runs warm-up steps, then profiles `steps` train steps with tf.profile and prints the
+ * [--steps 3] [--top 40]`. Runs warm-up steps, then profiles `steps` train steps with tf.profile and prints the
  * kernel time per kernel name and per (kernel, input shapes), largest first, plus the share of the step's
  * wall time that kernels account for (the rest is JS: tape bookkeeping, tensor allocation, data prep).
  */
@@ -52,9 +52,12 @@ const byName = new Map<string, Row>();
 const byShape = new Map<string, Row>();
 let total = 0;
 const byKind = new Map<string, Row>();
+/** Matmul kernels: tfjs's own and the dense layer's (src/models/dense.ts), whose inputs are `[x, w, b]`. */
+const isMatmul = (name: string) => name === 'BatchMatMul' || name === '_FusedMatMul' || name === 'DbmimDense';
 /** Coarse kinds for the summary: 2-D matmuls, per-head (batched) matmuls, transposes, the rest. */
 function kindOf(name: string, shapes: number[][]): string {
-  if (name === 'BatchMatMul' || name === '_FusedMatMul') {
+  if (name === 'DbmimAdamW') return 'optimizer (fused AdamW)';
+  if (isMatmul(name)) {
     const a = shapes[0]!;
     return a.length === 3 && a[0] !== 1 ? 'batched (per-head) matmul' : '2-D matmul';
   }
@@ -73,7 +76,7 @@ for (const k of info.kernels) {
   total += ms;
   add(byName, k.name, ms);
   const key = `${k.name} ${JSON.stringify(k.inputShapes)}`;
-  if (k.name === 'BatchMatMul' || k.name === '_FusedMatMul') {
+  if (isMatmul(k.name)) {
     const out = k.outputShapes[0]!;
     const a = k.inputShapes[0]!;
     const n = out.reduce((x, y) => x * y, 1);
@@ -90,7 +93,7 @@ for (const k of info.kernels) {
 // the same 2-D shapes as plain matmuls with fixed operands, right after, for an in-run comparison
 const plainMs = new Map<string, number>();
 for (const key of gf.keys()) {
-  const m = /^(BatchMatMul|_FusedMatMul) (\[.*\])$/.exec(key);
+  const m = /^(BatchMatMul|_FusedMatMul|DbmimDense) (\[.*\])$/.exec(key);
   if (!m) continue;
   const shapes = JSON.parse(m[2]!) as number[][];
   const a = shapes[0]!;
@@ -122,5 +125,5 @@ console.log(
 );
 print('by kind', byKind, steps, 10);
 print('by kernel', byName, steps, 25);
-print('by kernel and input shapes', byShape, steps, 40);
+print('by kernel and input shapes', byShape, steps, Number(arg('--top') ?? 40));
 model.dispose();

@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend } from '../src/core/backend.js';
-import { runBenchmark, type BenchmarkOptions } from '../src/tasks/benchmark/benchmark.js';
+import { runBenchmark, runSpecs, type BenchmarkOptions } from '../src/tasks/benchmark/benchmark.js';
+import { dispatchOrder, runCost } from '../src/tasks/benchmark/jobs.js';
 import type { BenchmarkResults, RunRecord } from '../src/tasks/benchmark/results.js';
 import { runCli } from './cli-harness.js';
 import { TINY_BENCH_CONFIG } from './tiny-bench-config.js';
@@ -107,6 +108,38 @@ test('bench --jobs: a killed worker loses only its run; the report lists it; a r
   assert.is(again.filter((l) => l.includes('finished earlier, skipped')).length, 1);
   assert.is(second.results.failed, undefined);
   assert.equal(second.results.runs.map(numbers), serial.runs.map(numbers));
+});
+
+test('bench --jobs: runs are handed out longest first, equals in report order', () => {
+  // random pretrains and does both readouts; scratch is split into one run per readout
+  const specs = runSpecs({
+    ...opts('', 2, () => undefined),
+    noScratch: false,
+    readouts: { probe: [16], finetune: ['all'] },
+  });
+  const names = specs.map((s) => `${s.policy}-s${s.seed}${s.part ? `/${s.part}` : ''}`);
+  assert.equal(names, [
+    'random-s1',
+    'scratch-s1/probe-k16',
+    'scratch-s1/finetune-all',
+    'random-s2',
+    'scratch-s2/probe-k16',
+    'scratch-s2/finetune-all',
+  ]);
+  const { train, finetune } = specs[0]!.config;
+  assert.is(runCost(specs[0]!), train.phase1Steps + train.phase2Steps + 2 * finetune.steps);
+  assert.is(runCost(specs[1]!), finetune.steps);
+  assert.equal(
+    dispatchOrder(specs).map((i) => names[i]),
+    [
+      'random-s1',
+      'random-s2',
+      'scratch-s1/probe-k16',
+      'scratch-s1/finetune-all',
+      'scratch-s2/probe-k16',
+      'scratch-s2/finetune-all',
+    ],
+  );
 });
 
 test('bench --jobs: not a positive integer is one clear error', async () => {

@@ -7,6 +7,8 @@ import { dense } from '../src/models/dense.js';
 import { layerNorm } from '../src/models/layer-norm.js';
 import { gelu } from '../src/models/gelu.js';
 import { attentionCore, keyBiasFromCounts } from '../src/models/attention.js';
+import { batchMatMul } from '../src/models/batch-matmul.js';
+import { transpose2d } from '../src/models/transpose.js';
 import { RowSelection } from '../src/models/select-rows.js';
 import { Conv3d, ConvTranspose3d } from '../src/models/conv3d.js';
 import { ConvInPlane, conv2dSame } from '../src/models/conv-inplane.js';
@@ -94,32 +96,31 @@ test('dense: custom backward matches finite differences (with and without bias)'
   tf.dispose([x, w, b]);
 });
 
-test('dense on a data input: same value and weight gradients, zero input gradient', () => {
+test('dense on data: no input gradient is computed (kernel count), the same weight gradients', async () => {
   const rng = Rng.fromSeed(4);
-  const x = randTensor(rng, [5, 4]);
-  const w = randTensor(rng, [4, 3]);
-  const b = randTensor(rng, [3]);
+  const x = tf.variable(randTensor(rng, [5, 4]));
+  const w = tf.variable(randTensor(rng, [4, 3]));
+  const b = tf.variable(randTensor(rng, [3]));
   const r = randTensor(rng, [5, 3]);
   const before = tf.memory().numTensors;
-  const grads = (dataInput: boolean) =>
-    tf.tidy(() =>
-      tf.grads((xi, wi, bi) => tf.sum(tf.mul(dense(xi as tf.Tensor2D, wi!, bi, dataInput), r)))([x, w, b]),
-    );
-  const read = (gs: tf.Tensor[]) =>
-    gs.map((g) => {
-      const d = g.dataSync().slice();
-      g.dispose();
-      return d;
+  const loss = () => tf.sum(tf.mul(dense(x as tf.Tensor as tf.Tensor2D, w, b), r)) as tf.Scalar;
+  // gradients of w and b only (x is data), then of x too; each backward's matmuls counted
+  const run = async (vars: tf.Variable[]) => {
+    let out: Float32Array[] = [];
+    const prof = await tf.profile(() => {
+      const { value, grads } = tf.variableGrads(loss, vars);
+      out = [w, b].map((v) => grads[v.name]!.dataSync().slice() as Float32Array);
+      tf.dispose([value, ...Object.values(grads)]);
     });
-  const plain = read(grads(false));
-  const data = read(grads(true));
-  assert.ok(plain[0]!.some((v) => v !== 0)); // x's gradient exists in the plain layer...
-  assert.ok(data[0]!.every((v) => v === 0)); // ...and is skipped for data
-  assert.equal(Array.from(data[1]!), Array.from(plain[1]!));
-  assert.equal(Array.from(data[2]!), Array.from(plain[2]!));
-  const v0 = tf.tidy(() => dense(x as tf.Tensor2D, w, b).dataSync());
-  const v1 = tf.tidy(() => dense(x as tf.Tensor2D, w, b, true).dataSync());
-  assert.equal(Array.from(v1), Array.from(v0));
+    return { out, matmuls: prof.kernels.filter((k) => k.name === 'BatchMatMul').length };
+  };
+  const data = await run([w, b]);
+  const trained = await run([x, w, b]);
+  assert.is(trained.matmuls, data.matmuls + 1, 'dX = dY · Wᵀ only when x is trained');
+  assert.equal(
+    data.out.map((a) => Array.from(a)),
+    trained.out.map((a) => Array.from(a)),
+  );
   tf.dispose([x, w, b, r]);
   assert.is(tf.memory().numTensors, before - 4);
 });
@@ -161,6 +162,73 @@ test('attention core: backward matches finite differences, with padded keys', ()
   assert.ok(gradCheck((q) => attentionCore(q as tf.Tensor2D, batch, tokens, heads, bias), [qkv], 9) < 3e-3);
   assert.ok(gradCheck((q) => attentionCore(q as tf.Tensor2D, batch, tokens, heads, null), [qkv], 10) < 3e-3);
   assert.is(keyBiasFromCounts([3, 3], 3), null);
+  tf.dispose([qkv, bias]);
+});
+
+test('batched matmul: the SIMD loops equal tf.matMul (plain, transposed a, transposed b); others fall back', async () => {
+  const rng = Rng.fromSeed(12);
+  const cases: [number[], number[], boolean, boolean][] = [
+    [[3, 5, 6], [3, 6, 8], false, false],
+    [[3, 6, 5], [3, 6, 8], true, false],
+    [[3, 5, 8], [3, 7, 8], false, true],
+    [[3, 5, 6], [3, 6, 7], false, false], // n not a multiple of 4: tf.matMul
+    [[2, 6, 5], [2, 4, 6], true, true], // both transposed: tf.matMul
+  ];
+  const before = tf.memory().numTensors;
+  for (const [sa, sb, ta, tb] of cases) {
+    const a = randTensor(rng, sa);
+    const b = randTensor(rng, sb);
+    const got = tf.tidy(() => batchMatMul(a, b, ta, tb).dataSync().slice());
+    const want = tf.tidy(() =>
+      tf
+        .matMul(a as tf.Tensor3D, b as tf.Tensor3D, ta, tb)
+        .dataSync()
+        .slice(),
+    );
+    assert.is(got.length, want.length);
+    got.forEach((v, i) => assert.ok(Math.abs(v - want[i]!) < 1e-5, `${sa} x ${sb} (${ta}, ${tb}) at ${i}`));
+    tf.dispose([a, b]);
+  }
+  assert.is(tf.memory().numTensors, before);
+  // the first three ran the SIMD kernel, the last two tfjs's own
+  const kernels = async (sa: number[], sb: number[], ta: boolean, tb: boolean) =>
+    (await tf.profile(() => tf.tidy(() => void batchMatMul(tf.ones(sa), tf.ones(sb), ta, tb)))).kernels.map(
+      (k) => k.name,
+    );
+  assert.ok((await kernels([3, 5, 8], [3, 7, 8], false, true)).includes('DbmimBatchMatMul'));
+  assert.not.ok((await kernels([2, 6, 5], [2, 4, 6], true, true)).includes('DbmimBatchMatMul'));
+  assert.is(tf.memory().numTensors, before);
+});
+
+test('2-D transpose: the tiled wasm loop equals tf.transpose; other sides fall back', async () => {
+  const rng = Rng.fromSeed(15);
+  const before = tf.memory().numTensors;
+  for (const shape of [
+    [32, 48],
+    [16, 16],
+    [20, 32], // not a multiple of the tile: tf.transpose
+  ]) {
+    const x = randTensor(rng, shape) as tf.Tensor2D;
+    const got = tf.tidy(() => transpose2d(x).dataSync().slice());
+    const want = tf.tidy(() => tf.transpose(x).dataSync().slice());
+    assert.equal(Array.from(got), Array.from(want));
+    x.dispose();
+  }
+  const kernels = async (shape: [number, number]) =>
+    (
+      await tf.profile(() => tf.tidy(() => void transpose2d(tf.ones(shape) as tf.Tensor as tf.Tensor2D)))
+    ).kernels.map((k) => k.name);
+  assert.ok((await kernels([32, 48])).includes('DbmimTranspose2D'));
+  assert.not.ok((await kernels([20, 32])).includes('DbmimTranspose2D'));
+  assert.is(tf.memory().numTensors, before);
+});
+
+test('attention core on the SIMD path (tokens and head size multiples of 4): finite differences', () => {
+  const rng = Rng.fromSeed(13);
+  const [batch, tokens, heads, dim] = [2, 4, 2, 8];
+  const qkv = randTensor(rng, [batch * tokens, 3 * dim]);
+  const bias = keyBiasFromCounts([4, 3], tokens)!;
+  assert.ok(gradCheck((q) => attentionCore(q as tf.Tensor2D, batch, tokens, heads, bias), [qkv], 14) < 3e-3);
   tf.dispose([qkv, bias]);
 });
 
@@ -319,6 +387,46 @@ test('AdamW: one update by hand (decoupled decay only on decayed params, group l
   assert.ok(Math.abs(opt.stateTensors()[0]!.tensor.dataSync()[0]! - 0.3) < 1e-6);
   opt.dispose();
   store.dispose();
+});
+
+test('AdamW: the fused kernel equals the op-by-op update over steps (clipping, decay, lr scale); flat tensors', () => {
+  const rng = Rng.fromSeed(7);
+  const shapes = [[3, 5], [5], [2, 3, 4]];
+  const values = shapes.map((s) => randTensor(rng, s).dataSync().slice() as Float32Array);
+  const grads = Array.from({ length: 3 }, () => shapes.map((s) => randTensor(rng, s, 3)));
+  const run = (fused: boolean) => {
+    const store = new ParamStore(Rng.fromSeed(0));
+    const vars = shapes.map((s, i) => store.add(`p${i}`, s, { kind: 'values', data: values[i]! }, i !== 1));
+    const opt = new AdamW(
+      [
+        { name: 'a', params: [store.get('p0')!, store.get('p1')!], lrScale: 1 },
+        { name: 'b', params: [store.get('p2')!], lrScale: 0.3 },
+      ],
+      // clipNorm below the gradients' norm: every step is clipped
+      { beta1: 0.9, beta2: 0.95, weightDecay: 0.05, clipNorm: 1 },
+      (step) => 0.01 * (step + 1),
+      fused,
+    );
+    const before = tf.memory().numTensors;
+    const norms = grads.map(
+      (g) => opt.apply(Object.fromEntries(vars.map((v, i) => [v.name, g[i]!]))).gradNorm,
+    );
+    assert.is(tf.memory().numTensors, before, 'no tensor left behind by an update');
+    const out = [...vars, ...opt.stateTensors().map((t) => t.tensor)].map((t) => t.dataSync().slice());
+    opt.dispose();
+    store.dispose();
+    return { norms, out };
+  };
+  const ops = run(false);
+  const fused = run(true);
+  assert.ok(ops.norms.every((n) => n > 1));
+  fused.norms.forEach((n, i) => assert.ok(Math.abs(n - ops.norms[i]!) < 1e-5 * n));
+  let worst = 0;
+  fused.out.forEach((a, i) => a.forEach((x, j) => (worst = Math.max(worst, Math.abs(x - ops.out[i]![j]!)))));
+  assert.ok(worst < 1e-6, `largest difference ${worst}`);
+  // the parameters moved (equal outputs are not the inputs passed through)
+  assert.ok(Math.abs(fused.out[0]![0]! - values[0]![0]!) > 1e-3);
+  tf.dispose(grads.flat());
 });
 
 test('MIM targets: per-patch normalization and HOG layout', () => {

@@ -47,6 +47,32 @@ async function activate(name: BackendName): Promise<void> {
   const ok = await tf.setBackend(name);
   if (!ok) throw new BackendError(`backend '${name}' is registered but failed to initialize`);
   await tf.ready();
+  if (name === 'wasm') shareIdentityData();
+}
+
+let identityShared = false;
+
+/**
+ * wasm's Identity kernel copies its input, and tfjs runs it for every tensor a gradient saves (its
+ * tape keeps a clone of each): a train step copied every weight and saved activation once more (~200
+ * copies a `small` MIM step). Tensors are immutable, so the clone shares the data under one more
+ * reference instead, as the cpu backend's Identity does (strings keep the copy).
+ */
+function shareIdentityData(): void {
+  const copy = tf.getKernel('Identity', 'wasm');
+  if (identityShared || !copy) return;
+  identityShared = true;
+  tf.unregisterKernel('Identity', 'wasm');
+  tf.registerKernel({
+    kernelName: 'Identity',
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const x = (args.inputs as { x: tf.TensorInfo }).x;
+      if (x.dtype === 'string') return copy.kernelFunc(args);
+      (args.backend as tf.KernelBackend).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    },
+  });
 }
 
 /** Parse a backend name from a flag or the environment, naming the source on error. */

@@ -1,6 +1,6 @@
 import { existsSync, statSync, openSync, readSync, closeSync, renameSync, rmSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import h5wasm, { Dataset as H5Dataset, File as H5File, Group as H5Group } from 'h5wasm/node';
+import type { Dataset as H5Dataset, File as H5File, Group as H5Group } from 'h5wasm/node';
 import { InputError } from '../core/errors.js';
 import { tempPathFor } from '../core/fs.js';
 import type { ArrayData, DatasetInfo, NumericArray, Region } from './dataset.js';
@@ -57,10 +57,18 @@ const NAME_TO_CODE: Record<string, string> = {
 };
 
 let readyPromise: Promise<void> | null = null;
+/** h5wasm's classes, set by {@link ready}: every use of them follows an `await ready()`. */
+let H5: typeof import('h5wasm/node') = null as never;
 
-/** Load the wasm module once and make HDF5 errors throw (instead of printing a diagnostic stack). */
+/**
+ * Load the wasm module once and make HDF5 errors throw (instead of printing a diagnostic stack). Imported
+ * here, not at the top: a process that reads no HDF5 file (a benchmark worker on synthetic data) skips its
+ * load, which takes seconds under a TypeScript loader (tsx transforms its 4 MB module on every start).
+ */
 async function ready(): Promise<void> {
-  readyPromise ??= h5wasm.ready.then((m) => {
+  readyPromise ??= import('h5wasm/node').then(async (mod) => {
+    H5 = mod;
+    const m = await mod.default.ready;
     m.activate_throwing_error_handler();
   });
   return readyPromise;
@@ -139,7 +147,7 @@ async function withFile<T>(file: string, fn: (f: H5File) => T): Promise<T> {
   checkHdf5File(file);
   let f: H5File;
   try {
-    f = new H5File(file, 'r');
+    f = new H5.File(file, 'r');
   } catch (e) {
     const reason = hdf5Reason(e);
     const truncated = /truncated/i.test(reason);
@@ -170,8 +178,8 @@ function listDatasets(g: H5Group, prefix = ''): { path: string; ds: H5Dataset }[
     } catch {
       continue; // broken links etc. are not volumes
     }
-    if (e instanceof H5Dataset) out.push({ path: p, ds: e });
-    else if (e instanceof H5Group) out.push(...listDatasets(e, p));
+    if (e instanceof H5.Dataset) out.push({ path: p, ds: e });
+    else if (e instanceof H5.Group) out.push(...listDatasets(e, p));
   }
   return out;
 }
@@ -185,9 +193,9 @@ function getDataset(f: H5File, file: string, key: string): H5Dataset {
   } catch {
     e = null;
   }
-  if (e instanceof H5Dataset) return e;
+  if (e instanceof H5.Dataset) return e;
   const have = listDatasets(f).map((d) => d.path);
-  const what = e instanceof H5Group ? 'is a group, not a dataset' : 'not found';
+  const what = e instanceof H5.Group ? 'is a group, not a dataset' : 'not found';
   throw new InputError(
     `dataset '${key}' ${what} in ${file}; datasets in the file: ${have.length ? have.join(', ') : '(none)'}`,
     'missing-key',
@@ -218,7 +226,7 @@ function findResolution(f: H5File, ds: H5Dataset): number[] | null {
     } catch {
       continue;
     }
-    if (g instanceof H5Group) {
+    if (g instanceof H5.Group) {
       const r = readAttrNumbers(g, 'resolution');
       if (r) return r;
     }
@@ -519,7 +527,7 @@ function ensureGroups(f: H5File, key: string): void {
     const p = parts.slice(0, i).join('/');
     const e = f.get(p);
     if (e === null) f.create_group(p);
-    else if (!(e instanceof H5Group))
+    else if (!(e instanceof H5.Group))
       throw new InputError(`cannot create group '${p}': a dataset of that name is already being written`, 'bad-key');
   }
 }
@@ -551,7 +559,7 @@ export async function writeDatasets(file: string, datasets: DatasetSpec[], opts:
   const tmp = tempPathFor(file);
   let f: H5File | null = null;
   try {
-    f = new H5File(tmp, 'w');
+    f = new H5.File(tmp, 'w');
     for (const d of datasets) {
       const key = d.key.replace(/^\/+/, '');
       ensureGroups(f, key);
@@ -637,7 +645,7 @@ export async function openBlockWriter(
   };
   let ds: H5Dataset;
   try {
-    f = new H5File(tmp, 'w');
+    f = new H5.File(tmp, 'w');
     ensureGroups(f, key);
     // Created empty (h5wasm needs the data of the shape it creates) and then resized: chunks are
     // allocated only when written.

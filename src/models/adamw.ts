@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { CheckpointError, ConfigError } from '../core/errors.js';
+import { fusedAdamW, hasFusedAdamW, sumOfSquares, type AdamWKernelAttrs } from './adamw-kernel.js';
 import type { Param } from './params.js';
 import type { LrSchedule } from './schedule.js';
 import type { NamedTensor } from './types.js';
@@ -52,6 +53,8 @@ export class AdamW {
     groups: ParamGroup[],
     private readonly opts: AdamWOptions,
     private readonly schedule: LrSchedule,
+    /** Use the fused update kernel where the backend has it (false: the op-by-op path, for tests). */
+    private readonly fused = true,
   ) {
     const seen = new Set<string>();
     for (const g of groups) {
@@ -84,35 +87,58 @@ export class AdamW {
     const eps = this.opts.eps ?? 1e-8;
     const bc1 = 1 - Math.pow(b1, t);
     const bc2 = 1 - Math.pow(b2, t);
-    const gradNorm = tf.tidy(() => {
-      const sq = this.slots
-        .map((s) => grads[s.param.variable.name])
-        .filter((g): g is tf.Tensor => g !== undefined)
-        .map((g) => tf.sum(tf.square(g)));
-      return sq.length ? tf.sqrt(tf.addN(sq)) : tf.scalar(0);
-    });
-    const norm = gradNorm.dataSync()[0]!;
-    gradNorm.dispose();
+    const present = this.slots.filter((s) => grads[s.param.variable.name] !== undefined);
+    const fused = this.fused && hasFusedAdamW();
+    const norm = Math.sqrt(
+      fused
+        ? sumOfSquares(present.map((s) => grads[s.param.variable.name]!))
+        : this.sumOfSquaresOps(present.map((s) => grads[s.param.variable.name]!)),
+    );
     const clip = clipNorm > 0 && norm > clipNorm ? clipNorm / (norm + 1e-6) : 1;
-    tf.tidy(() => {
-      for (const s of this.slots) {
-        const g0 = grads[s.param.variable.name];
-        if (!g0) continue;
-        const g = clip === 1 ? g0 : tf.mul(g0, clip);
-        const m = tf.add(tf.mul(s.m, b1), tf.mul(g, 1 - b1));
-        const v = tf.add(tf.mul(s.v, b2), tf.mul(tf.square(g), 1 - b2));
-        s.m.assign(m);
-        s.v.assign(v);
-        const stepLr = lr * s.lrScale;
-        // p <- p - lr * (m_hat / (sqrt(v_hat) + eps) + wd * p)
-        let upd = tf.div(tf.mul(m, stepLr / bc1), tf.add(tf.sqrt(tf.div(v, bc2)), eps));
-        if (s.param.decay && weightDecay > 0)
-          upd = tf.add(upd, tf.mul(s.param.variable, stepLr * weightDecay));
-        s.param.variable.assign(tf.sub(s.param.variable, upd));
-      }
-    });
+    for (const s of present) {
+      const g = grads[s.param.variable.name]!;
+      const stepLr = lr * s.lrScale;
+      const attrs: AdamWKernelAttrs = {
+        clip,
+        beta1: b1,
+        beta2: b2,
+        stepSize: stepLr / bc1,
+        bc2,
+        eps,
+        decayStep: s.param.decay && weightDecay > 0 ? stepLr * weightDecay : 0,
+      };
+      const [p, m, v] = fused
+        ? fusedAdamW(s.param.variable, g, s.m, s.v, attrs)
+        : this.updateOps(s, g, attrs);
+      s.m.assign(m);
+      s.v.assign(v);
+      s.param.variable.assign(p);
+      tf.dispose([p, m, v]);
+    }
     this.step++;
     return { lr, gradNorm: norm };
+  }
+
+  /** The op-by-op sum of squares (backends without the fused kernel). */
+  private sumOfSquaresOps(gs: tf.Tensor[]): number {
+    if (!gs.length) return 0;
+    const t = tf.tidy(() => tf.addN(gs.map((g) => tf.sum(tf.square(g)))));
+    const r = t.dataSync()[0]!;
+    t.dispose();
+    return r;
+  }
+
+  /** The op-by-op update of one parameter, the reference of the fused kernel: new `[p, m, v]`. */
+  private updateOps(s: Slot, g0: tf.Tensor, a: AdamWKernelAttrs): [tf.Tensor, tf.Tensor, tf.Tensor] {
+    return tf.tidy(() => {
+      const g = a.clip === 1 ? g0 : tf.mul(g0, a.clip);
+      const m = tf.add(tf.mul(s.m, a.beta1), tf.mul(g, 1 - a.beta1));
+      const v = tf.add(tf.mul(s.v, a.beta2), tf.mul(tf.square(g), 1 - a.beta2));
+      // p <- p - (lr / bc1 * m / (sqrt(v / bc2) + eps) + lr * wd * p)
+      let upd = tf.div(tf.mul(m, a.stepSize), tf.add(tf.sqrt(tf.div(v, a.bc2)), a.eps));
+      if (a.decayStep > 0) upd = tf.add(upd, tf.mul(s.param.variable, a.decayStep));
+      return [tf.sub(s.param.variable, upd), m, v];
+    });
   }
 
   /** Moments by name for checkpoints (the variables themselves). */

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { batchMatMul } from './batch-matmul.js';
 import { customOp } from './custom-op.js';
 import { Dense } from './dense.js';
 import type { ParamScope } from './params.js';
@@ -10,10 +11,9 @@ import type { ParamScope } from './params.js';
  * attention and cannot change any real token's output (their own outputs are ignored downstream).
  *
  * The core (scores, softmax, weighted sum) has a hand-written backward: tfjs's autodiff of batched
- * matMul would differentiate through the 4-D transposes twice. Batched (per-head) matmuls take the
- * wasm backend's generic loop whatever the transpose flags (only 2-D untransposed products reach the fast
- * kernel), and the loop sums in the same order either way, so here the flags replace explicit
- * transposes: same results, four fewer copies per attention.
+ * matMul would differentiate through the 4-D transposes twice. The per-head products are batched
+ * matmuls with transpose flags instead of explicit transposes (batch-matmul.ts: SIMD loops on wasm that
+ * read a transposed operand in place, where wasm's own batched kernel is a scalar loop).
  */
 
 /** Bias given to padded keys; large enough that exp() underflows to exactly 0, finite to avoid NaN. */
@@ -56,11 +56,11 @@ export function attentionCore(
     const q = tf.reshape(q4, [bh, tokens, dh]);
     const k = tf.reshape(k4, [bh, tokens, dh]);
     const v = tf.reshape(v4, [bh, tokens, dh]);
-    let s = tf.reshape(tf.matMul(q, k, false, true), [batch, heads, tokens, tokens]);
+    let s = tf.reshape(batchMatMul(q, k, false, true), [batch, heads, tokens, tokens]);
     s = tf.mul(s, scale);
     if (keyBias) s = tf.add(s, keyBias);
     const p = tf.reshape(tf.softmax(s), [bh, tokens, tokens]); // [b*h, t, t]
-    const o = tf.matMul(p, v); // [b*h, t, dh]
+    const o = batchMatMul(p, v); // [b*h, t, dh]
     save([q, k, v, p]);
     const out = tf.transpose(tf.reshape(o, [batch, heads, tokens, dh]), [0, 2, 1, 3]);
     return {
@@ -72,12 +72,12 @@ export function attentionCore(
           tokens,
           dh,
         ]);
-        const dV = tf.matMul(ps, dO, true, false); // Pᵀ·dO [b*h, t, dh]
-        const dP = tf.matMul(dO, vs, false, true); // dO·Vᵀ [b*h, t, t]
+        const dV = batchMatMul(ps, dO, true, false); // Pᵀ·dO [b*h, t, dh]
+        const dP = batchMatMul(dO, vs, false, true); // dO·Vᵀ [b*h, t, t]
         // softmax backward: dS = P * (dP - rowsum(dP * P)), times the score scale
         const dS = tf.mul(tf.mul(ps, tf.sub(dP, tf.sum(tf.mul(dP, ps), -1, true))), scale);
-        const dQ = tf.matMul(dS, ks);
-        const dK = tf.matMul(dS, qs, true, false); // dSᵀ·Q
+        const dQ = batchMatMul(dS, ks);
+        const dK = batchMatMul(dS, qs, true, false); // dSᵀ·Q
         const d4 = tf.concat(
           [dQ, dK, dV].map((t) => tf.reshape(t, [batch, heads, tokens, dh])),
           1,

@@ -1,59 +1,66 @@
 import * as tf from '@tensorflow/tfjs';
-import { customOp } from './custom-op.js';
+import { BackendError } from '../core/errors.js';
 import type { ParamScope } from './params.js';
 import { sumRows } from './reduce.js';
+import { transpose2d } from './transpose.js';
 
 /*
- * A linear layer on 2D activations `[rows, in] -> [rows, out]`. tfjs builds matMul's gradient from
- * transposed-flag matmuls, which run ~14x slower than plain ones in wasm; this backward uses explicit
- * transposes and plain matmuls instead: dX = dY · Wᵀ, dW = Xᵀ · dY, db = 1ᵀ · dY.
+ * A linear layer on 2D activations `[rows, in] -> [rows, out]`, as a registered kernel (the backend's
+ * fused matmul with bias) with a gradient per input. tfjs builds matMul's gradient from transposed-flag
+ * matmuls, which run ~14x slower than plain ones in wasm; this backward uses explicit transposes (tiled,
+ * transpose.ts) and plain matmuls instead: dX = dY · Wᵀ, dW = Xᵀ · dY, db = 1ᵀ · dY. A registered
+ * kernel, not a tf.customGrad: tfjs asks it only for the gradients a trained variable needs, so a layer
+ * on data (the patch embedding of raw voxels) never computes its dX.
  */
 
-type Saved = tf.Tensor[];
+const KERNEL = 'DbmimDense';
 
-const denseWithBias = customOp((x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
-  save([x, w]);
-  return {
-    value: tf.fused.matMul({ a: x, b: w, bias: b }),
-    gradFunc: (dy: tf.Tensor2D, saved: Saved) => {
-      const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
-      return [tf.matMul(dy, tf.transpose(ws)), tf.matMul(tf.transpose(xs), dy), sumRows(dy)];
+tf.registerGradient({
+  kernelName: KERNEL,
+  inputsToSave: ['x', 'w'],
+  gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+    const g = dy as tf.Tensor2D;
+    const [x, w] = saved as [tf.Tensor2D, tf.Tensor2D];
+    return {
+      x: () => tf.matMul(g, transpose2d(w)),
+      w: () => tf.matMul(transpose2d(x), g),
+      b: () => sumRows(g),
+    };
+  },
+});
+
+/** Register the kernel on the active backend (once): its `_FusedMatMul` on 3-D views of x and w. */
+function ensureKernel(): void {
+  const backend = tf.getBackend();
+  if (tf.getKernel(KERNEL, backend)) return;
+  const fused = tf.getKernel('_FusedMatMul', backend);
+  const reshape = tf.getKernel('Reshape', backend);
+  if (!fused || !reshape)
+    throw new BackendError(`dense: backend '${backend}' has no _FusedMatMul or Reshape kernel`);
+  tf.registerKernel({
+    kernelName: KERNEL,
+    backendName: backend,
+    kernelFunc: ({ inputs, backend: be }) => {
+      const { x, w, b } = inputs as { x: tf.TensorInfo; w: tf.TensorInfo; b?: tf.TensorInfo };
+      // Reshape shares the data (one more reference), as tfjs's own matMul does before this kernel
+      const view = (t: tf.TensorInfo, shape: number[]) =>
+        reshape.kernelFunc({ inputs: { x: t }, backend: be, attrs: { shape } }) as tf.TensorInfo;
+      const a3 = view(x, [1, ...x.shape]);
+      const w3 = view(w, [1, ...w.shape]);
+      const attrs = { transposeA: false, transposeB: false, activation: 'linear' };
+      const y3 = fused.kernelFunc({ inputs: { a: a3, b: w3, bias: b }, backend: be, attrs }) as tf.TensorInfo;
+      const y = view(y3, [x.shape[0]!, w.shape[1]!]);
+      for (const t of [a3, w3, y3]) (be as tf.KernelBackend).disposeData(t.dataId);
+      return y;
     },
-  };
-}) as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
+  });
+}
 
-const denseNoBias = customOp((x: tf.Tensor2D, w: tf.Tensor2D, save: tf.GradSaveFunc) => {
-  save([x, w]);
-  return {
-    value: tf.matMul(x, w),
-    gradFunc: (dy: tf.Tensor2D, saved: Saved) => {
-      const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
-      return [tf.matMul(dy, tf.transpose(ws)), tf.matMul(tf.transpose(xs), dy)];
-    },
-  };
-}) as (x: tf.Tensor2D, w: tf.Tensor2D) => tf.Tensor2D;
-
-// For inputs that are data (never trained): dX is returned as zeros instead of computing dY · Wᵀ.
-// tfjs asks a custom op for every input's gradient, even one that leads to no variable.
-const denseDataInput = customOp((x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
-  save([x]);
-  return {
-    value: tf.fused.matMul({ a: x, b: w, bias: b }),
-    gradFunc: (dy: tf.Tensor2D, saved: Saved) => {
-      const [xs] = saved as [tf.Tensor2D];
-      return [tf.zerosLike(xs), tf.matMul(tf.transpose(xs), dy), sumRows(dy)];
-    },
-  };
-}) as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
-
-/**
- * `x · w (+ b)` with the fast backward. x `[rows, in]`, w `[in, out]`, b `[out]`. `dataInput`: x is
- * input data whose gradient nobody uses (the patch embedding of raw voxels); its gradient is then zeros,
- * which saves the backward's largest matmul of that layer.
- */
-export function dense(x: tf.Tensor2D, w: tf.Tensor, b?: tf.Tensor, dataInput = false): tf.Tensor2D {
-  if (dataInput && b) return denseDataInput(x, w as tf.Tensor2D, b as tf.Tensor1D);
-  return b ? denseWithBias(x, w as tf.Tensor2D, b as tf.Tensor1D) : denseNoBias(x, w as tf.Tensor2D);
+/** `x · w (+ b)` with the fast backward. x `[rows, in]`, w `[in, out]`, b `[out]`. */
+export function dense(x: tf.Tensor2D, w: tf.Tensor, b?: tf.Tensor): tf.Tensor2D {
+  ensureKernel();
+  const inputs: tf.NamedTensorMap = b ? { x, w, b } : { x, w };
+  return tf.engine().runKernel(KERNEL, inputs) as tf.Tensor2D;
 }
 
 /** Weights of a linear layer: `w` (Xavier, decayed) and `b` (zeros, not decayed). */
@@ -71,9 +78,9 @@ export class Dense {
     this.b = opts.bias === false ? null : scope.add('b', [outDim], { kind: 'zeros' });
   }
 
-  /** `[rows, in] -> [rows, out]`; `dataInput`: x is data, its gradient is not needed (see {@link dense}). */
-  apply(x: tf.Tensor2D, dataInput = false): tf.Tensor2D {
-    return dense(x, this.w, this.b ?? undefined, dataInput);
+  /** `[rows, in] -> [rows, out]`. */
+  apply(x: tf.Tensor2D): tf.Tensor2D {
+    return dense(x, this.w, this.b ?? undefined);
   }
 
   /** Multiply-adds per row (for FLOP counts). */

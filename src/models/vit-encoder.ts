@@ -73,11 +73,11 @@ export class VitEncoder {
 
   /**
    * Patch projection of raw voxels `[rows, patchVoxels]` (standardized first) -> `[rows, embedDim]`.
-   * The voxels are data: the backward skips their gradient.
+   * The voxels are data: the backward computes no gradient for them (see dense.ts).
    */
   project(patches: tf.Tensor2D): tf.Tensor2D {
     const x = tf.mul(tf.sub(patches, INPUT_MEAN), 1 / INPUT_STD) as tf.Tensor2D;
-    return this.patchEmbed.apply(x, true);
+    return this.patchEmbed.apply(x);
   }
 
   /** Patch projection plus position rows: patches `[rows, patchVoxels]`, posSel maps patch ids to rows. */

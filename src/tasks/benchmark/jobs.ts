@@ -30,6 +30,27 @@ export function defaultJobs(): number {
   return Math.max(1, Math.min(availableParallelism(), Math.floor(freemem() / RUN_MEMORY_BYTES)));
 }
 
+/**
+ * A run's rough cost for scheduling, in steps: each evaluation's finetuning steps, plus the pretraining
+ * updates (phase 1 and 2) of a run that pretrains. On the bench_jobs config a pretraining update cost
+ * about as much as a finetuning step (24 updates ~1.2 s, 40 steps ~3.5 s), so both count as one.
+ */
+export function runCost(spec: RunSpec): number {
+  const t = spec.config.train;
+  const pretrain = spec.pretrainAgent === null ? 0 : t.phase1Steps + t.phase2Steps;
+  return pretrain + spec.evaluations.length * spec.config.finetune.steps;
+}
+
+/**
+ * The order runs are handed to workers: longest first (stable among equals). With runs of unequal
+ * length, the short ones then fill in at the end instead of a long one starting last and running alone
+ * (seed-major order put each seed's pretraining run after the previous seed's short parts).
+ */
+export function dispatchOrder(todo: RunSpec[]): number[] {
+  const cost = todo.map(runCost);
+  return todo.map((_, i) => i).sort((a, b) => cost[b]! - cost[a]! || a - b);
+}
+
 /** Parent -> child: the one run the child executes. */
 export interface ChildRequest {
   spec: RunSpec;
@@ -82,13 +103,15 @@ function describe(name: string, a: Activity): string {
 }
 
 /**
- * Execute `todo` in `jobs` worker processes; outcomes in the order of `todo`. A run whose process dies
+ * Execute `todo` in `jobs` worker processes, longest first ({@link dispatchOrder}); outcomes in the order
+ * of `todo`. A run whose process dies
  * or raises is an `{ error }` outcome; the others are unaffected (a dead worker is replaced).
  */
 export async function runInProcesses(todo: RunSpec[], opts: ProcessPoolOptions): Promise<RunOutcome[]> {
   if (!Number.isInteger(opts.jobs) || opts.jobs < 1)
     throw new ConfigError(`jobs: expected a positive integer, got ${opts.jobs}`);
   const outcomes: RunOutcome[] = new Array<RunOutcome>(todo.length);
+  const order = dispatchOrder(todo);
   const active = new Map<string, Activity>();
   const t0 = performance.now();
   let next = 0;
@@ -106,7 +129,7 @@ export async function runInProcesses(todo: RunSpec[], opts: ProcessPoolOptions):
     let worker: WorkerProcess | null = null;
     try {
       while (next < todo.length) {
-        const k = next++;
+        const k = order[next++]!;
         const spec = todo[k]!;
         const name = `${spec.policy}-s${spec.seed}${spec.part ? `/${spec.part}` : ''}`;
         worker ??= new WorkerProcess(opts);

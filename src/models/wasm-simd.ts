@@ -1,0 +1,379 @@
+import * as tf from '@tensorflow/tfjs';
+
+/*
+ * A SIMD loop over the wasm backend's own heap: a tiny WebAssembly module, assembled here from its
+ * bytes, that imports the backend's memory and so reads and writes tensors where they are. JS loops on
+ * that memory run ~10 ns an element for an AdamW update (float64 arithmetic, no SIMD); four lanes of
+ * float32 do it at memory speed. Used where one fused loop replaces many small kernels and no backend
+ * kernel exists (the AdamW update, adamw-kernel.ts). Without the wasm backend, or where the module does
+ * not instantiate, callers fall back to their JS loop.
+ */
+
+/** Unsigned LEB128. */
+function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
+  return out;
+}
+
+/** Signed LEB128 (small constants). */
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
+const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
+const name = (s: string) => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
+
+const I32 = 0x7f;
+const F32 = 0x7d;
+const V128 = 0x7b;
+
+// instructions
+const get = (i: number) => [0x20, ...uleb(i)];
+const set = (i: number) => [0x21, ...uleb(i)];
+const i32Const = (v: number) => [0x41, ...sleb(v)];
+const simd = (op: number) => [0xfd, ...uleb(op)];
+const I32_ADD = [0x6a];
+const I32_LT_U = [0x49];
+const I32_MUL = [0x6c];
+const F32_LOAD = [0x2a, 0, 0]; // align hint 1, offset 0
+const F32_STORE = [0x38, 0, 0];
+const F32_ADD = [0x92];
+const lane = (i: number) => [...simd(0x1f), i]; // f32x4.extract_lane
+const ZERO = [...simd(0x0c), ...new Array<number>(16).fill(0)]; // v128.const 0
+const LOAD = [...simd(0x00), 0, 0]; // v128.load, align hint 1, offset 0
+const STORE = [...simd(0x0b), 0, 0];
+const SPLAT = simd(0x13); // f32x4.splat
+const SQRT = simd(0xe3);
+const ADD = simd(0xe4);
+const SUB = simd(0xe5);
+const MUL = simd(0xe6);
+const DIV = simd(0xe7);
+
+/** `do { body } while (local[counter] += step, local[counter] < local[limit])` (counts are never 0). */
+function doWhile(counter: number, step: number[], limit: number, body: number[]): number[] {
+  return [
+    ...[0x03, 0x40], // loop
+    ...body,
+    ...[...get(counter), ...step, ...I32_ADD, 0x22, ...uleb(counter)], // local.tee
+    ...[...get(limit), ...I32_LT_U, 0x0d, 0, 0x0b], // br_if 0, end
+  ];
+}
+
+interface Func {
+  name: string;
+  params: number[];
+  /** Extra locals as (count, type) runs. */
+  locals: [number, number][];
+  body: number[];
+}
+
+/**
+ * `adamw(p, g, m, v, po, mo, vo, nBytes, b1, b2, c1, c2, step, invBc2, eps, keep)`: byte offsets of the
+ * seven float32 arrays, their length in bytes (a multiple of 16), then the constants of the update
+ *   m' = b1 m + c1 g;  v' = b2 v + c2 g^2;  p' = keep p - step m' / (sqrt(v' invBc2) + eps).
+ */
+function adamwFunc(): Func {
+  // params 0-7 i32 (pointers, nBytes), 8-15 f32; locals 16 i (i32), 17-24 splatted constants, 25-27 g m v
+  const [N, I, G, M, V] = [7, 16, 25, 26, 27];
+  const K = (j: number) => 17 + j; // b1 b2 c1 c2 step invBc2 eps keep
+  const at = (ptr: number) => [...get(ptr), ...get(I), ...I32_ADD];
+  const body = [
+    ...Array.from({ length: 8 }, (_, j) => [...get(8 + j), ...SPLAT, ...set(K(j))]).flat(),
+    ...doWhile(I, i32Const(16), N, [
+      ...[...at(1), ...LOAD, ...set(G)],
+      ...[...at(2), ...LOAD, ...get(K(0)), ...MUL, ...get(G), ...get(K(2)), ...MUL, ...ADD, ...set(M)],
+      ...[
+        ...at(3),
+        ...LOAD,
+        ...get(K(1)),
+        ...MUL,
+        ...get(G),
+        ...get(G),
+        ...MUL,
+        ...get(K(3)),
+        ...MUL,
+        ...ADD,
+      ],
+      ...set(V),
+      ...[...at(5), ...get(M), ...STORE],
+      ...[...at(6), ...get(V), ...STORE],
+      ...at(4), // address of p'
+      ...[...at(0), ...LOAD, ...get(K(7)), ...MUL],
+      ...[...get(K(4)), ...get(M), ...MUL],
+      ...[...get(V), ...get(K(5)), ...MUL, ...SQRT, ...get(K(6)), ...ADD, ...DIV, ...SUB, ...STORE],
+    ]),
+  ];
+  return {
+    name: 'adamw',
+    params: Array.from({ length: 16 }, (_, j) => (j < 8 ? I32 : F32)),
+    locals: [
+      [1, I32],
+      [11, V128],
+    ],
+    body,
+  };
+}
+
+/**
+ * `bmm(a, b, c, batch, m, k, nBytes, aBatch, aRow, aCol, bBatch)`: `c[t] = a[t] · b[t]` for t < batch,
+ * c `[batch, m, n]` and b `[batch, k, n]` contiguous with n a multiple of 4 (nBytes = 4n), a's element
+ * (t, i, kk) at `a + t aBatch + i aRow + kk aCol` (byte strides: a as stored, or transposed). Each
+ * output row is accumulated four columns at a time: c_i += a_ik b_k.
+ */
+function bmmFunc(): Func {
+  const [A, B, C, BATCH, M, K, NB, AB, AR, AC, BB] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const [T, I, KK, J, AROW, BROW, CROW, AV] = [11, 12, 13, 14, 15, 16, 17, 18];
+  const body = [
+    ...[...get(C), ...set(CROW)],
+    ...doWhile(T, i32Const(1), BATCH, [
+      ...[...i32Const(0), ...set(I)],
+      ...doWhile(I, i32Const(1), M, [
+        // zero the output row
+        ...[...i32Const(0), ...set(J)],
+        ...doWhile(J, i32Const(16), NB, [...get(CROW), ...get(J), ...I32_ADD, ...ZERO, ...STORE]),
+        // a's row i of batch t, and b's batch t
+        ...[...get(A), ...get(T), ...get(AB), ...I32_MUL, ...I32_ADD, ...get(I), ...get(AR), ...I32_MUL],
+        ...[...I32_ADD, ...set(AROW)],
+        ...[...get(B), ...get(T), ...get(BB), ...I32_MUL, ...I32_ADD, ...set(BROW)],
+        ...[...i32Const(0), ...set(KK)],
+        ...doWhile(KK, i32Const(1), K, [
+          ...[
+            ...get(AROW),
+            ...get(KK),
+            ...get(AC),
+            ...I32_MUL,
+            ...I32_ADD,
+            ...F32_LOAD,
+            ...SPLAT,
+            ...set(AV),
+          ],
+          ...[...i32Const(0), ...set(J)],
+          ...doWhile(J, i32Const(16), NB, [
+            ...[...get(CROW), ...get(J), ...I32_ADD], // store address
+            ...[...get(CROW), ...get(J), ...I32_ADD, ...LOAD],
+            ...[...get(AV), ...get(BROW), ...get(J), ...I32_ADD, ...LOAD, ...MUL, ...ADD, ...STORE],
+          ]),
+          ...[...get(BROW), ...get(NB), ...I32_ADD, ...set(BROW)],
+        ]),
+        ...[...get(CROW), ...get(NB), ...I32_ADD, ...set(CROW)],
+      ]),
+    ]),
+  ];
+  return {
+    name: 'bmm',
+    params: new Array<number>(11).fill(I32),
+    locals: [
+      [7, I32],
+      [1, V128],
+    ],
+    body,
+  };
+}
+
+/**
+ * `bmmt(a, b, c, batch, m, n, kBytes)`: `c[t] = a[t] · b[t]ᵀ` for a `[batch, m, k]`, b `[batch, n, k]`,
+ * c `[batch, m, n]`, all contiguous, k a multiple of 4 (kBytes = 4k): each output a dot product of two
+ * rows, four products at a time.
+ */
+function bmmtFunc(): Func {
+  const [A, B, C, BATCH, M, N, KB] = [0, 1, 2, 3, 4, 5, 6];
+  const [T, I, J, KK, AROW, BROW, BBASE, COUT, ACC] = [7, 8, 9, 10, 11, 12, 13, 14, 15];
+  const body = [
+    ...[...get(C), ...set(COUT), ...get(A), ...set(AROW)],
+    ...doWhile(T, i32Const(1), BATCH, [
+      ...[...get(B), ...get(T), ...get(N), ...get(KB), ...I32_MUL, ...I32_MUL, ...I32_ADD, ...set(BBASE)],
+      ...[...i32Const(0), ...set(I)],
+      ...doWhile(I, i32Const(1), M, [
+        ...[...get(BBASE), ...set(BROW), ...i32Const(0), ...set(J)],
+        ...doWhile(J, i32Const(1), N, [
+          ...[...ZERO, ...set(ACC), ...i32Const(0), ...set(KK)],
+          ...doWhile(KK, i32Const(16), KB, [
+            ...[...get(ACC), ...get(AROW), ...get(KK), ...I32_ADD, ...LOAD],
+            ...[...get(BROW), ...get(KK), ...I32_ADD, ...LOAD, ...MUL, ...ADD, ...set(ACC)],
+          ]),
+          ...[...get(COUT), ...get(ACC), ...lane(0), ...get(ACC), ...lane(1), ...F32_ADD],
+          ...[...get(ACC), ...lane(2), ...get(ACC), ...lane(3), ...F32_ADD, ...F32_ADD, ...F32_STORE],
+          ...[...get(COUT), ...i32Const(4), ...I32_ADD, ...set(COUT)],
+          ...[...get(BROW), ...get(KB), ...I32_ADD, ...set(BROW)],
+        ]),
+        ...[...get(AROW), ...get(KB), ...I32_ADD, ...set(AROW)],
+      ]),
+    ]),
+  ];
+  return {
+    name: 'bmmt',
+    params: new Array<number>(7).fill(I32),
+    locals: [
+      [8, I32],
+      [1, V128],
+    ],
+    body,
+  };
+}
+
+/** Tile edge of {@link transposeFunc}: both sides of the matrix must be multiples of it. */
+export const TRANSPOSE_TILE = 16;
+
+/**
+ * `transpose(src, dst, rows, cols)`: dst `[cols, rows]` = srcᵀ, src `[rows, cols]`, both sides multiples
+ * of {@link TRANSPOSE_TILE}, copied tile by tile so that reads and writes both stay in cache (wasm's own
+ * Transpose walks whole rows: 5-10x slower on shapes such as 768x192 and 512x512).
+ */
+function transposeFunc(): Func {
+  const [SRC, DST, ROWS, COLS] = [0, 1, 2, 3];
+  const [I0, J0, I, J, SP, DP, RB, CB, IEND, TILE] = [4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
+  const body = [
+    ...[
+      ...get(COLS),
+      ...i32Const(4),
+      ...I32_MUL,
+      ...set(RB),
+      ...get(ROWS),
+      ...i32Const(4),
+      ...I32_MUL,
+      ...set(CB),
+    ],
+    ...[...i32Const(TRANSPOSE_TILE), ...set(TILE)],
+    ...doWhile(I0, i32Const(TRANSPOSE_TILE), ROWS, [
+      ...[...i32Const(0), ...set(J0)],
+      ...doWhile(J0, i32Const(TRANSPOSE_TILE), COLS, [
+        ...[...get(I0), ...set(I), ...get(I0), ...i32Const(TRANSPOSE_TILE), ...I32_ADD, ...set(IEND)],
+        ...doWhile(I, i32Const(1), IEND, [
+          ...[...get(SRC), ...get(I), ...get(RB), ...I32_MUL, ...I32_ADD],
+          ...[...get(J0), ...i32Const(4), ...I32_MUL, ...I32_ADD, ...set(SP)],
+          ...[...get(DST), ...get(J0), ...get(CB), ...I32_MUL, ...I32_ADD],
+          ...[...get(I), ...i32Const(4), ...I32_MUL, ...I32_ADD, ...set(DP)],
+          ...[...i32Const(0), ...set(J)],
+          ...doWhile(J, i32Const(1), TILE, [
+            ...[...get(DP), ...get(SP), ...F32_LOAD, ...F32_STORE],
+            ...[
+              ...get(SP),
+              ...i32Const(4),
+              ...I32_ADD,
+              ...set(SP),
+              ...get(DP),
+              ...get(CB),
+              ...I32_ADD,
+              ...set(DP),
+            ],
+          ]),
+        ]),
+      ]),
+    ]),
+  ];
+  return { name: 'transpose', params: new Array<number>(4).fill(I32), locals: [[10, I32]], body };
+}
+
+/** A module of `funcs` importing `env.memory`. */
+function assemble(funcs: Func[]): Uint8Array {
+  const types = funcs.map((f) => [0x60, ...vec(f.params.map((t) => [t])), 0]);
+  const codes = funcs.map((f) => {
+    const code = [...vec(f.locals.map(([n, t]) => [...uleb(n), t])), ...f.body, 0x0b];
+    return [...uleb(code.length), ...code];
+  });
+  return Uint8Array.from([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...section(1, vec(types)),
+    ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, 0x01]])), // memory, min 1 page
+    ...section(3, vec(funcs.map((_, i) => uleb(i)))),
+    ...section(7, vec(funcs.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]))),
+    ...section(10, vec(codes)),
+  ]);
+}
+
+/** A SIMD loop: byte offsets, counts and constants as its builder above says. */
+export type SimdLoop = (...args: number[]) => void;
+
+/** The loops (see adamwFunc, bmmFunc, bmmtFunc, transposeFunc). */
+export interface SimdLoops {
+  adamw: SimdLoop;
+  bmm: SimdLoop;
+  bmmt: SimdLoop;
+  transpose: SimdLoop;
+}
+
+/** The parts of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
+interface WasmApi {
+  Memory: abstract new (...args: never[]) => object;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (m: object, imports: object) => { exports: Record<string, unknown> };
+}
+const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+let cached: { memory: object; loops: SimdLoops } | null | undefined;
+
+/** The SIMD loops on the active wasm backend's heap, or null (another backend, or no wasm SIMD). */
+export function wasmSimd(): SimdLoops | null {
+  if (tf.getBackend() !== 'wasm') return null;
+  const memory = (tf.backend() as unknown as { wasm?: { asm?: { memory?: unknown } } }).wasm?.asm?.memory;
+  if (!(memory instanceof WA.Memory)) return null;
+  if (cached === undefined || (cached && cached.memory !== memory)) {
+    try {
+      const mod = new WA.Module(assemble([adamwFunc(), bmmFunc(), bmmtFunc(), transposeFunc()]));
+      const inst = new WA.Instance(mod, { env: { memory } });
+      cached = { memory, loops: inst.exports as unknown as SimdLoops };
+    } catch {
+      cached = null; // no SIMD in this engine: callers use their JS loop
+    }
+  }
+  return cached ? cached.loops : null;
+}
+
+/** The wasm heap as a kernel over these loops sees it: new outputs, and tensors' byte offsets. */
+export interface WasmHeap {
+  output(shape: number[]): tf.TensorInfo;
+  /** Where a tensor's data starts (does not move when the heap grows; typed views would detach). */
+  offset(t: tf.TensorInfo): number;
+}
+
+/** A kernel body over the loops: named inputs and attrs -> its output. */
+export type SimdKernelFunc = (
+  inputs: Record<string, tf.TensorInfo>,
+  attrs: Record<string, unknown>,
+  loops: SimdLoops,
+  heap: WasmHeap,
+) => tf.TensorInfo;
+
+/** Register `kernelName` on the wasm backend (once); false, registering nothing, without the loops. */
+export function ensureSimdKernel(kernelName: string, body: SimdKernelFunc): boolean {
+  const loops = wasmSimd();
+  if (!loops) return false;
+  if (!tf.getKernel(kernelName, 'wasm'))
+    tf.registerKernel({
+      kernelName,
+      backendName: 'wasm',
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const b = backend as unknown as {
+          makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
+          typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+        };
+        const heap: WasmHeap = {
+          output: (shape) => b.makeOutput(shape, 'float32'),
+          offset: (t) => b.typedArrayFromHeap(t).byteOffset,
+        };
+        return body(
+          inputs as Record<string, tf.TensorInfo>,
+          (attrs ?? {}) as Record<string, unknown>,
+          loops,
+          heap,
+        );
+      },
+    });
+  return true;
+}
