@@ -72,7 +72,7 @@ function rowWaves(rng: Rng, batch: number, crop: [number, number, number], patch
   return raw;
 }
 
-test('MIM: a task only a masked patch’s own neighbours solve (a random phase per patch row) is learned in 150 updates', () => {
+test('MIM: a task only a masked patch’s own neighbours solve (a phase per patch row) is learned in 150 updates', () => {
   const model: Partial<ModelConfig> = {
     crop: [1, 32, 32],
     patch: [1, 8, 8],
@@ -96,7 +96,7 @@ test('MIM: a task only a masked patch’s own neighbours solve (a random phase p
   m.dispose();
 });
 
-test('MIM: decoderNeighbors false builds no neighbour weights (checkpoints from before the option load)', () => {
+test('MIM: decoderNeighbors false (or absent, as in older checkpoints) builds no neighbour weights', () => {
   const cfg = resolveConfig({
     model: {
       crop: [4, 32, 32],

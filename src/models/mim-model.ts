@@ -34,13 +34,14 @@ import { VitEncoder } from './vit-encoder.js';
  * learned mask token at every masked position (plus position embeddings) and predicts the voxels of every
  * patch. With `decoderNeighbors` (default) each decoder token first gets a learned map of its visible face
  * neighbours' tokens (NeighborMix), so masked patches see their local context without attention having
- * to learn to find it. Loss: MSE on masked patches against per-patch-normalized voxels, optionally weighted by the
- * membrane proxy, plus optional gradient ("structure") and HOG terms. `mode: 'simmim'` instead runs the
- * encoder on all tokens with an encoder mask token at masked positions.
+ * to learn to find it. Loss: MSE on masked patches against per-patch-normalized voxels, optionally
+ * weighted by the membrane proxy, plus optional gradient ("structure") and HOG terms. `mode: 'simmim'`
+ * instead runs the encoder on all tokens with an encoder mask token at masked positions.
  *
  * Parameter names: encoder/... (see VitEncoder; plus encoder/mask_token in simmim mode), decoder/embed,
  * decoder/mask_token, decoder/pos_embed (learned only), decoder/neighbors (decoderNeighbors, a grid of more
- * than one patch), decoder/blocks/<i>, decoder/norm, decoder/pred, decoder/hog (when hogWeight > 0). Optimizer moments: optim/m/<name>, optim/v/<name>.
+ * than one patch), decoder/blocks/<i>, decoder/norm, decoder/pred, decoder/hog (when hogWeight > 0).
+ * Optimizer moments: optim/m/<name>, optim/v/<name>.
  */
 
 /** Options beyond ModelConfig / OptimConfig. */
