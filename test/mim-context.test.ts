@@ -20,6 +20,7 @@ test.before(async () => {
 });
 
 test('NeighborMix: each row reads its face neighbours (-z, +z, -y, +y, -x, +x), zeros off the grid', () => {
+  const before = tf.memory().numTensors;
   const store = new ParamStore(Rng.fromSeed(0));
   // grid z 2, y 2, x 3 = 12 patches; batch 2; dim 1 holding (sample * 100 + patch + 1)
   const mix = new NeighborMix(store.scope('n'), [2, 2, 3], 1);
@@ -27,7 +28,9 @@ test('NeighborMix: each row reads its face neighbours (-z, +z, -y, +y, -x, +x), 
     Array.from({ length: 24 }, (_, r) => Math.floor(r / 12) * 100 + (r % 12) + 1),
     [24, 1],
   );
-  const got = mix.neighbors(x, 2).arraySync();
+  const gotT = tf.tidy(() => mix.neighbors(x, 2));
+  const got = gotT.arraySync();
+  gotT.dispose();
   const v = (b: number, z: number, y: number, xx: number) =>
     z < 0 || z > 1 || y < 0 || y > 1 || xx < 0 || xx > 2 ? 0 : b * 100 + (z * 2 + y) * 3 + xx + 1;
   for (let b = 0; b < 2; b++)
@@ -45,13 +48,16 @@ test('NeighborMix: each row reads its face neighbours (-z, +z, -y, +y, -x, +x), 
           assert.equal(got[b * 12 + (z * 2 + y) * 3 + xx], want, `sample ${b} patch z${z} y${y} x${xx}`);
         }
   // an axis the grid does not span adds no columns; a single patch has no neighbours and no weights
-  assert.is(new NeighborMix(store.scope('flat'), [1, 2, 3], 4).proj!.inDim, 4 * 4);
+  const flat = new NeighborMix(store.scope('flat'), [1, 2, 3], 4);
+  assert.is(flat.proj!.inDim, 4 * 4);
   const single = new NeighborMix(store.scope('one'), [1, 1, 1], 4);
   assert.is(single.proj, null);
   const one = tf.ones([2, 4]) as tf.Tensor2D;
   assert.is(single.apply(one, one, 2), one);
   tf.dispose([x, one]);
+  for (const m of [mix, flat, single]) m.dispose();
   store.dispose();
+  assert.is(tf.memory().numTensors, before, 'no tensor left behind');
 });
 
 /**

@@ -548,6 +548,7 @@ export class MimModel implements MimModelLike {
 
   dispose(): void {
     this.encoder.dispose();
+    this.decNeighbors?.dispose();
     if (this.config.posEmbed === 'sincos') this.decPos.dispose();
     this.optimizer.dispose();
     this.params.dispose();
