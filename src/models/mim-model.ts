@@ -17,6 +17,7 @@ import {
 } from './checkpoint.js';
 import { Dense } from './dense.js';
 import { LayerNorm } from './layer-norm.js';
+import { NeighborMix } from './neighbor-mix.js';
 import { hogDim, hogFeatures, normalizePatches, patchMoments } from './mim-targets.js';
 import { ParamStore } from './params.js';
 import { sincosPosEmbed3d } from './pos-embed.js';
@@ -31,13 +32,16 @@ import { VitEncoder } from './vit-encoder.js';
  * patches of each sample; samples with fewer visible patches are padded to the batch's largest count and
  * their padded keys are masked in attention. A light decoder takes the encoded visible tokens, puts a
  * learned mask token at every masked position (plus position embeddings) and predicts the voxels of every
- * patch. Loss: MSE on masked patches against per-patch-normalized voxels, optionally weighted by the
- * membrane proxy, plus optional gradient ("structure") and HOG terms. `mode: 'simmim'` instead runs the
- * encoder on all tokens with an encoder mask token at masked positions.
+ * patch. With `decoderNeighbors` (default) each decoder token first gets a learned map of its visible face
+ * neighbours' tokens (NeighborMix), so masked patches see their local context without attention having
+ * to learn to find it. Loss: MSE on masked patches against per-patch-normalized voxels, optionally
+ * weighted by the membrane proxy, plus optional gradient ("structure") and HOG terms. `mode: 'simmim'`
+ * instead runs the encoder on all tokens with an encoder mask token at masked positions.
  *
  * Parameter names: encoder/... (see VitEncoder; plus encoder/mask_token in simmim mode), decoder/embed,
- * decoder/mask_token, decoder/pos_embed (learned only), decoder/blocks/<i>, decoder/norm, decoder/pred,
- * decoder/hog (when hogWeight > 0). Optimizer moments: optim/m/<name>, optim/v/<name>.
+ * decoder/mask_token, decoder/pos_embed (learned only), decoder/neighbors (decoderNeighbors, a grid of more
+ * than one patch), decoder/blocks/<i>, decoder/norm, decoder/pred, decoder/hog (when hogWeight > 0).
+ * Optimizer moments: optim/m/<name>, optim/v/<name>.
  */
 
 /** Options beyond ModelConfig / OptimConfig. */
@@ -126,6 +130,7 @@ export class MimModel implements MimModelLike {
   private readonly decEmbed: Dense;
   private readonly decMaskToken: tf.Variable;
   private readonly decPos: tf.Tensor2D;
+  private readonly decNeighbors: NeighborMix | null;
   private readonly decBlocks: TransformerBlock[];
   private readonly decNorm: LayerNorm;
   private readonly decPred: Dense;
@@ -168,6 +173,9 @@ export class MimModel implements MimModelLike {
             std: 0.02,
           }) as unknown as tf.Tensor2D)
         : tf.tensor2d(sincosPosEmbed3d(this.grid, dd), [this.numPatches, dd]);
+    // `=== true`: checkpoints written before the option existed have no such field and no such weights
+    this.decNeighbors =
+      config.decoderNeighbors === true ? new NeighborMix(dec.scope('neighbors'), this.grid, dd) : null;
     this.decBlocks = Array.from(
       { length: config.decoderDepth },
       (_, i) => new TransformerBlock(dec.scope(`blocks/${i}`), dd, config.decoderHeads, config.mlpRatio),
@@ -428,9 +436,14 @@ export class MimModel implements MimModelLike {
     const keyBias = enc.mode === 'mae' ? enc.keyBias : null;
     const { out } = this.encoder.run(x, pb.batch, enc.tokens, keyBias);
     let y = this.decEmbed.apply(out); // [b*te, Dd]
-    if (enc.mode === 'mae')
+    // [b*np, Dd]: the encoded visible patches, zeros at masked ones (what NeighborMix reads)
+    let visible = y;
+    if (enc.mode === 'mae') {
+      visible = enc.scatter.apply(y);
       // the decoder sees every patch: encoded visible rows plus mask tokens
-      y = tf.add(enc.scatter.apply(y), pb.maskSel.apply(this.decMaskToken)) as tf.Tensor2D;
+      y = tf.add(visible, pb.maskSel.apply(this.decMaskToken)) as tf.Tensor2D;
+    } else if (this.decNeighbors) visible = tf.mul(y, enc.keep) as tf.Tensor2D;
+    if (this.decNeighbors) y = this.decNeighbors.apply(y, visible, pb.batch);
     y = tf.add(y, pb.decPosSel.apply(this.decPos)) as tf.Tensor2D; // [b*np, Dd]
     for (const blk of this.decBlocks) y = blk.apply(y, pb.batch, this.numPatches, null);
     return this.decNorm.apply(y);
@@ -489,6 +502,7 @@ export class MimModel implements MimModelLike {
     return (
       this.encoder.macs(te) +
       te * this.decEmbed.macsPerRow +
+      np * (this.decNeighbors?.macsPerRow ?? 0) +
       dec +
       np * this.decPred.macsPerRow +
       (this.hogHead ? np * this.hogHead.macsPerRow : 0)
@@ -534,6 +548,7 @@ export class MimModel implements MimModelLike {
 
   dispose(): void {
     this.encoder.dispose();
+    this.decNeighbors?.dispose();
     if (this.config.posEmbed === 'sincos') this.decPos.dispose();
     this.optimizer.dispose();
     this.params.dispose();
