@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { ensureJsKernel } from './js-kernel.js';
 
 /*
  * A SIMD loop over the wasm backend's own heap: a tiny WebAssembly module, assembled here from its
@@ -350,30 +351,14 @@ export type SimdKernelFunc = (
   heap: WasmHeap,
 ) => tf.TensorInfo;
 
-/** Register `kernelName` on the wasm backend (once); false, registering nothing, without the loops. */
+/**
+ * Register `kernelName` on the wasm backend (once), as a JS kernel over the heap (js-kernel.ts) that
+ * calls the loops; false, registering nothing, without the loops.
+ */
 export function ensureSimdKernel(kernelName: string, body: SimdKernelFunc): boolean {
   const loops = wasmSimd();
   if (!loops) return false;
-  if (!tf.getKernel(kernelName, 'wasm'))
-    tf.registerKernel({
-      kernelName,
-      backendName: 'wasm',
-      kernelFunc: ({ inputs, backend, attrs }) => {
-        const b = backend as unknown as {
-          makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-          typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-        };
-        const heap: WasmHeap = {
-          output: (shape) => b.makeOutput(shape, 'float32'),
-          offset: (t) => b.typedArrayFromHeap(t).byteOffset,
-        };
-        return body(
-          inputs as Record<string, tf.TensorInfo>,
-          (attrs ?? {}) as Record<string, unknown>,
-          loops,
-          heap,
-        );
-      },
-    });
-  return true;
+  return ensureJsKernel(kernelName, (inputs, attrs, mem) =>
+    body(inputs, attrs, loops, { output: mem.output, offset: (t) => mem.view(t).byteOffset }),
+  );
 }
