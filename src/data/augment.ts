@@ -121,15 +121,11 @@ export function applyGeometry<T extends Float32Array | Uint32Array | Uint8Array>
  * section.
  */
 export function applyIntensity(plan: AugmentPlan, raw: Float32Array, shape: Shape3): void {
-  if (plan.noiseStd > 0) {
-    const noise = Rng.fromSeed(plan.noiseSeed);
+  const noise = plan.noiseStd > 0 ? Rng.fromSeed(plan.noiseSeed) : null;
+  if (noise || plan.scale !== 1 || plan.shift !== 0) {
     for (let i = 0; i < raw.length; i++) {
-      const v = raw[i]! * plan.scale + plan.shift + plan.noiseStd * noise.normal();
-      raw[i] = v < 0 ? 0 : v > 1 ? 1 : v;
-    }
-  } else if (plan.scale !== 1 || plan.shift !== 0) {
-    for (let i = 0; i < raw.length; i++) {
-      const v = raw[i]! * plan.scale + plan.shift;
+      let v = raw[i]! * plan.scale + plan.shift;
+      if (noise) v += plan.noiseStd * noise.normal();
       raw[i] = v < 0 ? 0 : v > 1 ? 1 : v;
     }
   }
