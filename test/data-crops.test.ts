@@ -8,6 +8,7 @@ import {
   applyIntensity,
   augmentCrop,
   drawAugment,
+  elasticField,
   IDENTITY_PLAN,
   type AugmentPlan,
 } from '../src/data/augment.js';
@@ -185,6 +186,56 @@ test('augmentation: noise of the drawn strength, replayed by its plan, raw only;
   drawAugment(r2, [4, 8, 8]);
   assert.is(r1.next(), r2.next());
   assert.is(drawAugment(Rng.fromSeed(3), [4, 8, 8]).noiseStd, 0);
+});
+
+test('augmentation: elastic deformation bends raw and labels with one field, replays by its plan, off by default', () => {
+  const shape: Shape3 = [2, 64, 64];
+  const n = 2 * 64 * 64;
+  // stripes 8 px wide along x and y: label ids 1..64, raw = id / 100 (so raw and labels can be compared)
+  const labels = Uint32Array.from(
+    { length: n },
+    (_, i) => 1 + (Math.floor((i % 64) / 8) + 8 * Math.floor(((i >> 6) % 64) / 8)),
+  );
+  const raw = Float32Array.from(labels, (l) => l / 100);
+  const plan = { ...IDENTITY_PLAN, elasticStd: 4, elasticSpacing: 16, elasticSeed: 11 };
+  const a = augmentCrop(plan, raw, labels, shape);
+  const b = augmentCrop(plan, raw, labels, shape);
+  assert.equal(Array.from(a.raw), Array.from(b.raw)); // the plan alone fixes the field
+  assert.equal(Array.from(a.labels!), Array.from(b.labels!));
+  let moved = 0;
+  let agree = 0;
+  const ids = new Set(labels);
+  for (let i = 0; i < n; i++) {
+    if (a.labels![i] !== labels[i]) moved++;
+    if (Math.abs(a.raw[i]! * 100 - a.labels![i]!) < 1e-3) agree++;
+    assert.ok(ids.has(a.labels![i]!), 'labels are moved, never invented');
+  }
+  assert.ok(moved > n * 0.1, `deformation moved ${moved} of ${n} label voxels`);
+  // raw (bilinear) and labels (nearest) read the same place: they differ only along the stripes' edges
+  assert.ok(agree > n * 0.7, `raw and labels agree on ${agree} of ${n} voxels`);
+  // both sections get the same field
+  assert.equal(Array.from(a.labels!.subarray(0, n / 2)), Array.from(a.labels!.subarray(n / 2)));
+  // a constant image stays constant
+  assert.ok(
+    augmentCrop(plan, new Float32Array(n).fill(0.3), undefined, shape).raw.every(
+      (v) => Math.abs(v - 0.3) < 1e-6,
+    ),
+  );
+  // displacements of about the asked size (bilinear between nodes shrinks them: rms between 0.3 and 1.2 std)
+  const [dy, dx] = elasticField({ ...plan, elasticSpacing: 16 }, 512, 512);
+  let q = 0;
+  for (let i = 0; i < dy.length; i++) q += dy[i]! ** 2 + dx[i]! ** 2;
+  const rms = Math.sqrt(q / (2 * dy.length));
+  assert.ok(rms > 0.3 * 4 && rms < 1.2 * 4, `displacement rms ${rms} for std 4`);
+  // off by default, and turning it on draws nothing more (every other augmentation stays in place)
+  assert.is(drawAugment(Rng.fromSeed(3), [4, 8, 8]).elasticStd, 0);
+  assert.equal(Array.from(augmentCrop(IDENTITY_PLAN, raw, labels, shape).labels!), Array.from(labels));
+  const r1 = Rng.fromSeed(5);
+  const r2 = Rng.fromSeed(5);
+  const p1 = drawAugment(r1, [4, 8, 8], { elasticStd: 4 });
+  const p2 = drawAugment(r2, [4, 8, 8]);
+  assert.equal({ ...p1, elasticStd: 0 }, p2);
+  assert.is(r1.next(), r2.next());
 });
 
 /** A volume whose raw value encodes the voxel index, so a crop reveals where it came from. */

@@ -4,9 +4,10 @@ import type { Shape3 } from './types.js';
 /*
  * Standard EM crop augmentation (pytorch_connectomics style): xy flips, xy transpose (the dihedral group
  * of the square, so all 90-degree rotations, only when the crop's y == x), z flip, intensity scale and
- * shift (raw only), additive Gaussian noise of a random strength (raw only; off by default), and an
- * optional missing section (raw only). Geometric ops are applied identically to
- * raw and labels. Each crop draws its own plan from the given Rng.
+ * shift (raw only), additive Gaussian noise of a random strength (raw only; off by default), an
+ * optional missing section (raw only), and an optional in-plane elastic deformation (off by default; the
+ * U-Net paper's main augmentation for ISBI's few labelled sections). Geometric ops are applied identically
+ * to raw and labels. Each crop draws its own plan from the given Rng.
  */
 
 /** Probabilities and ranges of the augmentations (defaults in comments). */
@@ -30,6 +31,13 @@ export interface AugmentOptions {
   missingSectionProb?: number;
   /** What a missing section is filled with: the crop's mean or 0. Default 'mean'. */
   missingFill?: 'mean' | 'zero';
+  /**
+   * Elastic deformation: standard deviation (pixels) of the random displacement at each node of a coarse
+   * in-plane grid, interpolated bilinearly in between. Default 0 (off).
+   */
+  elasticStd?: number;
+  /** Spacing (pixels) of the elastic deformation's grid: larger = smoother, larger-scale bends. Default 64. */
+  elasticSpacing?: number;
 }
 
 /** One crop's augmentation, drawn by {@link drawAugment}. */
@@ -48,6 +56,11 @@ export interface AugmentPlan {
   /** Index of the section (in the output crop) that goes missing, or -1. */
   missingSection: number;
   missingFill: 'mean' | 'zero';
+  /** Elastic deformation's displacement standard deviation in pixels (0 = none); see {@link applyElastic}. */
+  elasticStd: number;
+  elasticSpacing: number;
+  /** Seed of the displacement field's own stream (so a plan replays exactly). */
+  elasticSeed: number;
 }
 
 /** The plan that changes nothing. */
@@ -62,6 +75,9 @@ export const IDENTITY_PLAN: AugmentPlan = {
   noiseSeed: 0,
   missingSection: -1,
   missingFill: 'mean',
+  elasticStd: 0,
+  elasticSpacing: 64,
+  elasticSeed: 0,
 };
 
 /** Draw one crop's plan (a fixed number of draws whatever the options, so streams stay aligned). */
@@ -84,6 +100,10 @@ export function drawAugment(rng: Rng, shape: Shape3, opts: AugmentOptions = {}):
     noiseSeed: Math.floor(u[9]! * 2 ** 32),
     missingSection: u[6]! < missingProb ? Math.min(shape[0] - 1, Math.floor(u[7]! * shape[0])) : -1,
     missingFill: opts.missingFill ?? 'mean',
+    elasticStd: opts.elasticStd ?? 0,
+    elasticSpacing: opts.elasticSpacing ?? 64,
+    // Derived from the noise seed, not a new draw: enabling the deformation leaves every other draw in place.
+    elasticSeed: (Math.floor(u[9]! * 2 ** 32) ^ 0x5bd1e995) >>> 0,
   };
 }
 
@@ -141,14 +161,88 @@ export function applyIntensity(plan: AugmentPlan, raw: Float32Array, shape: Shap
   }
 }
 
-/** Augment one crop: geometry on raw and labels, intensity on raw. Returns new arrays. */
+/**
+ * The plan's displacement field: for every in-plane voxel (y, x) of a crop, where it reads from
+ * (y + dy, x + dx). Displacements are drawn N(0, elasticStd) at the nodes of a grid of spacing
+ * `elasticSpacing` covering the crop and interpolated bilinearly, so neighbouring voxels move together and
+ * membranes bend without tearing. Returns [dy, dx], each `[h, w]`.
+ */
+export function elasticField(plan: AugmentPlan, h: number, w: number): [Float32Array, Float32Array] {
+  const rng = Rng.fromSeed(plan.elasticSeed);
+  const sp = plan.elasticSpacing;
+  const gh = Math.ceil((h - 1) / sp) + 1; // nodes along y, the last at or beyond h - 1
+  const gw = Math.ceil((w - 1) / sp) + 1;
+  const node = (n: number) => Float32Array.from({ length: n }, () => plan.elasticStd * rng.normal());
+  const [ny, nx] = [node(gh * gw), node(gh * gw)];
+  const dy = new Float32Array(h * w);
+  const dx = new Float32Array(h * w);
+  for (let y = 0; y < h; y++) {
+    const gy = y / sp;
+    const y0 = Math.min(Math.floor(gy), gh - 2 < 0 ? 0 : gh - 2);
+    const fy = gh > 1 ? gy - y0 : 0;
+    const y1 = Math.min(y0 + 1, gh - 1);
+    for (let x = 0; x < w; x++) {
+      const gx = x / sp;
+      const x0 = Math.min(Math.floor(gx), gw - 2 < 0 ? 0 : gw - 2);
+      const fx = gw > 1 ? gx - x0 : 0;
+      const x1 = Math.min(x0 + 1, gw - 1);
+      const lerp = (g: Float32Array) =>
+        (1 - fy) * ((1 - fx) * g[y0 * gw + x0]! + fx * g[y0 * gw + x1]!) +
+        fy * ((1 - fx) * g[y1 * gw + x0]! + fx * g[y1 * gw + x1]!);
+      dy[y * w + x] = lerp(ny);
+      dx[y * w + x] = lerp(nx);
+    }
+  }
+  return [dy, dx];
+}
+
+/**
+ * Apply the plan's elastic deformation to one crop `[d, h, w]` (the same field on every section, so the
+ * crop's sections stay aligned with each other); returns a new array. Raw is sampled bilinearly, labels
+ * by nearest voxel (ids are never averaged); reads past the crop's edge take the edge voxel.
+ */
+export function applyElastic<T extends Float32Array | Uint32Array>(plan: AugmentPlan, src: T, shape: Shape3): T {
+  if (plan.elasticStd <= 0) return src;
+  const [d, h, w] = shape;
+  const [dy, dx] = elasticField(plan, h, w);
+  const out = new (src.constructor as new (n: number) => T)(src.length);
+  const nearest = !(src instanceof Float32Array);
+  const clampY = (v: number) => (v < 0 ? 0 : v > h - 1 ? h - 1 : v);
+  const clampX = (v: number) => (v < 0 ? 0 : v > w - 1 ? w - 1 : v);
+  for (let z = 0; z < d; z++) {
+    const base = z * h * w;
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const i = y * w + x;
+        const sy = clampY(y + dy[i]!);
+        const sx = clampX(x + dx[i]!);
+        if (nearest) {
+          out[base + i] = src[base + Math.round(sy) * w + Math.round(sx)]!;
+          continue;
+        }
+        const y0 = Math.floor(sy);
+        const x0 = Math.floor(sx);
+        const y1 = Math.min(y0 + 1, h - 1);
+        const x1 = Math.min(x0 + 1, w - 1);
+        const fy = sy - y0;
+        const fx = sx - x0;
+        out[base + i] =
+          (1 - fy) * ((1 - fx) * src[base + y0 * w + x0]! + fx * src[base + y0 * w + x1]!) +
+          fy * ((1 - fx) * src[base + y1 * w + x0]! + fx * src[base + y1 * w + x1]!);
+      }
+    }
+  }
+  return out;
+}
+
+/** Augment one crop: geometry (and elastic deformation) on raw and labels, intensity on raw. Returns new arrays. */
 export function augmentCrop(
   plan: AugmentPlan,
   raw: Float32Array,
   labels: Uint32Array | undefined,
   shape: Shape3,
 ): { raw: Float32Array; labels?: Uint32Array } {
-  const r = applyGeometry(plan, raw, shape);
+  const r = applyElastic(plan, applyGeometry(plan, raw, shape), shape);
   applyIntensity(plan, r, shape);
-  return labels ? { raw: r, labels: applyGeometry(plan, labels, shape) } : { raw: r };
+  return labels ? { raw: r, labels: applyElastic(plan, applyGeometry(plan, labels, shape), shape) } : { raw: r };
 }

@@ -218,7 +218,11 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     if (enc) net.loadEncoder(enc.checkpoint);
     const encoderName = enc ? enc.source : 'scratch';
 
-    const augmentOptions = { noiseStd: ft.noiseAugment };
+    const augmentOptions = {
+      noiseStd: ft.noiseAugment,
+      elasticStd: ft.elasticAugment,
+      elasticSpacing: ft.elasticSpacing,
+    };
     const sampler = opts.trainCrops
       ? new CropPoolSampler(opts.trainCrops, {
           crop: net.crop,
