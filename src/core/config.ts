@@ -243,7 +243,7 @@ export const FinetuneConfigSchema = z
      * Training crops get an in-plane elastic deformation: displacements of this standard deviation
      * (pixels) on a grid of `elasticSpacing` pixels, interpolated in between (labels follow, by nearest
      * voxel). 0 = off: scratch, 400 steps, validation VOI sum on ISBI 16-19, seeds 1-3, 4 px changed it by
-     * -0.006 (95 % t interval [-0.026, +0.014]) and 8 px by +0.015 ([-0.090, +0.120]).
+     * -0.007 (95 % t interval [-0.039, +0.025]).
      */
     elasticAugment: num(0, 64).default(0),
     /** Grid spacing (pixels) of `elasticAugment`: larger = smoother bends. */

@@ -1,5 +1,6 @@
 import { Rng } from '../core/rng.js';
 import type { Shape3 } from './types.js';
+import { valueNoise2D } from './value-noise.js';
 
 /*
  * Standard EM crop augmentation (pytorch_connectomics style): xy flips, xy transpose (the dihedral group
@@ -33,7 +34,7 @@ export interface AugmentOptions {
   missingFill?: 'mean' | 'zero';
   /**
    * Elastic deformation: standard deviation (pixels) of the random displacement at each node of a coarse
-   * in-plane grid, interpolated bilinearly in between. Default 0 (off).
+   * in-plane grid, interpolated smoothly in between. Default 0 (off).
    */
   elasticStd?: number;
   /** Spacing (pixels) of the elastic deformation's grid: larger = smoother, larger-scale bends. Default 64. */
@@ -163,35 +164,18 @@ export function applyIntensity(plan: AugmentPlan, raw: Float32Array, shape: Shap
 
 /**
  * The plan's displacement field: for every in-plane voxel (y, x) of a crop, where it reads from
- * (y + dy, x + dx). Displacements are drawn N(0, elasticStd) at the nodes of a grid of spacing
- * `elasticSpacing` covering the crop and interpolated bilinearly, so neighbouring voxels move together and
- * membranes bend without tearing. Returns [dy, dx], each `[h, w]`.
+ * (y + dy, x + dx). Each component is smooth value noise on a lattice of spacing `elasticSpacing`, scaled
+ * so that lattice points have standard deviation `elasticStd` (uniform values: std 1/sqrt(3) before
+ * scaling); neighbouring voxels move together, so membranes bend without tearing. Returns [dy, dx].
  */
 export function elasticField(plan: AugmentPlan, h: number, w: number): [Float32Array, Float32Array] {
   const rng = Rng.fromSeed(plan.elasticSeed);
-  const sp = plan.elasticSpacing;
-  const gh = Math.ceil((h - 1) / sp) + 1; // nodes along y, the last at or beyond h - 1
-  const gw = Math.ceil((w - 1) / sp) + 1;
-  const node = (n: number) => Float32Array.from({ length: n }, () => plan.elasticStd * rng.normal());
-  const [ny, nx] = [node(gh * gw), node(gh * gw)];
-  const dy = new Float32Array(h * w);
-  const dx = new Float32Array(h * w);
-  for (let y = 0; y < h; y++) {
-    const gy = y / sp;
-    const y0 = Math.min(Math.floor(gy), gh - 2 < 0 ? 0 : gh - 2);
-    const fy = gh > 1 ? gy - y0 : 0;
-    const y1 = Math.min(y0 + 1, gh - 1);
-    for (let x = 0; x < w; x++) {
-      const gx = x / sp;
-      const x0 = Math.min(Math.floor(gx), gw - 2 < 0 ? 0 : gw - 2);
-      const fx = gw > 1 ? gx - x0 : 0;
-      const x1 = Math.min(x0 + 1, gw - 1);
-      const lerp = (g: Float32Array) =>
-        (1 - fy) * ((1 - fx) * g[y0 * gw + x0]! + fx * g[y0 * gw + x1]!) +
-        fy * ((1 - fx) * g[y1 * gw + x0]! + fx * g[y1 * gw + x1]!);
-      dy[y * w + x] = lerp(ny);
-      dx[y * w + x] = lerp(nx);
-    }
+  const rand = () => rng.next();
+  const scale = plan.elasticStd * Math.sqrt(3);
+  const [dy, dx] = [valueNoise2D(h, w, plan.elasticSpacing, rand), valueNoise2D(h, w, plan.elasticSpacing, rand)];
+  for (let i = 0; i < dy.length; i++) {
+    dy[i] = dy[i]! * scale;
+    dx[i] = dx[i]! * scale;
   }
   return [dy, dx];
 }

@@ -1,6 +1,7 @@
 import { InputError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import type { LabelVolume, RawVolume, Shape3 } from './types.js';
+import { valueNoise2D } from './value-noise.js';
 
 /*
  * A synthetic EM-like volume with exact ground truth.
@@ -79,33 +80,6 @@ function mulberry32(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-/** Smooth 2D value noise in [-1, 1] of size h * w, lattice spacing `cell` px, bilinear. */
-function valueNoise2D(h: number, w: number, cell: number, rand: () => number): Float32Array {
-  const gh = Math.ceil(h / cell) + 2;
-  const gw = Math.ceil(w / cell) + 2;
-  const g = new Float32Array(gh * gw);
-  for (let i = 0; i < g.length; i++) g[i] = rand() * 2 - 1;
-  const out = new Float32Array(h * w);
-  for (let y = 0; y < h; y++) {
-    const fy = y / cell;
-    const iy = Math.floor(fy);
-    const ty = fy - iy;
-    const sy = ty * ty * (3 - 2 * ty); // smoothstep: no lattice creases
-    for (let x = 0; x < w; x++) {
-      const fx = x / cell;
-      const ix = Math.floor(fx);
-      const tx = fx - ix;
-      const sx = tx * tx * (3 - 2 * tx);
-      const a = g[iy * gw + ix]!;
-      const b = g[iy * gw + ix + 1]!;
-      const c = g[(iy + 1) * gw + ix]!;
-      const d = g[(iy + 1) * gw + ix + 1]!;
-      out[y * w + x] = a + (b - a) * sx + (c - a) * sy + (a - b - c + d) * sx * sy;
-    }
-  }
-  return out;
 }
 
 /**
