@@ -280,10 +280,20 @@ export class AffinityNet {
   /** Affinities in [0, 1]: raw `[batch, d, h, w]` -> `[batch, 3, d, h, w]` (channel z, y, x). */
   predict(raw: Float32Array, batch: number): Float32Array {
     // never return a large typed array from tf.tidy: it scans every element looking for tensors
-    const t = tf.tidy(() => tf.sigmoid(this.logits(raw, batch)));
-    const nhwc = t.dataSync() as Float32Array;
+    const t = tf.tidy(() => tf.sigmoid(this.logitsChannelsFirst(raw, batch)));
+    const out = t.dataSync() as Float32Array;
     t.dispose();
-    return toChannelsFirst(nhwc, batch, this.crop);
+    return out;
+  }
+
+  /**
+   * Affinity logits channels-first `[batch, 3, d, h, w]`, the layout of targets and predictions: one
+   * transpose on the backend (a JS loop over a fresh array cost ~10 ms a step, mostly page faults).
+   */
+  private logitsChannelsFirst(raw: Float32Array, batch: number): tf.Tensor5D {
+    const [d, h, w] = this.crop;
+    const z = tf.reshape(this.logits(raw, batch), [batch, d * h * w, 3]);
+    return tf.reshape(tf.transpose(z, [0, 2, 1]), [batch, 3, d, h, w]) as tf.Tensor5D;
   }
 
   /** Encoder output tokens without gradient: `[batch, numPatches, D]` (caller disposes). */
@@ -294,7 +304,7 @@ export class AffinityNet {
     );
   }
 
-  /** Targets and weights `[batch, 3, d, h, w]` as channels-last tensors (caller disposes). */
+  /** Targets and weights `[batch, 3, d, h, w]` as tensors (caller disposes). */
   private targetTensors(
     batch: number,
     targets: Float32Array,
@@ -309,9 +319,9 @@ export class AffinityNet {
       throw new InputError(
         `affinity weights: ${weights.length} values, expected [${batch}, 3, ${this.crop}] = ${n}`,
       );
-    const shape: [number, number, number, number, number] = [batch, ...this.crop, 3];
-    const tgt = tf.tensor5d(toChannelsLast(targets, batch, this.crop), shape);
-    const wt = weights ? tf.tensor5d(toChannelsLast(weights, batch, this.crop), shape) : null;
+    const shape: [number, number, number, number, number] = [batch, 3, ...this.crop];
+    const tgt = tf.tensor5d(targets, shape);
+    const wt = weights ? tf.tensor5d(weights, shape) : null;
     return { tgt, wt };
   }
 
@@ -329,7 +339,7 @@ export class AffinityNet {
     const { tgt, wt } = this.targetTensors(batch, targets, weights);
     try {
       const { value, grads } = tf.variableGrads(
-        () => affinityLoss(this.logits(raw, batch), tgt, wt, this.finetune.loss),
+        () => affinityLoss(this.logitsChannelsFirst(raw, batch), tgt, wt, this.finetune.loss),
         this.optimizer.variables(),
       );
       const loss = value.dataSync()[0]!;
@@ -347,7 +357,9 @@ export class AffinityNet {
   loss(raw: Float32Array, batch: number, targets: Float32Array, weights?: Float32Array): number {
     const { tgt, wt } = this.targetTensors(batch, targets, weights);
     try {
-      const t = tf.tidy(() => affinityLoss(this.logits(raw, batch), tgt, wt, this.finetune.loss));
+      const t = tf.tidy(() =>
+        affinityLoss(this.logitsChannelsFirst(raw, batch), tgt, wt, this.finetune.loss),
+      );
       const v = t.dataSync()[0]!;
       t.dispose();
       return v;
@@ -436,24 +448,4 @@ export class AffinityNet {
     this.optimizer.dispose();
     this.params.dispose();
   }
-}
-
-/** `[b, d, h, w, 3]` -> `[b, 3, d, h, w]`. */
-function toChannelsFirst(x: Float32Array, batch: number, crop: Shape3): Float32Array {
-  const v = crop[0] * crop[1] * crop[2];
-  const out = new Float32Array(x.length);
-  for (let b = 0; b < batch; b++)
-    for (let i = 0; i < v; i++)
-      for (let c = 0; c < 3; c++) out[(b * 3 + c) * v + i] = x[(b * v + i) * 3 + c]!;
-  return out;
-}
-
-/** `[b, 3, d, h, w]` -> `[b, d, h, w, 3]`. */
-function toChannelsLast(x: Float32Array, batch: number, crop: Shape3): Float32Array {
-  const v = crop[0] * crop[1] * crop[2];
-  const out = new Float32Array(x.length);
-  for (let b = 0; b < batch; b++)
-    for (let c = 0; c < 3; c++)
-      for (let i = 0; i < v; i++) out[(b * v + i) * 3 + c] = x[(b * 3 + c) * v + i]!;
-  return out;
 }
