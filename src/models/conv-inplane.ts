@@ -3,6 +3,7 @@ import { BackendError, ConfigError } from '../core/errors.js';
 import { dense } from './dense.js';
 import type { ParamScope } from './params.js';
 import { sumRows } from './reduce.js';
+import { convWeightGrad } from './weight-grad.js';
 
 /*
  * In-plane (y, x) convolution of a channels-last volume `[batch, d, h, w, c]`, section by section: the
@@ -54,7 +55,7 @@ tf.registerGradient({
         const wRot = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [k, k, cout, cin]
         return tf.conv2d(g, wRot, 1, 'same');
       },
-      filter: () => filterGrad(x, g, k),
+      filter: () => convWeightGrad(x, g, k) ?? filterGrad(x, g, k),
       bias: () => sumRows(tf.reshape(g, [-1, w.shape[3]]) as tf.Tensor2D),
     };
   },

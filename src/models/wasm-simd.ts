@@ -281,6 +281,141 @@ function transposeFunc(): Func {
   return { name: 'transpose', params: new Array<number>(4).fill(I32), locals: [[10, I32]], body };
 }
 
+/** `v128.load` / `v128.store` / `v128.load32_splat` at a constant byte offset from the address on the stack. */
+const loadAt = (offset: number) => [...simd(0x00), 0, ...uleb(offset)];
+const storeAt = (offset: number) => [...simd(0x0b), 0, ...uleb(offset)];
+const splatAt = (offset: number) => [...simd(0x09), 0, ...uleb(offset)];
+
+/** Shape of a weight-gradient loop ({@link wgradFunc}). */
+export interface WgradSpec {
+  /** Kernel side (odd; 1 = a dense layer). */
+  k: number;
+  cin: number;
+  /** Output channels, a multiple of 4 (one SIMD lane each). */
+  cout: number;
+}
+
+/**
+ * Register blocking of {@link wgradFunc}: input channels `cb` and output vectors `vb` (4 channels each)
+ * whose `k * cb * vb` accumulators, the `vb` vectors of dY and one splat stay in the 16 SIMD registers
+ * of x64 (V8 keeps one or two for itself): at most 10 accumulators.
+ */
+export function wgradBlocks(spec: WgradSpec): { cb: number; vb: number } {
+  const cv = spec.cout / 4;
+  const vb = cv % 2 === 0 ? 2 : 1;
+  let cb = 1;
+  for (let c = spec.cin; c >= 1; c--)
+    if (spec.cin % c === 0 && spec.k * c * vb <= 10) {
+      cb = c;
+      break;
+    }
+  return { cb, vb };
+}
+
+/**
+ * `wgrad(xp, dy, dw, n, h, w)`: the weight gradient of a stride-1 k x k convolution ('same', k odd),
+ *   dw[ky, kx, ci, co] = sum over (img, y, x) of xp[img, y + ky, x + kx, ci] * dy[img, y, x, co]
+ * for xp the input zero-padded by r = (k - 1) / 2 on each in-plane side (`[n, h + 2r, w + 2r, cin]`),
+ * dy `[n, h, w, cout]` and dw `[k, k, cin, cout]` (zeroed first). k = 1 is a dense
+ * layer's `xᵀ · dy` (any split of the rows into h rows of w pixels). Code is generated per shape: the
+ * loop over a row's pixels keeps `k * cb * vb` accumulators (all kx taps of one ky, a block of input
+ * channels, a block of output vectors) in registers, so each dY vector loaded serves `k * cb` products;
+ * the accumulators go back to memory after each row, whose data is then still in cache for the next
+ * block. The sum over pixels runs in float32 in pixel order.
+ */
+function wgradFunc(spec: WgradSpec): Func {
+  const { k, cin, cout } = spec;
+  const r = (k - 1) / 2;
+  const { cb: CB, vb: VB } = wgradBlocks(spec);
+  const [XP, DY, DW, N, H, W] = [0, 1, 2, 3, 4, 5];
+  const [IMG, Y, XROW, DYROW, XPTR, DPTR, DEND, RBX, RBD] = [6, 7, 8, 9, 10, 11, 12, 13, 14];
+  const nAcc = k * CB * VB;
+  const ACC = (kx: number, ci: number, v: number) => 15 + (kx * CB + ci) * VB + v;
+  const DYV = (v: number) => 15 + nAcc + v;
+  const S = 15 + nAcc + VB;
+  // byte offset in dw of (ky, kx, ci, output vector ov)
+  const dwAt = (ky: number, kx: number, ci: number, ov: number) =>
+    ((ky * k + kx) * cin + ci) * cout * 4 + ov * 16;
+  const blocks: number[] = [];
+  for (let ky = 0; ky < k; ky++)
+    for (let c0 = 0; c0 < cin; c0 += CB)
+      for (let v0 = 0; v0 < cout / 4; v0 += VB) {
+        const each = (f: (kx: number, ci: number, v: number) => number[]) => {
+          const out: number[] = [];
+          for (let kx = 0; kx < k; kx++)
+            for (let ci = 0; ci < CB; ci++) for (let v = 0; v < VB; v++) out.push(...f(kx, ci, v));
+          return out;
+        };
+        blocks.push(
+          ...each((kx, ci, v) => [
+            ...get(DW),
+            ...loadAt(dwAt(ky, kx, c0 + ci, v0 + v)),
+            ...set(ACC(kx, ci, v)),
+          ]),
+          ...[...get(XROW), ...get(RBX), ...i32Const(ky), ...I32_MUL, ...I32_ADD, ...set(XPTR)],
+          ...[...get(DYROW), ...set(DPTR), ...get(DYROW), ...get(RBD), ...I32_ADD, ...set(DEND)],
+          ...doWhile(DPTR, i32Const(cout * 4), DEND, [
+            ...Array.from({ length: VB }, (_, v) => [
+              ...get(DPTR),
+              ...loadAt((v0 + v) * 16),
+              ...set(DYV(v)),
+            ]).flat(),
+            ...Array.from({ length: k * CB }, (_, j) => {
+              const [kx, ci] = [Math.floor(j / CB), j % CB];
+              return [
+                ...[...get(XPTR), ...splatAt((kx * cin + c0 + ci) * 4), ...set(S)],
+                ...Array.from({ length: VB }, (_, v) => [
+                  ...[
+                    ...get(ACC(kx, ci, v)),
+                    ...get(S),
+                    ...get(DYV(v)),
+                    ...MUL,
+                    ...ADD,
+                    ...set(ACC(kx, ci, v)),
+                  ],
+                ]).flat(),
+              ];
+            }).flat(),
+            ...[...get(XPTR), ...i32Const(cin * 4), ...I32_ADD, ...set(XPTR)],
+          ]),
+          ...each((kx, ci, v) => [
+            ...get(DW),
+            ...get(ACC(kx, ci, v)),
+            ...storeAt(dwAt(ky, kx, c0 + ci, v0 + v)),
+          ]),
+        );
+      }
+  const dwBytes = k * k * cin * cout * 4;
+  const body = [
+    // zero dw
+    ...[...i32Const(0), ...set(XPTR), ...i32Const(dwBytes), ...set(DEND)],
+    ...doWhile(XPTR, i32Const(16), DEND, [...get(DW), ...get(XPTR), ...I32_ADD, ...ZERO, ...STORE]),
+    // bytes per padded input row and per dY row
+    ...[...get(W), ...i32Const(2 * r), ...I32_ADD, ...i32Const(cin * 4), ...I32_MUL, ...set(RBX)],
+    ...[...get(W), ...i32Const(cout * 4), ...I32_MUL, ...set(RBD)],
+    ...[...get(XP), ...set(XROW), ...get(DY), ...set(DYROW)],
+    ...doWhile(IMG, i32Const(1), N, [
+      ...[...i32Const(0), ...set(Y)],
+      ...doWhile(Y, i32Const(1), H, [
+        ...blocks,
+        ...[...get(DYROW), ...get(RBD), ...I32_ADD, ...set(DYROW)],
+        ...[...get(XROW), ...get(RBX), ...I32_ADD, ...set(XROW)],
+      ]),
+      // skip the 2r padding rows below this image and above the next
+      ...[...get(XROW), ...get(RBX), ...i32Const(2 * r), ...I32_MUL, ...I32_ADD, ...set(XROW)],
+    ]),
+  ];
+  return {
+    name: 'wgrad',
+    params: new Array<number>(6).fill(I32),
+    locals: [
+      [9, I32],
+      [nAcc + VB + 1, V128],
+    ],
+    body,
+  };
+}
+
 /** A module of `funcs` importing `env.memory`. */
 function assemble(funcs: Func[]): Uint8Array {
   const types = funcs.map((f) => [0x60, ...vec(f.params.map((t) => [t])), 0]);
@@ -334,6 +469,24 @@ export function wasmSimd(): SimdLoops | null {
     }
   }
   return cached ? cached.loops : null;
+}
+
+const wgradCache = new Map<string, { memory: object; loop: SimdLoop }>();
+
+/**
+ * The weight-gradient loop ({@link wgradFunc}) generated for `spec` on the active wasm backend's heap,
+ * or null (another backend, no wasm SIMD, or a `cout` that is not a multiple of 4).
+ */
+export function wgradLoop(spec: WgradSpec): SimdLoop | null {
+  if (spec.cout % 4 !== 0 || spec.k % 2 !== 1 || !wasmSimd()) return null;
+  const memory = cached!.memory;
+  const key = `${spec.k}/${spec.cin}/${spec.cout}`;
+  const hit = wgradCache.get(key);
+  if (hit && hit.memory === memory) return hit.loop;
+  const inst = new WA.Instance(new WA.Module(assemble([wgradFunc(spec)])), { env: { memory } });
+  const loop = inst.exports.wgrad as SimdLoop;
+  wgradCache.set(key, { memory, loop });
+  return loop;
 }
 
 /** The wasm heap as a kernel over these loops sees it: new outputs, and tensors' byte offsets. */

@@ -1,0 +1,171 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../src/core/backend.js';
+import { Rng } from '../src/core/rng.js';
+import { conv2dSame } from '../src/models/conv-inplane.js';
+import { dense } from '../src/models/dense.js';
+import { convWeightGrad, denseWeightGrad } from '../src/models/weight-grad.js';
+
+/*
+ * The SIMD weight-gradient loop (weight-grad.ts, generated per shape in wasm-simd.ts) against sums
+ * written out here and against tfjs's own conv2d filter gradient; the layers that use it (in-plane
+ * conv, dense) run it in place of their tfjs path, with flat tensor counts.
+ */
+
+test.before(async () => {
+  await selectBackend('wasm');
+});
+
+function rand(rng: Rng, shape: number[]): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(
+    Float32Array.from({ length: n }, () => rng.normal()),
+    shape,
+  );
+}
+
+/** dW[ky, kx, ci, co] = sum over pixels of x (zero outside) times dy, in float64. */
+function handGrad(x: tf.Tensor4D, dy: tf.Tensor4D, k: number): Float64Array {
+  const [n, h, w, cin] = x.shape;
+  const cout = dy.shape[3];
+  const r = (k - 1) / 2;
+  const xv = x.dataSync();
+  const dv = dy.dataSync();
+  const out = new Float64Array(k * k * cin * cout);
+  for (let b = 0; b < n; b++)
+    for (let y = 0; y < h; y++)
+      for (let xx = 0; xx < w; xx++)
+        for (let ky = 0; ky < k; ky++)
+          for (let kx = 0; kx < k; kx++) {
+            const sy = y + ky - r;
+            const sx = xx + kx - r;
+            if (sy < 0 || sy >= h || sx < 0 || sx >= w) continue;
+            for (let ci = 0; ci < cin; ci++)
+              for (let co = 0; co < cout; co++)
+                out[((ky * k + kx) * cin + ci) * cout + co]! +=
+                  xv[((b * h + sy) * w + sx) * cin + ci]! * dv[((b * h + y) * w + xx) * cout + co]!;
+          }
+  return out;
+}
+
+function close(got: ArrayLike<number>, want: ArrayLike<number>, what: string, tol = 1e-4): void {
+  assert.is(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < want.length; i++)
+    assert.ok(
+      Math.abs(got[i]! - want[i]!) <= tol * Math.max(1, Math.abs(want[i]!)),
+      `${what}[${i}]: ${got[i]} vs ${want[i]}`,
+    );
+}
+
+test('conv weight gradient: equals the hand sum (k 1, 3, 5; 1 to 12 input channels; non-square; batches)', () => {
+  const rng = Rng.fromSeed(1);
+  const before = tf.memory().numTensors;
+  for (const [n, h, w, cin, cout, k] of [
+    [2, 5, 7, 1, 8, 3],
+    [3, 6, 4, 3, 8, 3],
+    [1, 9, 8, 8, 16, 3],
+    [2, 4, 6, 12, 4, 3],
+    [1, 7, 9, 2, 12, 5],
+    [2, 3, 5, 5, 8, 1],
+  ]) {
+    const x = rand(rng, [n!, h!, w!, cin!]) as tf.Tensor4D;
+    const dy = rand(rng, [n!, h!, w!, cout!]) as tf.Tensor4D;
+    const g = convWeightGrad(x, dy, k!);
+    assert.ok(g, `loop available for ${cin}->${cout}`);
+    assert.equal(g!.shape, [k, k, cin, cout]);
+    close(g!.dataSync(), handGrad(x, dy, k!), `[${n},${h},${w},${cin}]->${cout} k${k}`);
+    tf.dispose([x, dy, g!]);
+  }
+  assert.is(tf.memory().numTensors, before, 'tensor count flat');
+});
+
+test('conv weight gradient: output channels not a multiple of 4 take no loop (null)', () => {
+  const x = tf.ones([1, 3, 3, 2]) as tf.Tensor4D;
+  const dy = tf.ones([1, 3, 3, 3]) as tf.Tensor4D;
+  assert.is(convWeightGrad(x, dy, 3), null);
+  tf.dispose([x, dy]);
+});
+
+test('in-plane conv kernel: its filter and bias gradients (now the loop) equal the hand sums; a conv on data runs no Conv2D at all', async () => {
+  const rng = Rng.fromSeed(2);
+  const x = rand(rng, [3, 10, 12, 3]) as tf.Tensor4D;
+  const w = rand(rng, [3, 3, 3, 8]) as tf.Tensor4D;
+  const b = rand(rng, [8]) as tf.Tensor1D;
+  const r = rand(rng, [3, 10, 12, 8]) as tf.Tensor4D;
+  // d sum(conv(x) * r) / dW is the correlation of x with r; / db the sums of r
+  const ours = tf.tidy(() =>
+    tf
+      .grads((w2: tf.Tensor, b2: tf.Tensor) =>
+        tf.sum(tf.mul(conv2dSame(x, w2 as tf.Tensor4D, b2 as tf.Tensor1D), r)),
+      )([w, b])
+      .map((t) => t.dataSync()),
+  );
+  close(ours[0]!, handGrad(x, r, 3), 'dW');
+  close(
+    ours[1]!,
+    tf.tidy(() => tf.sum(r, [0, 1, 2]).dataSync()),
+    'db',
+  );
+  const wv = tf.variable(w);
+  const bv = tf.variable(b);
+  const before = tf.memory().numTensors;
+  const prof = await tf.profile(() => {
+    const { value, grads } = tf.variableGrads(
+      () => tf.sum(tf.square(conv2dSame(x, wv, bv))) as tf.Scalar,
+      [wv, bv],
+    );
+    tf.dispose([value, ...Object.values(grads)]);
+  });
+  assert.is(tf.memory().numTensors, before, 'tensor count flat');
+  const names = prof.kernels.map((k) => k.name);
+  assert.ok(names.includes('DbmimWeightGrad'));
+  assert.not.ok(names.includes('Conv2D'));
+  tf.dispose([x, w, b, r, wv, bv]);
+});
+
+test('dense weight gradient: xᵀ·dy for output widths that are multiples of 4, by swapping when only the input width is, null otherwise', () => {
+  const rng = Rng.fromSeed(3);
+  const before = tf.memory().numTensors;
+  for (const [rows, cin, cout] of [
+    [300, 8, 12], // rows not a multiple of a large chunk
+    [97, 5, 4], // prime rows: chunks of one row
+    [256, 8, 3], // out 3: (dyᵀ·x)ᵀ
+  ]) {
+    const x = rand(rng, [rows!, cin!]) as tf.Tensor2D;
+    const dy = rand(rng, [rows!, cout!]) as tf.Tensor2D;
+    const g = denseWeightGrad(x, dy)!;
+    assert.equal(g.shape, [cin, cout]);
+    const want = tf.tidy(() => tf.matMul(x, dy, true, false).dataSync());
+    close(g.dataSync(), want, `[${rows},${cin}]x${cout}`);
+    tf.dispose([x, dy, g]);
+  }
+  const x = tf.ones([10, 3]) as tf.Tensor2D;
+  const dy = tf.ones([10, 5]) as tf.Tensor2D;
+  assert.is(denseWeightGrad(x, dy), null);
+  tf.dispose([x, dy]);
+  assert.is(tf.memory().numTensors, before, 'tensor count flat');
+});
+
+test('dense layer with many rows: weight gradient through the loop equals tfjs matMul gradient', () => {
+  const rng = Rng.fromSeed(4);
+  const x = rand(rng, [4096, 8]) as tf.Tensor2D;
+  const w = rand(rng, [8, 12]);
+  const b = rand(rng, [12]);
+  const r = rand(rng, [4096, 12]);
+  const [ours, ref] = [
+    (w2: tf.Tensor, b2: tf.Tensor) => dense(x, w2, b2),
+    (w2: tf.Tensor, b2: tf.Tensor) => tf.add(tf.matMul(x, w2 as tf.Tensor2D), b2),
+  ].map((f) =>
+    tf.tidy(() =>
+      tf
+        .grads((w2: tf.Tensor, b2: tf.Tensor) => tf.sum(tf.mul(f(w2, b2), r)))([w, b])
+        .map((t) => t.dataSync()),
+    ),
+  );
+  close(ours![0]!, ref![0]!, 'dW', 1e-4);
+  close(ours![1]!, ref![1]!, 'db', 1e-4);
+  tf.dispose([x, w, b, r]);
+});
+
+test.run();
