@@ -5,12 +5,13 @@ import { selectBackend } from '../src/core/backend.js';
 import { Rng } from '../src/core/rng.js';
 import { conv2dSame } from '../src/models/conv-inplane.js';
 import { dense } from '../src/models/dense.js';
+import { sumRows } from '../src/models/reduce.js';
 import { convWeightGrad, denseWeightGrad } from '../src/models/weight-grad.js';
 
 /*
- * The SIMD weight-gradient loop (weight-grad.ts, generated per shape in wasm-simd.ts) against sums
- * written out here and against tfjs's own conv2d filter gradient; the layers that use it (in-plane
- * conv, dense) run it in place of their tfjs path, with flat tensor counts.
+ * The SIMD weight-gradient loop (weight-grad.ts, generated per shape in wasm-simd.ts) and the SIMD
+ * column sums (reduce.ts) against sums written out here and against tfjs's matMul gradient; the layers
+ * that use them (in-plane conv, dense) run them in place of their tfjs path, with flat tensor counts.
  */
 
 test.before(async () => {
@@ -166,6 +167,30 @@ test('dense layer with many rows: weight gradient through the loop equals tfjs m
   close(ours![0]!, ref![0]!, 'dW', 1e-4);
   close(ours![1]!, ref![1]!, 'db', 1e-4);
   tf.dispose([x, w, b, r]);
+});
+
+test('sumRows of tall matrices with a multiple of 4 columns: the SIMD column sums equal float64 sums', async () => {
+  const rng = Rng.fromSeed(5);
+  for (const [n, d] of [
+    [4096, 8],
+    [5000, 12],
+    [4100, 4],
+  ] as [number, number][]) {
+    const x = rand(rng, [n, d]) as tf.Tensor2D;
+    const before = tf.memory().numTensors;
+    const prof = await tf.profile(() => void sumRows(x).dispose());
+    assert.ok(
+      prof.kernels.some((k) => k.name === 'DbmimSumRows'),
+      `[${n}, ${d}] on the loop`,
+    );
+    const s = sumRows(x);
+    assert.is(tf.memory().numTensors, before + 1);
+    const xv = x.dataSync();
+    const want = new Float64Array(d);
+    for (let i = 0; i < n; i++) for (let c = 0; c < d; c++) want[c]! += xv[i * d + c]!;
+    close(s.dataSync(), want, `[${n}, ${d}]`, 1e-4);
+    tf.dispose([x, s]);
+  }
 });
 
 test.run();

@@ -228,6 +228,31 @@ function bmmtFunc(): Func {
   };
 }
 
+/**
+ * `colsum(src, dst, rows, rowBytes)`: `dst[j] = sum over i of src[i, j]` for src `[rows, cols]` with cols
+ * a multiple of 4 (rowBytes = 4 cols), summed in float32 in row order, four columns at a time into dst
+ * (which stays in cache).
+ */
+function colsumFunc(): Func {
+  const [SRC, DST, ROWS, RB] = [0, 1, 2, 3];
+  const [I, J, ROW] = [4, 5, 6];
+  const body = [
+    ...[...i32Const(0), ...set(J)],
+    ...doWhile(J, i32Const(16), RB, [...get(DST), ...get(J), ...I32_ADD, ...ZERO, ...STORE]),
+    ...[...get(SRC), ...set(ROW)],
+    ...doWhile(I, i32Const(1), ROWS, [
+      ...[...i32Const(0), ...set(J)],
+      ...doWhile(J, i32Const(16), RB, [
+        ...[...get(DST), ...get(J), ...I32_ADD], // store address
+        ...[...get(DST), ...get(J), ...I32_ADD, ...LOAD],
+        ...[...get(ROW), ...get(J), ...I32_ADD, ...LOAD, ...ADD, ...STORE],
+      ]),
+      ...[...get(ROW), ...get(RB), ...I32_ADD, ...set(ROW)],
+    ]),
+  ];
+  return { name: 'colsum', params: new Array<number>(4).fill(I32), locals: [[3, I32]], body };
+}
+
 /** Tile edge of {@link transposeFunc}: both sides of the matrix must be multiples of it. */
 export const TRANSPOSE_TILE = 16;
 
@@ -436,12 +461,13 @@ function assemble(funcs: Func[]): Uint8Array {
 /** A SIMD loop: byte offsets, counts and constants as its builder above says. */
 export type SimdLoop = (...args: number[]) => void;
 
-/** The loops (see adamwFunc, bmmFunc, bmmtFunc, transposeFunc). */
+/** The loops (see adamwFunc, bmmFunc, bmmtFunc, transposeFunc, colsumFunc). */
 export interface SimdLoops {
   adamw: SimdLoop;
   bmm: SimdLoop;
   bmmt: SimdLoop;
   transpose: SimdLoop;
+  colsum: SimdLoop;
 }
 
 /** The parts of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
@@ -461,7 +487,9 @@ export function wasmSimd(): SimdLoops | null {
   if (!(memory instanceof WA.Memory)) return null;
   if (cached === undefined || (cached && cached.memory !== memory)) {
     try {
-      const mod = new WA.Module(assemble([adamwFunc(), bmmFunc(), bmmtFunc(), transposeFunc()]));
+      const mod = new WA.Module(
+        assemble([adamwFunc(), bmmFunc(), bmmtFunc(), transposeFunc(), colsumFunc()]),
+      );
       const inst = new WA.Instance(mod, { env: { memory } });
       cached = { memory, loops: inst.exports as unknown as SimdLoops };
     } catch {
