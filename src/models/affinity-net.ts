@@ -14,6 +14,7 @@ import {
 } from './checkpoint.js';
 import { affinityLoss } from './affinity-loss.js';
 import { InPlaneUNet } from './affinity-unet.js';
+import { relu } from './relu.js';
 import { ConvInPlane } from './conv-inplane.js';
 import { Conv3d, ConvTranspose3d } from './conv3d.js';
 import { Dense } from './dense.js';
@@ -254,15 +255,15 @@ export class AffinityNet {
     const [gz, gy, gx] = this.encoder.grid.grid;
     const [d, h, w] = this.crop;
     const { out, mid } = this.tokens(raw, batch);
-    const t = tf.relu(tf.add(this.proj.apply(out), this.projSkip.apply(mid))); // [b*np, c0]
+    const t = relu(tf.add(this.proj.apply(out), this.projSkip.apply(mid))); // [b*np, c0]
     let f = tf.reshape(t, [batch, gz, gy, gx, this.proj.outDim]) as tf.Tensor5D;
-    for (const up of this.ups) f = tf.relu(up.apply(f));
+    for (const up of this.ups) f = relu(up.apply(f));
     const full = this.inputSigma > 0 ? smoothWindows(raw, batch, this.crop, this.inputSigma) : raw;
     const x = tf.tensor5d(full, [batch, d, h, w, 1]);
     // standardized like the encoder's input (fixed) or per section, so the first convs start in range
     const xs: tf.Tensor5D =
       this.inputNorm === 'section' ? standardizeSections(x) : tf.div(tf.sub(x, 0.5), 0.2);
-    const r = tf.relu(this.rawConv.apply(this.inputNorm === 'section' ? xs : x)); // [b, d, h, w, rc]
+    const r = relu(this.rawConv.apply(this.inputNorm === 'section' ? xs : x)); // [b, d, h, w, rc]
     const r2 = tf.reshape(r, [-1, r.shape[4]]) as tf.Tensor2D; // [voxels, rc]
     let sum: tf.Tensor2D =
       this.fuse instanceof Dense
@@ -273,7 +274,7 @@ export class AffinityNet {
       const p = this.inPlane.apply(xs); // [b, d, h, w, c]
       sum = tf.add(sum, tf.reshape(this.fuseInPlane.apply(p), [-1, this.fuseInPlane.outCh]));
     }
-    const fused = tf.relu(sum); // [voxels, rc]
+    const fused = relu(sum); // [voxels, rc]
     return tf.reshape(this.head.apply(fused), [batch, d, h, w, 3]) as tf.Tensor5D;
   }
 

@@ -253,6 +253,22 @@ function colsumFunc(): Func {
   return { name: 'colsum', params: new Array<number>(4).fill(I32), locals: [[3, I32]], body };
 }
 
+/**
+ * `relugrad(dy, y, out, nBytes)`: `out = y > 0 ? dy : 0` elementwise (relu's backward from its output),
+ * nBytes a multiple of 16.
+ */
+function reluGradFunc(): Func {
+  const [DY, Y, OUT, NB] = [0, 1, 2, 3];
+  const I = 4;
+  const body = doWhile(I, i32Const(16), NB, [
+    ...[...get(OUT), ...get(I), ...I32_ADD],
+    ...[...get(DY), ...get(I), ...I32_ADD, ...LOAD],
+    ...[...get(Y), ...get(I), ...I32_ADD, ...LOAD, ...ZERO, ...simd(0x44)], // f32x4.gt
+    ...[...simd(0x4e), ...STORE], // v128.and
+  ]);
+  return { name: 'relugrad', params: new Array<number>(4).fill(I32), locals: [[1, I32]], body };
+}
+
 /** Tile edge of {@link transposeFunc}: both sides of the matrix must be multiples of it. */
 export const TRANSPOSE_TILE = 16;
 
@@ -461,13 +477,14 @@ function assemble(funcs: Func[]): Uint8Array {
 /** A SIMD loop: byte offsets, counts and constants as its builder above says. */
 export type SimdLoop = (...args: number[]) => void;
 
-/** The loops (see adamwFunc, bmmFunc, bmmtFunc, transposeFunc, colsumFunc). */
+/** The loops (see adamwFunc, bmmFunc, bmmtFunc, transposeFunc, colsumFunc, reluGradFunc). */
 export interface SimdLoops {
   adamw: SimdLoop;
   bmm: SimdLoop;
   bmmt: SimdLoop;
   transpose: SimdLoop;
   colsum: SimdLoop;
+  relugrad: SimdLoop;
 }
 
 /** The parts of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
@@ -488,7 +505,7 @@ export function wasmSimd(): SimdLoops | null {
   if (cached === undefined || (cached && cached.memory !== memory)) {
     try {
       const mod = new WA.Module(
-        assemble([adamwFunc(), bmmFunc(), bmmtFunc(), transposeFunc(), colsumFunc()]),
+        assemble([adamwFunc(), bmmFunc(), bmmtFunc(), transposeFunc(), colsumFunc(), reluGradFunc()]),
       );
       const inst = new WA.Instance(mod, { env: { memory } });
       cached = { memory, loops: inst.exports as unknown as SimdLoops };

@@ -6,11 +6,12 @@ import { Rng } from '../src/core/rng.js';
 import { conv2dSame } from '../src/models/conv-inplane.js';
 import { dense } from '../src/models/dense.js';
 import { sumRows } from '../src/models/reduce.js';
+import { relu } from '../src/models/relu.js';
 import { convWeightGrad, denseWeightGrad } from '../src/models/weight-grad.js';
 
 /*
- * The SIMD weight-gradient loop (weight-grad.ts, generated per shape in wasm-simd.ts) and the SIMD
- * column sums (reduce.ts) against sums written out here and against tfjs's matMul gradient; the layers
+ * The SIMD weight-gradient loop (weight-grad.ts, generated per shape in wasm-simd.ts), the SIMD
+ * column sums (reduce.ts) and relu's one-pass backward (relu.ts) against sums written out here and against tfjs's matMul gradient; the layers
  * that use them (in-plane conv, dense) run them in place of their tfjs path, with flat tensor counts.
  */
 
@@ -191,6 +192,31 @@ test('sumRows of tall matrices with a multiple of 4 columns: the SIMD column sum
     close(s.dataSync(), want, `[${n}, ${d}]`, 1e-4);
     tf.dispose([x, s]);
   }
+});
+
+test('relu: value and gradient equal tf.relu (zero at x = 0 and below), one backward kernel, flat tensors', async () => {
+  const rng = Rng.fromSeed(6);
+  const xv = Float32Array.from({ length: 64 }, (_, i) => (i % 5 === 0 ? 0 : rng.normal()));
+  const x = tf.tensor(xv, [4, 16]);
+  const r = rand(rng, [4, 16]);
+  const [ours, ref] = [relu, tf.relu].map((f) =>
+    tf.tidy(() => {
+      const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(f(v), r)))(x);
+      return [f(x).dataSync(), g.dataSync()];
+    }),
+  );
+  assert.equal(Array.from(ours![0]!), Array.from(ref![0]!), 'value');
+  assert.equal(Array.from(ours![1]!), Array.from(ref![1]!), 'gradient');
+  const before = tf.memory().numTensors;
+  const prof = await tf.profile(() => tf.tidy(() => void tf.grad((v: tf.Tensor) => tf.sum(relu(v)))(x)));
+  const names = prof.kernels.map((k) => k.name);
+  assert.ok(names.includes('DbmimReluGrad'));
+  assert.not.ok(names.includes('Step'));
+  assert.is(tf.memory().numTensors, before);
+  // a size that is not a multiple of 4 takes tf.relu
+  const odd = tf.tensor([-1, 2, 3]);
+  assert.equal(Array.from(relu(odd).dataSync()), [0, 2, 3]);
+  tf.dispose([x, r, odd]);
 });
 
 test.run();
