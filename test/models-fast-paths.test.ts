@@ -7,12 +7,15 @@ import { conv2dSame } from '../src/models/conv-inplane.js';
 import { dense } from '../src/models/dense.js';
 import { sumRows } from '../src/models/reduce.js';
 import { relu } from '../src/models/relu.js';
+import { affinityLoss } from '../src/models/affinity-loss.js';
 import { convWeightGrad, denseWeightGrad } from '../src/models/weight-grad.js';
 
 /*
- * The SIMD weight-gradient loop (weight-grad.ts, generated per shape in wasm-simd.ts), the SIMD
- * column sums (reduce.ts) and relu's one-pass backward (relu.ts) against sums written out here and against tfjs's matMul gradient; the layers
- * that use them (in-plane conv, dense) run them in place of their tfjs path, with flat tensor counts.
+ * Fast paths of the affinity net's finetuning step against plain references: the SIMD weight-gradient
+ * loop (weight-grad.ts, generated per shape in wasm-simd.ts), the SIMD column sums (reduce.ts) and
+ * relu's one-pass backward (relu.ts) against sums written out here and tfjs's own ops; the BCE loss's
+ * closed-form gradient against autodiff. The layers that use them (in-plane conv, dense) run them in
+ * place of their tfjs path, with flat tensor counts.
  */
 
 test.before(async () => {
@@ -217,6 +220,39 @@ test('relu: value and gradient equal tf.relu (zero at x = 0 and below), one back
   const odd = tf.tensor([-1, 2, 3]);
   assert.equal(Array.from(relu(odd).dataSync()), [0, 2, 3]);
   tf.dispose([x, r, odd]);
+});
+
+test('BCE loss: value and closed-form gradient equal autodiff of the op-by-op formula (weighted, unweighted, soft targets)', () => {
+  const rng = Rng.fromSeed(7);
+  const z = rand(rng, [2, 3, 5]);
+  const t = tf.tensor(
+    Float32Array.from({ length: 30 }, (_, i) => (i % 7 === 0 ? 0.3 : i % 2)),
+    [2, 3, 5],
+  );
+  const w = tf.tensor(
+    Float32Array.from({ length: 30 }, (_, i) => 1 + (i % 3)),
+    [2, 3, 5],
+  );
+  const reference = (v: tf.Tensor, wt: tf.Tensor | null) => {
+    const per = tf.add(tf.sub(tf.relu(v), tf.mul(v, t)), tf.log1p(tf.exp(tf.neg(tf.abs(v)))));
+    return wt ? tf.div(tf.sum(tf.mul(per, wt)), tf.sum(wt)) : tf.mean(per);
+  };
+  const before = tf.memory().numTensors;
+  for (const wt of [w, null]) {
+    const [ours, ref] = [
+      (v: tf.Tensor) => affinityLoss(v, t, wt, 'bce'),
+      (v: tf.Tensor) => reference(v, wt),
+    ].map((f) =>
+      tf.tidy(() => {
+        const { value, grad } = tf.valueAndGrad((v: tf.Tensor) => tf.mul(f(v), 2.5) as tf.Scalar)(z);
+        return [value.dataSync()[0]!, grad.dataSync()] as const;
+      }),
+    );
+    assert.ok(Math.abs(ours![0] - ref![0]) < 1e-6, `value ${ours![0]} vs ${ref![0]}`);
+    close(ours![1], ref![1], `gradient (weights: ${wt !== null})`, 1e-6);
+  }
+  assert.is(tf.memory().numTensors, before);
+  tf.dispose([z, t, w]);
 });
 
 test.run();
