@@ -63,7 +63,7 @@ function close(got: ArrayLike<number>, want: ArrayLike<number>, what: string, to
     );
 }
 
-test('conv weight gradient: equals the hand sum (k 1, 3, 5; 1 to 12 input channels; non-square; batches)', () => {
+test('conv weight gradient: equals the hand sum (k 1, 3, 5; 1 to 12 input channels; non-square; batches; tiny images)', () => {
   const rng = Rng.fromSeed(1);
   const before = tf.memory().numTensors;
   for (const [n, h, w, cin, cout, k] of [
@@ -73,6 +73,8 @@ test('conv weight gradient: equals the hand sum (k 1, 3, 5; 1 to 12 input channe
     [2, 4, 6, 12, 4, 3],
     [1, 7, 9, 2, 12, 5],
     [2, 3, 5, 5, 8, 1],
+    [2, 1, 3, 2, 4, 3], // one row, one interior pixel
+    [1, 2, 5, 3, 4, 5], // rows fewer than the kernel
   ]) {
     const x = rand(rng, [n!, h!, w!, cin!]) as tf.Tensor4D;
     const dy = rand(rng, [n!, h!, w!, cout!]) as tf.Tensor4D;
@@ -85,11 +87,14 @@ test('conv weight gradient: equals the hand sum (k 1, 3, 5; 1 to 12 input channe
   assert.is(tf.memory().numTensors, before, 'tensor count flat');
 });
 
-test('conv weight gradient: output channels not a multiple of 4 take no loop (null)', () => {
+test('conv weight gradient: output channels not a multiple of 4, or images narrower than the kernel, take no loop (null)', () => {
   const x = tf.ones([1, 3, 3, 2]) as tf.Tensor4D;
   const dy = tf.ones([1, 3, 3, 3]) as tf.Tensor4D;
   assert.is(convWeightGrad(x, dy, 3), null);
-  tf.dispose([x, dy]);
+  const narrow = tf.ones([1, 3, 2, 2]) as tf.Tensor4D;
+  const dyNarrow = tf.ones([1, 3, 2, 4]) as tf.Tensor4D;
+  assert.is(convWeightGrad(narrow, dyNarrow, 3), null);
+  tf.dispose([x, dy, narrow, dyNarrow]);
 });
 
 test('in-plane conv kernel: its filter and bias gradients (now the loop) equal the hand sums; a conv on data runs no Conv2D at all', async () => {

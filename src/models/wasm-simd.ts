@@ -50,6 +50,7 @@ const set = (i: number) => [0x21, ...uleb(i)];
 const i32Const = (v: number) => [0x41, ...sleb(v)];
 const simd = (op: number) => [0xfd, ...uleb(op)];
 const I32_ADD = [0x6a];
+const I32_SUB = [0x6b];
 const I32_LT_U = [0x49];
 const I32_MUL = [0x6c];
 const F32_LOAD = [0x2a, 0, 0]; // align hint 1, offset 0
@@ -354,31 +355,58 @@ export function wgradBlocks(spec: WgradSpec): { cb: number; vb: number } {
 }
 
 /**
- * `wgrad(xp, dy, dw, n, h, w)`: the weight gradient of a stride-1 k x k convolution ('same', k odd),
- *   dw[ky, kx, ci, co] = sum over (img, y, x) of xp[img, y + ky, x + kx, ci] * dy[img, y, x, co]
- * for xp the input zero-padded by r = (k - 1) / 2 on each in-plane side (`[n, h + 2r, w + 2r, cin]`),
- * dy `[n, h, w, cout]` and dw `[k, k, cin, cout]` (zeroed first). k = 1 is a dense
- * layer's `xᵀ · dy` (any split of the rows into h rows of w pixels). Code is generated per shape: the
- * loop over a row's pixels keeps `k * cb * vb` accumulators (all kx taps of one ky, a block of input
+ * `wgrad(x, dy, dw, n, h, w)`: the weight gradient of a stride-1 k x k convolution ('same', k odd,
+ * r = (k - 1) / 2, zeros outside the image),
+ *   dw[ky, kx, ci, co] = sum over (img, y, x) of x[img, y + ky - r, x + kx - r, ci] * dy[img, y, x, co]
+ * for x `[n, h, w, cin]`, dy `[n, h, w, cout]` and dw `[k, k, cin, cout]`, with w > 2r. k = 1 is a
+ * dense layer's `xᵀ · dy` (any split of the rows into h rows of w pixels). Code is generated per shape:
+ * the loop over a row's pixels keeps `k * cb * vb` accumulators (all kx taps of one ky, a block of input
  * channels, a block of output vectors) in registers, so each dY vector loaded serves `k * cb` products;
  * the accumulators go back to memory after each row, whose data is then still in cache for the next
- * block. The sum over pixels runs in float32 in pixel order.
+ * block. The r pixels at each end of a row, whose taps leave the image, follow the row's interior with
+ * only their valid taps, and a source row outside the image is skipped: x needs no padded copy. The sum
+ * over pixels runs in float32, row by row.
  */
 function wgradFunc(spec: WgradSpec): Func {
   const { k, cin, cout } = spec;
   const r = (k - 1) / 2;
   const { cb: CB, vb: VB } = wgradBlocks(spec);
-  const [XP, DY, DW, N, H, W] = [0, 1, 2, 3, 4, 5];
-  const [IMG, Y, XROW, DYROW, XPTR, DPTR, DEND, RBX, RBD] = [6, 7, 8, 9, 10, 11, 12, 13, 14];
+  const [X, DY, DW, N, H, W] = [0, 1, 2, 3, 4, 5];
+  const [IMG, Y, XROW, DYROW, XPTR, DPTR, DEND, RBX, RBD, XS] = [6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
   const nAcc = k * CB * VB;
-  const ACC = (kx: number, ci: number, v: number) => 15 + (kx * CB + ci) * VB + v;
-  const DYV = (v: number) => 15 + nAcc + v;
-  const S = 15 + nAcc + VB;
+  const ACC = (kx: number, ci: number, v: number) => 16 + (kx * CB + ci) * VB + v;
+  const DYV = (v: number) => 16 + nAcc + v;
+  const S = 16 + nAcc + VB;
   // byte offset in dw of (ky, kx, ci, output vector ov)
   const dwAt = (ky: number, kx: number, ci: number, ov: number) =>
     ((ky * k + kx) * cin + ci) * cout * 4 + ov * 16;
+  /**
+   * One pixel's products for the taps kx in [kx0, kx1]: dY's vectors at `dBase + dOff`, x's value of tap
+   * kx, channel ci at `xBase + xOff(kx) + 4 ci`.
+   */
+  const pixel = (
+    c0: number,
+    v0: number,
+    dBase: number,
+    dOff: number,
+    xBase: number,
+    xOff: (kx: number) => number,
+    kx0: number,
+    kx1: number,
+  ): number[] => {
+    const out: number[] = [];
+    for (let v = 0; v < VB; v++) out.push(...get(dBase), ...loadAt(dOff + (v0 + v) * 16), ...set(DYV(v)));
+    for (let kx = kx0; kx <= kx1; kx++)
+      for (let ci = 0; ci < CB; ci++) {
+        out.push(...get(xBase), ...splatAt(xOff(kx) + (c0 + ci) * 4), ...set(S));
+        for (let v = 0; v < VB; v++)
+          out.push(...get(ACC(kx, ci, v)), ...get(S), ...get(DYV(v)), ...MUL, ...ADD, ...set(ACC(kx, ci, v)));
+      }
+    return out;
+  };
   const blocks: number[] = [];
-  for (let ky = 0; ky < k; ky++)
+  for (let ky = 0; ky < k; ky++) {
+    const group: number[] = [];
     for (let c0 = 0; c0 < cin; c0 += CB)
       for (let v0 = 0; v0 < cout / 4; v0 += VB) {
         const each = (f: (kx: number, ci: number, v: number) => number[]) => {
@@ -387,38 +415,33 @@ function wgradFunc(spec: WgradSpec): Func {
             for (let ci = 0; ci < CB; ci++) for (let v = 0; v < VB; v++) out.push(...f(kx, ci, v));
           return out;
         };
-        blocks.push(
+        group.push(
           ...each((kx, ci, v) => [
             ...get(DW),
             ...loadAt(dwAt(ky, kx, c0 + ci, v0 + v)),
             ...set(ACC(kx, ci, v)),
           ]),
-          ...[...get(XROW), ...get(RBX), ...i32Const(ky), ...I32_MUL, ...I32_ADD, ...set(XPTR)],
-          ...[...get(DYROW), ...set(DPTR), ...get(DYROW), ...get(RBD), ...I32_ADD, ...set(DEND)],
+          // interior pixels x in [r, w - r): XPTR at x's row + (x - r) pixels, all taps
+          ...[...get(XS), ...set(XPTR)],
+          ...[...get(DYROW), ...i32Const(r * cout * 4), ...I32_ADD, ...set(DPTR)],
           ...doWhile(DPTR, i32Const(cout * 4), DEND, [
-            ...Array.from({ length: VB }, (_, v) => [
-              ...get(DPTR),
-              ...loadAt((v0 + v) * 16),
-              ...set(DYV(v)),
-            ]).flat(),
-            ...Array.from({ length: k * CB }, (_, j) => {
-              const [kx, ci] = [Math.floor(j / CB), j % CB];
-              return [
-                ...[...get(XPTR), ...splatAt((kx * cin + c0 + ci) * 4), ...set(S)],
-                ...Array.from({ length: VB }, (_, v) => [
-                  ...[
-                    ...get(ACC(kx, ci, v)),
-                    ...get(S),
-                    ...get(DYV(v)),
-                    ...MUL,
-                    ...ADD,
-                    ...set(ACC(kx, ci, v)),
-                  ],
-                ]).flat(),
-              ];
-            }).flat(),
+            ...pixel(c0, v0, DPTR, 0, XPTR, (kx) => kx * cin * 4, 0, k - 1),
             ...[...get(XPTR), ...i32Const(cin * 4), ...I32_ADD, ...set(XPTR)],
           ]),
+          // edge pixels x = e (left) and x = w - 1 - e (right), e < r: the taps that stay in the row
+          ...Array.from({ length: r }, (_, e) => [
+            ...pixel(c0, v0, DYROW, e * cout * 4, XS, (kx) => (e - r + kx) * cin * 4, r - e, k - 1),
+            ...pixel(
+              c0,
+              v0,
+              DEND,
+              (r - 1 - e) * cout * 4,
+              XPTR,
+              (kx) => (r - 1 - e + kx) * cin * 4,
+              0,
+              r + e,
+            ),
+          ]).flat(),
           ...each((kx, ci, v) => [
             ...get(DW),
             ...get(ACC(kx, ci, v)),
@@ -426,15 +449,24 @@ function wgradFunc(spec: WgradSpec): Func {
           ]),
         );
       }
+    const setup = [
+      // source row y + ky - r of this image, and the end of the interior of the dY row
+      ...[...get(XROW), ...get(RBX), ...i32Const(ky - r), ...I32_MUL, ...I32_ADD, ...set(XS)],
+      ...[...get(DYROW), ...get(RBD), ...I32_ADD, ...i32Const(r * cout * 4), ...I32_SUB, ...set(DEND)],
+    ];
+    // a source row outside the image (y + ky - r < 0 or >= h, as unsigned) adds nothing
+    const inside = [...get(Y), ...i32Const(ky - r), ...I32_ADD, ...get(H), ...I32_LT_U];
+    blocks.push(...(ky === r ? [...setup, ...group] : [...inside, 0x04, 0x40, ...setup, ...group, 0x0b]));
+  }
   const dwBytes = k * k * cin * cout * 4;
   const body = [
     // zero dw
     ...[...i32Const(0), ...set(XPTR), ...i32Const(dwBytes), ...set(DEND)],
     ...doWhile(XPTR, i32Const(16), DEND, [...get(DW), ...get(XPTR), ...I32_ADD, ...ZERO, ...STORE]),
-    // bytes per padded input row and per dY row
-    ...[...get(W), ...i32Const(2 * r), ...I32_ADD, ...i32Const(cin * 4), ...I32_MUL, ...set(RBX)],
+    // bytes per row of x and of dY
+    ...[...get(W), ...i32Const(cin * 4), ...I32_MUL, ...set(RBX)],
     ...[...get(W), ...i32Const(cout * 4), ...I32_MUL, ...set(RBD)],
-    ...[...get(XP), ...set(XROW), ...get(DY), ...set(DYROW)],
+    ...[...get(X), ...set(XROW), ...get(DY), ...set(DYROW)],
     ...doWhile(IMG, i32Const(1), N, [
       ...[...i32Const(0), ...set(Y)],
       ...doWhile(Y, i32Const(1), H, [
@@ -442,15 +474,13 @@ function wgradFunc(spec: WgradSpec): Func {
         ...[...get(DYROW), ...get(RBD), ...I32_ADD, ...set(DYROW)],
         ...[...get(XROW), ...get(RBX), ...I32_ADD, ...set(XROW)],
       ]),
-      // skip the 2r padding rows below this image and above the next
-      ...[...get(XROW), ...get(RBX), ...i32Const(2 * r), ...I32_MUL, ...I32_ADD, ...set(XROW)],
     ]),
   ];
   return {
     name: 'wgrad',
     params: new Array<number>(6).fill(I32),
     locals: [
-      [9, I32],
+      [10, I32],
       [nAcc + VB + 1, V128],
     ],
     body,

@@ -6,8 +6,8 @@ import { ensureSimdKernel, wgradLoop, type SimdKernelFunc } from './wasm-simd.js
  * `xᵀ · dy`), one SIMD loop over x and dY where they lie (wasm-simd.ts, wgradFunc). The tfjs forms cost
  * more than the arithmetic: the conv form (conv-inplane.ts) transposes x and dY and hands XNNPACK a
  * fresh "filter" of every pixel to pack; the dense form transposes x (a naive loop when a side is not a
- * multiple of 16) and packs dY. Only x is padded here (r pixels of zeros around each image). Other
- * backends, and output channels that are not a multiple of 4, return null: callers keep their tfjs path.
+ * multiple of 16) and packs dY. Other backends, output channels that are not a multiple of 4 and
+ * images narrower than the kernel return null: callers keep their tfjs path.
  */
 
 const KERNEL = 'DbmimWeightGrad';
@@ -30,26 +30,15 @@ function available(k: number, cin: number, cout: number): boolean {
 /**
  * `dW[ky, kx, ci, co] = sum x[n, y + ky - r, x + kx - r, ci] dy[n, y, x, co]` (zero outside x) for
  * x `[n, h, w, cin]` and dy `[n, h, w, cout]`: the filter gradient of `conv2d(x, W, 1, 'same')`, as
- * `[k, k, cin, cout]`; null where the loop is not available.
+ * `[k, k, cin, cout]`; null where the loop is not available (or w < k).
  */
 export function convWeightGrad(x: tf.Tensor4D, dy: tf.Tensor4D, k: number): tf.Tensor4D | null {
   const [n, h, w, cin] = x.shape;
   const cout = dy.shape[3];
-  if (x.size === 0 || x.dtype !== 'float32' || dy.dtype !== 'float32' || !available(k, cin, cout))
+  // the loop's rows need an interior (w > k - 1)
+  if (x.size === 0 || w < k || x.dtype !== 'float32' || dy.dtype !== 'float32' || !available(k, cin, cout))
     return null;
-  const r = (k - 1) / 2;
-  return tf.tidy(() => {
-    const xp =
-      r > 0
-        ? tf.pad(x, [
-            [0, 0],
-            [r, r],
-            [r, r],
-            [0, 0],
-          ])
-        : x;
-    return tf.engine().runKernel(KERNEL, { x: xp, dy }, { k, n, h, w }) as tf.Tensor4D;
-  });
+  return tf.engine().runKernel(KERNEL, { x, dy }, { k, n, h, w }) as tf.Tensor4D;
 }
 
 /** Bytes of x and dY a chunk of a dense layer's rows may span: the chunk stays in L1 across the blocks. */
