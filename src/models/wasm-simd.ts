@@ -362,8 +362,8 @@ export function wgradBlocks(spec: WgradSpec): { cb: number; vb: number } {
  * dense layer's `xᵀ · dy` (any split of the rows into h rows of w pixels). Code is generated per shape:
  * the loop over a row's pixels keeps `k * cb * vb` accumulators (all kx taps of one ky, a block of input
  * channels, a block of output vectors) in registers, so each dY vector loaded serves `k * cb` products;
- * the accumulators go back to memory after each row, whose data is then still in cache for the next
- * block. The r pixels at each end of a row, whose taps leave the image, follow the row's interior with
+ * the accumulators go back to memory after each row and block, whose data is then still in cache for
+ * the next block. The r pixels at each end of a row, whose taps leave the image, follow the row's interior with
  * only their valid taps, and a source row outside the image is skipped: x needs no padded copy. The sum
  * over pixels runs in float32, row by row.
  */
@@ -373,117 +373,134 @@ function wgradFunc(spec: WgradSpec): Func {
   const { cb: CB, vb: VB } = wgradBlocks(spec);
   const [X, DY, DW, N, H, W] = [0, 1, 2, 3, 4, 5];
   const [IMG, Y, XROW, DYROW, XPTR, DPTR, DEND, RBX, RBD, XS] = [6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+  // the channel block's byte offsets (c0 into an x pixel, v0 into a dY pixel) and the bases they move
+  const [C0, V0, DWB, XSC, DYRV, DENDV, LIMC, LIMV] = [16, 17, 18, 19, 20, 21, 22, 23];
   const nAcc = k * CB * VB;
-  const ACC = (kx: number, ci: number, v: number) => 16 + (kx * CB + ci) * VB + v;
-  const DYV = (v: number) => 16 + nAcc + v;
-  const S = 16 + nAcc + VB;
-  // byte offset in dw of (ky, kx, ci, output vector ov)
-  const dwAt = (ky: number, kx: number, ci: number, ov: number) =>
-    ((ky * k + kx) * cin + ci) * cout * 4 + ov * 16;
+  const ACC = (kx: number, ci: number, v: number) => 24 + (kx * CB + ci) * VB + v;
+  const DYV = (v: number) => 24 + nAcc + v;
+  const S = 24 + nAcc + VB;
+  const code: number[] = [];
+  const emit = (...parts: number[][]) => {
+    for (const p of parts) for (const b of p) code.push(b);
+  };
   /**
    * One pixel's products for the taps kx in [kx0, kx1]: dY's vectors at `dBase + dOff`, x's value of tap
-   * kx, channel ci at `xBase + xOff(kx) + 4 ci`.
+   * kx, block channel ci at `xBase + xOff(kx) + 4 ci`.
    */
   const pixel = (
-    c0: number,
-    v0: number,
     dBase: number,
     dOff: number,
     xBase: number,
     xOff: (kx: number) => number,
     kx0: number,
     kx1: number,
-  ): number[] => {
+  ) => {
     const out: number[] = [];
-    for (let v = 0; v < VB; v++) out.push(...get(dBase), ...loadAt(dOff + (v0 + v) * 16), ...set(DYV(v)));
+    for (let v = 0; v < VB; v++) out.push(...get(dBase), ...loadAt(dOff + v * 16), ...set(DYV(v)));
     for (let kx = kx0; kx <= kx1; kx++)
       for (let ci = 0; ci < CB; ci++) {
-        out.push(...get(xBase), ...splatAt(xOff(kx) + (c0 + ci) * 4), ...set(S));
+        out.push(...get(xBase), ...splatAt(xOff(kx) + ci * 4), ...set(S));
         for (let v = 0; v < VB; v++)
           out.push(...get(ACC(kx, ci, v)), ...get(S), ...get(DYV(v)), ...MUL, ...ADD, ...set(ACC(kx, ci, v)));
       }
     return out;
   };
-  const blocks: number[] = [];
+  const accs = (ky: number, f: (local: number, offset: number) => number[]) => {
+    const out: number[] = [];
+    for (let kx = 0; kx < k; kx++)
+      for (let ci = 0; ci < CB; ci++)
+        for (let v = 0; v < VB; v++)
+          out.push(...f(ACC(kx, ci, v), ((ky * k + kx) * cin + ci) * cout * 4 + v * 16));
+    return out;
+  };
+  const rows: number[] = [];
   for (let ky = 0; ky < k; ky++) {
-    const group: number[] = [];
-    for (let c0 = 0; c0 < cin; c0 += CB)
-      for (let v0 = 0; v0 < cout / 4; v0 += VB) {
-        const each = (f: (kx: number, ci: number, v: number) => number[]) => {
-          const out: number[] = [];
-          for (let kx = 0; kx < k; kx++)
-            for (let ci = 0; ci < CB; ci++) for (let v = 0; v < VB; v++) out.push(...f(kx, ci, v));
-          return out;
-        };
-        group.push(
-          ...each((kx, ci, v) => [
-            ...get(DW),
-            ...loadAt(dwAt(ky, kx, c0 + ci, v0 + v)),
-            ...set(ACC(kx, ci, v)),
-          ]),
-          // interior pixels x in [r, w - r): XPTR at x's row + (x - r) pixels, all taps
-          ...[...get(XS), ...set(XPTR)],
-          ...[...get(DYROW), ...i32Const(r * cout * 4), ...I32_ADD, ...set(DPTR)],
-          ...doWhile(DPTR, i32Const(cout * 4), DEND, [
-            ...pixel(c0, v0, DPTR, 0, XPTR, (kx) => kx * cin * 4, 0, k - 1),
-            ...[...get(XPTR), ...i32Const(cin * 4), ...I32_ADD, ...set(XPTR)],
-          ]),
-          // edge pixels x = e (left) and x = w - 1 - e (right), e < r: the taps that stay in the row
-          ...Array.from({ length: r }, (_, e) => [
-            ...pixel(c0, v0, DYROW, e * cout * 4, XS, (kx) => (e - r + kx) * cin * 4, r - e, k - 1),
-            ...pixel(
-              c0,
-              v0,
-              DEND,
-              (r - 1 - e) * cout * 4,
-              XPTR,
-              (kx) => (r - 1 - e + kx) * cin * 4,
-              0,
-              r + e,
-            ),
-          ]).flat(),
-          ...each((kx, ci, v) => [
-            ...get(DW),
-            ...get(ACC(kx, ci, v)),
-            ...storeAt(dwAt(ky, kx, c0 + ci, v0 + v)),
-          ]),
-        );
-      }
-    const setup = [
+    const block = [
+      ...[
+        ...get(DW),
+        ...get(C0),
+        ...i32Const(cout),
+        ...I32_MUL,
+        ...I32_ADD,
+        ...get(V0),
+        ...I32_ADD,
+        ...set(DWB),
+      ],
+      ...[...get(XS), ...get(C0), ...I32_ADD, ...set(XSC)],
+      ...[
+        ...get(DYROW),
+        ...get(V0),
+        ...I32_ADD,
+        ...set(DYRV),
+        ...get(DEND),
+        ...get(V0),
+        ...I32_ADD,
+        ...set(DENDV),
+      ],
+      ...accs(ky, (acc, off) => [...get(DWB), ...loadAt(off), ...set(acc)]),
+      // interior pixels x in [r, w - r): XPTR at x's source row + (x - r) pixels, all taps
+      ...[...get(XSC), ...set(XPTR), ...get(DYRV), ...i32Const(r * cout * 4), ...I32_ADD, ...set(DPTR)],
+      ...doWhile(DPTR, i32Const(cout * 4), DENDV, [
+        ...pixel(DPTR, 0, XPTR, (kx) => kx * cin * 4, 0, k - 1),
+        ...[...get(XPTR), ...i32Const(cin * 4), ...I32_ADD, ...set(XPTR)],
+      ]),
+      // edge pixels x = e (left) and x = w - 1 - e (right), e < r: the taps that stay in the row
+      ...Array.from({ length: r }, (_, e) => [
+        ...pixel(DYRV, e * cout * 4, XSC, (kx) => (e - r + kx) * cin * 4, r - e, k - 1),
+        ...pixel(DENDV, (r - 1 - e) * cout * 4, XPTR, (kx) => (r - 1 - e + kx) * cin * 4, 0, r + e),
+      ]).flat(),
+      ...accs(ky, (acc, off) => [...get(DWB), ...get(acc), ...storeAt(off)]),
+    ];
+    const group = [
       // source row y + ky - r of this image, and the end of the interior of the dY row
       ...[...get(XROW), ...get(RBX), ...i32Const(ky - r), ...I32_MUL, ...I32_ADD, ...set(XS)],
       ...[...get(DYROW), ...get(RBD), ...I32_ADD, ...i32Const(r * cout * 4), ...I32_SUB, ...set(DEND)],
+      // blocks of input channels (C0 in bytes of x) and of output vectors (V0 in bytes of dY)
+      ...[...i32Const(0), ...set(C0)],
+      ...doWhile(C0, i32Const(CB * 4), LIMC, [
+        ...[...i32Const(0), ...set(V0)],
+        ...doWhile(V0, i32Const(VB * 16), LIMV, block),
+      ]),
     ];
     // a source row outside the image (y + ky - r < 0 or >= h, as unsigned) adds nothing
     const inside = [...get(Y), ...i32Const(ky - r), ...I32_ADD, ...get(H), ...I32_LT_U];
-    blocks.push(...(ky === r ? [...setup, ...group] : [...inside, 0x04, 0x40, ...setup, ...group, 0x0b]));
+    rows.push(...(ky === r ? group : [...inside, 0x04, 0x40, ...group, 0x0b]));
   }
   const dwBytes = k * k * cin * cout * 4;
-  const body = [
+  emit(
     // zero dw
-    ...[...i32Const(0), ...set(XPTR), ...i32Const(dwBytes), ...set(DEND)],
-    ...doWhile(XPTR, i32Const(16), DEND, [...get(DW), ...get(XPTR), ...I32_ADD, ...ZERO, ...STORE]),
-    // bytes per row of x and of dY
-    ...[...get(W), ...i32Const(cin * 4), ...I32_MUL, ...set(RBX)],
-    ...[...get(W), ...i32Const(cout * 4), ...I32_MUL, ...set(RBD)],
-    ...[...get(X), ...set(XROW), ...get(DY), ...set(DYROW)],
-    ...doWhile(IMG, i32Const(1), N, [
+    [...i32Const(0), ...set(XPTR), ...i32Const(dwBytes), ...set(DEND)],
+    doWhile(XPTR, i32Const(16), DEND, [...get(DW), ...get(XPTR), ...I32_ADD, ...ZERO, ...STORE]),
+    // bytes per row of x and of dY, and per pixel (the block loops' limits)
+    [
+      ...get(W),
+      ...i32Const(cin * 4),
+      ...I32_MUL,
+      ...set(RBX),
+      ...get(W),
+      ...i32Const(cout * 4),
+      ...I32_MUL,
+      ...set(RBD),
+    ],
+    [...i32Const(cin * 4), ...set(LIMC), ...i32Const(cout * 4), ...set(LIMV)],
+    [...get(X), ...set(XROW), ...get(DY), ...set(DYROW)],
+    doWhile(IMG, i32Const(1), N, [
       ...[...i32Const(0), ...set(Y)],
       ...doWhile(Y, i32Const(1), H, [
-        ...blocks,
+        ...rows,
         ...[...get(DYROW), ...get(RBD), ...I32_ADD, ...set(DYROW)],
         ...[...get(XROW), ...get(RBX), ...I32_ADD, ...set(XROW)],
       ]),
     ]),
-  ];
+  );
   return {
     name: 'wgrad',
     params: new Array<number>(6).fill(I32),
     locals: [
-      [10, I32],
+      [18, I32],
       [nAcc + VB + 1, V128],
     ],
-    body,
+    body: code,
   };
 }
 
