@@ -1,12 +1,95 @@
 import * as tf from '@tensorflow/tfjs';
 import { conv2dSame } from './conv-inplane.js';
 import { Dense } from './dense.js';
+import { ensureJsKernel } from './js-kernel.js';
 import type { ParamScope } from './params.js';
 
 /*
  * 3-D convolution layers on channels-last volumes `[batch, d, h, w, channels]` (the layout tfjs's conv3d
  * kernels take).
  */
+
+const ZSTACK = 'DbmimZStack';
+const ZSTACK_GRAD = 'DbmimZStackGrad';
+
+/**
+ * The k z-shifted copies of x `[b, d, h, w, c]` as channels, `[b, d, h, w, k*c]`, channel kz*c + ci
+ * holding x[z + kz - r, ci] (zero beyond the ends); `adjoint` sums the shifts back (its gradient).
+ */
+function zStackLoop(
+  src: Float32Array,
+  dst: Float32Array,
+  shape: number[],
+  k: number,
+  adjoint: boolean,
+): void {
+  const [b, d, h, w, c] = shape as [number, number, number, number, number];
+  const r = (k - 1) / 2;
+  const plane = h * w;
+  if (adjoint) dst.fill(0);
+  for (let n = 0; n < b; n++)
+    for (let z = 0; z < d; z++)
+      for (let kz = 0; kz < k; kz++) {
+        const zs = z + kz - r;
+        const stack = ((n * d + z) * plane * k + kz) * c; // first pixel's channel kz*c
+        if (zs < 0 || zs >= d) {
+          if (!adjoint) for (let p = 0; p < plane; p++) dst.fill(0, stack + p * k * c, stack + p * k * c + c);
+          continue;
+        }
+        const one = (n * d + zs) * plane * c;
+        for (let p = 0; p < plane; p++)
+          for (let ci = 0; ci < c; ci++)
+            if (adjoint) dst[one + p * c + ci]! += src[stack + p * k * c + ci]!;
+            else dst[stack + p * k * c + ci] = src[one + p * c + ci]!;
+      }
+}
+
+tf.registerGradient({
+  kernelName: ZSTACK,
+  gradFunc: (dy: tf.Tensor | tf.Tensor[], _saved: tf.Tensor[], attrs: tf.NamedAttrMap) => ({
+    x: () => tf.engine().runKernel(ZSTACK_GRAD, { dy: dy as tf.Tensor }, attrs) as tf.Tensor,
+  }),
+});
+
+/**
+ * {@link zStackLoop} as a kernel (with its adjoint as the gradient) where JS can address the backend's
+ * memory: one pass that writes the stack in place. The op form (a pad, k slices, a stack and a
+ * transpose) costs ~5 ms a step in wasm, whose Slice copies its whole input out of the heap each time.
+ */
+function zStack(x: tf.Tensor5D, k: number): tf.Tensor5D {
+  const [b, d, h, w, c] = x.shape;
+  const js =
+    x.dtype === 'float32' &&
+    ensureJsKernel(ZSTACK, ({ x: xi }, attrs, mem) => {
+      const out = mem.output([...xi!.shape.slice(0, 4), k * c]);
+      zStackLoop(mem.view(xi!), mem.view(out), xi!.shape, attrs.k as number, false);
+      return out;
+    }) &&
+    ensureJsKernel(ZSTACK_GRAD, ({ dy }, attrs, mem) => {
+      const shape = [...dy!.shape.slice(0, 4), dy!.shape[4]! / (attrs.k as number)];
+      const out = mem.output(shape);
+      zStackLoop(mem.view(dy!), mem.view(out), shape, attrs.k as number, true);
+      return out;
+    });
+  if (js) return tf.engine().runKernel(ZSTACK, { x }, { k }) as tf.Tensor5D;
+  const r = (k - 1) / 2;
+  const v = h * w * c;
+  // rank-3 pads and slices (wasm's rank-5 ones are slow); z is the middle axis
+  const xp = tf.pad(tf.reshape(x, [b, d, v]), [
+    [0, 0],
+    [r, r],
+    [0, 0],
+  ]); // [b, d+2r, h*w*c]
+  const shifted = Array.from({ length: k }, (_, kz) => tf.slice(xp, [0, kz, 0], [b, d, v]));
+  // [b, k, d*h*w, c] -> [b, d*h*w, k, c]
+  return tf.reshape(tf.transpose(tf.reshape(tf.stack(shifted, 1), [b, k, d * h * w, c]), [0, 2, 1, 3]), [
+    b,
+    d,
+    h,
+    w,
+    k * c,
+  ]) as tf.Tensor5D;
+}
 
 /** A 3-D convolution, 'same' padding, stride 1; weights `[k, k, k, in, out]` (He-uniform), bias `[out]`. */
 export class Conv3d {
@@ -34,20 +117,7 @@ export class Conv3d {
   apply(x: tf.Tensor5D): tf.Tensor5D {
     const [b, d, h, w, c] = x.shape;
     const k = this.kernel;
-    const r = (k - 1) / 2;
-    const v = h * w * c;
-    // rank-3 pads and slices (wasm's rank-5 ones are slow); z is the middle axis
-    const xp = tf.pad(tf.reshape(x, [b, d, v]), [
-      [0, 0],
-      [r, r],
-      [0, 0],
-    ]); // [b, d+2r, h*w*c]
-    const shifted = Array.from({ length: k }, (_, kz) => tf.slice(xp, [0, kz, 0], [b, d, v]));
-    // [b, k, d*h*w, c] -> [b, d*h*w, k, c]: channel kz*c + ci holds x[z + kz - r, ci]
-    const stacked = tf.reshape(
-      tf.transpose(tf.reshape(tf.stack(shifted, 1), [b, k, d * h * w, c]), [0, 2, 1, 3]),
-      [b * d, h, w, k * c],
-    ) as tf.Tensor4D;
+    const stacked = tf.reshape(zStack(x, k), [b * d, h, w, k * c]) as tf.Tensor4D;
     // [kz, ky, kx, in, out] -> [ky, kx, kz, in, out] -> [ky, kx, kz*in, out]
     const w2 = tf.reshape(tf.transpose(this.w, [1, 2, 0, 3, 4]), [k, k, k * c, this.outCh]) as tf.Tensor4D;
     const y = conv2dSame(stacked, w2, this.b as tf.Tensor1D); // [b*d, h, w, out]
