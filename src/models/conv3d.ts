@@ -26,21 +26,25 @@ function zStackLoop(
   const [b, d, h, w, c] = shape as [number, number, number, number, number];
   const r = (k - 1) / 2;
   const plane = h * w;
+  const kc = k * c;
   if (adjoint) dst.fill(0);
   for (let n = 0; n < b; n++)
     for (let z = 0; z < d; z++)
       for (let kz = 0; kz < k; kz++) {
         const zs = z + kz - r;
-        const stack = ((n * d + z) * plane * k + kz) * c; // first pixel's channel kz*c
+        let s = ((n * d + z) * plane * k + kz) * c; // the stack's first pixel, channel kz*c
         if (zs < 0 || zs >= d) {
-          if (!adjoint) for (let p = 0; p < plane; p++) dst.fill(0, stack + p * k * c, stack + p * k * c + c);
+          if (!adjoint)
+            for (let p = 0; p < plane; p++, s += kc) for (let ci = 0; ci < c; ci++) dst[s + ci] = 0;
           continue;
         }
-        const one = (n * d + zs) * plane * c;
-        for (let p = 0; p < plane; p++)
-          for (let ci = 0; ci < c; ci++)
-            if (adjoint) dst[one + p * c + ci]! += src[stack + p * k * c + ci]!;
-            else dst[stack + p * k * c + ci] = src[one + p * c + ci]!;
+        let o = (n * d + zs) * plane * c; // the shifted section's first pixel
+        if (adjoint)
+          for (let p = 0; p < plane; p++, s += kc, o += c)
+            for (let ci = 0; ci < c; ci++) dst[o + ci]! += src[s + ci]!;
+        else
+          for (let p = 0; p < plane; p++, s += kc, o += c)
+            for (let ci = 0; ci < c; ci++) dst[s + ci] = src[o + ci]!;
       }
 }
 
