@@ -260,4 +260,59 @@ test('BCE loss: value and closed-form gradient equal autodiff of the op-by-op fo
   tf.dispose([z, t, w]);
 });
 
+test('in-plane conv on the SIMD loop: value equals tfjs conv2d (with and without bias; k 1, 3, 5; edges, leftover pixels, tiny images); dX matches tfjs', () => {
+  const rng = Rng.fromSeed(8);
+  const before = tf.memory().numTensors;
+  for (const [n, h, w, cin, cout, k] of [
+    [2, 6, 11, 1, 8, 3], // 11 - 2 = 9 interior pixels: two blocks of 4 and one left over
+    [1, 5, 7, 3, 4, 3],
+    [2, 4, 9, 8, 16, 3],
+    [1, 7, 6, 5, 12, 5],
+    [1, 2, 3, 2, 8, 3], // as wide as the kernel, fewer rows
+    [2, 3, 5, 6, 4, 1],
+  ]) {
+    const x = rand(rng, [n!, h!, w!, cin!]) as tf.Tensor4D;
+    const wt = rand(rng, [k!, k!, cin!, cout!]) as tf.Tensor4D;
+    const b = rand(rng, [cout!]) as tf.Tensor1D;
+    const what = `[${n},${h},${w},${cin}]->${cout} k${k}`;
+    const got = tf.tidy(() => conv2dSame(x, wt, b).dataSync());
+    close(
+      got,
+      tf.tidy(() => tf.add(tf.conv2d(x, wt, 1, 'same'), b).dataSync()),
+      what,
+      1e-5,
+    );
+    // dX runs the loop without bias: d sum(conv(x) * r) / dx = conv(r, W rotated, in/out swapped)
+    const r = rand(rng, [n!, h!, w!, cout!]);
+    const dx = tf.tidy(() =>
+      tf
+        .grad((v: tf.Tensor) => tf.sum(tf.mul(conv2dSame(v as tf.Tensor4D, wt, b), r)))(x)
+        .dataSync(),
+    );
+    const rot = tf.tidy(() => tf.transpose(tf.reverse(wt, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D);
+    close(
+      dx,
+      tf.tidy(() => tf.conv2d(r as tf.Tensor4D, rot, 1, 'same').dataSync()),
+      `${what} dX`,
+      1e-5,
+    );
+    tf.dispose([x, wt, b, r, rot]);
+  }
+  assert.is(tf.memory().numTensors, before, 'tensor count flat');
+});
+
+test('in-plane conv: forward and dX run as the in-plane conv kernel, no tfjs Conv2D', async () => {
+  const x = tf.ones([1, 4, 6, 4]) as tf.Tensor4D;
+  const w = tf.ones([3, 3, 4, 4]) as tf.Tensor4D;
+  const b = tf.zeros([4]) as tf.Tensor1D;
+  const prof = await tf.profile(() =>
+    tf.tidy(() => void tf.grad((v: tf.Tensor) => tf.sum(conv2dSame(v as tf.Tensor4D, w, b)))(x)),
+  );
+  const names = prof.kernels.map((k) => k.name);
+  assert.is(names.filter((n) => n === 'DbmimConvSame').length, 2, 'forward and dX');
+  assert.not.ok(names.includes('Conv2D'));
+  assert.not.ok(names.includes('FusedConv2D'));
+  tf.dispose([x, w, b]);
+});
+
 test.run();

@@ -51,6 +51,7 @@ const i32Const = (v: number) => [0x41, ...sleb(v)];
 const simd = (op: number) => [0xfd, ...uleb(op)];
 const I32_ADD = [0x6a];
 const I32_SUB = [0x6b];
+const I32_DIV_U = [0x6e];
 const I32_LT_U = [0x49];
 const I32_MUL = [0x6c];
 const F32_LOAD = [0x2a, 0, 0]; // align hint 1, offset 0
@@ -504,6 +505,198 @@ function wgradFunc(spec: WgradSpec): Func {
   };
 }
 
+/** Shape of a convolution loop ({@link convFunc}). */
+export interface ConvSpec {
+  /** Kernel side (odd). */
+  k: number;
+  cin: number;
+  /** Output channels, a multiple of 4. */
+  cout: number;
+  /** Whether the outputs start from a bias (else from zero). */
+  bias: boolean;
+}
+
+/** Output pixels of a row computed together by {@link convFunc} (with 2 output vectors: 8 accumulators). */
+const CONV_PIXELS = 4;
+
+/**
+ * `conv(x, w, b, y, n, h, w)`: a stride-1 k x k 'same' convolution (zeros outside the image) of x
+ * `[n, h, w, cin]` with w `[k, k, cin, cout]` plus b `[cout]` (when `spec.bias`) into y `[n, h, w, cout]`,
+ * for w > 2r. Code is generated per shape, like {@link wgradFunc}: blocks of CONV_PIXELS output pixels
+ * times `vb` output vectors accumulate in registers over all taps and input channels, each weight vector
+ * loaded serving every pixel of the block; the r pixels at each end of a row (and the interior pixels
+ * left over by the blocks) go one at a time, with only the taps inside the image; source rows outside
+ * the image are skipped.
+ */
+function convFunc(spec: ConvSpec): Func {
+  const { k, cin, cout, bias } = spec;
+  const r = (k - 1) / 2;
+  const PB = CONV_PIXELS;
+  const VB = (cout / 4) % 2 === 0 ? 2 : 1;
+  const [X, WT, B, YO, N, H, W] = [0, 1, 2, 3, 4, 5, 6];
+  const [IMG, YY, XROW, YROW, RBX, RBY, V0, LIMV, WB, XO, YP, YEND, XK, XRIGHT, CNT, WP, XP, XEND] =
+    Array.from({ length: 18 }, (_, i) => 7 + i);
+  const ACC = (p: number, v: number) => 25 + p * VB + v;
+  const WV = (v: number) => 25 + PB * VB + v;
+  const S = 25 + PB * VB + VB;
+  const wOff = (ky: number, kx: number, ci: number, v: number) =>
+    ((ky * k + kx) * cin + ci) * cout * 4 + v * 16;
+  const ifRow = (ky: number, body: number[]) =>
+    ky === r
+      ? body
+      : [...get(YY), ...i32Const(ky - r), ...I32_ADD, ...get(H), ...I32_LT_U, 0x04, 0x40, ...body, 0x0b];
+  // XK = the source row ky's start plus `xOff` (a local or nothing)
+  const rowBase = (ky: number, xOff: number | null) => [
+    ...[...get(XROW), ...get(RBX), ...i32Const(ky - r), ...I32_MUL, ...I32_ADD],
+    ...(xOff === null ? [] : [...get(xOff), ...I32_ADD]),
+    ...set(XK),
+  ];
+  /**
+   * Accumulate `pixels` output pixels over the taps kx in [kx0, kx1] of every source row: pixel p's tap kx
+   * of channel ci is at `XK + xOff(p, kx) + 4 ci` once XK holds the row (plus `xLocal`).
+   */
+  const taps = (
+    pixels: number,
+    xLocal: number | null,
+    xOff: (p: number, kx: number) => number,
+    kx0: number,
+    kx1: number,
+  ) => {
+    const out: number[] = [];
+    for (let ky = 0; ky < k; ky++) {
+      const body: number[] = [...rowBase(ky, xLocal)];
+      for (let kx = kx0; kx <= kx1; kx++) {
+        // input channels as a runtime loop: WP walks the weights of tap (ky, kx), XP the first pixel's channels
+        body.push(...get(WB), ...i32Const(wOff(ky, kx, 0, 0)), ...I32_ADD, ...set(WP));
+        body.push(...get(XK), ...i32Const(xOff(0, kx)), ...I32_ADD, ...set(XP));
+        body.push(...get(XP), ...i32Const(cin * 4), ...I32_ADD, ...set(XEND));
+        const step: number[] = [];
+        for (let v = 0; v < VB; v++) step.push(...get(WP), ...loadAt(v * 16), ...set(WV(v)));
+        for (let p = 0; p < pixels; p++) {
+          step.push(...get(XP), ...splatAt(xOff(p, kx) - xOff(0, kx)), ...set(S));
+          for (let v = 0; v < VB; v++)
+            step.push(...get(ACC(p, v)), ...get(S), ...get(WV(v)), ...MUL, ...ADD, ...set(ACC(p, v)));
+        }
+        step.push(...get(WP), ...i32Const(cout * 4), ...I32_ADD, ...set(WP));
+        for (const b of doWhile(XP, i32Const(4), XEND, step)) body.push(b);
+      }
+      for (const b of ifRow(ky, body)) out.push(b);
+    }
+    return out;
+  };
+  const init = (pixels: number) => {
+    const out: number[] = [];
+    for (let p = 0; p < pixels; p++)
+      for (let v = 0; v < VB; v++)
+        out.push(
+          ...(bias ? [...get(B), ...get(V0), ...I32_ADD, ...loadAt(v * 16)] : ZERO),
+          ...set(ACC(p, v)),
+        );
+    return out;
+  };
+  // store `pixels` outputs at `base` (a local) + off + p cout*4
+  const store = (pixels: number, base: number, off: number) => {
+    const out: number[] = [];
+    for (let p = 0; p < pixels; p++)
+      for (let v = 0; v < VB; v++)
+        out.push(...get(base), ...get(ACC(p, v)), ...storeAt(off + p * cout * 4 + v * 16));
+    return out;
+  };
+  const perBlock = [
+    // WB: the weights of this output block; YP: output pixel r of the row; XO: its source offset 0
+    ...[...get(WT), ...get(V0), ...I32_ADD, ...set(WB)],
+    ...[...get(YROW), ...get(V0), ...I32_ADD, ...set(YEND)],
+    ...[...get(YEND), ...i32Const(r * cout * 4), ...I32_ADD, ...set(YP), ...i32Const(0), ...set(XO)],
+    // interior blocks of PB pixels: CNT = (w - 2r) / PB of them
+    ...[...get(W), ...i32Const(2 * r), ...I32_SUB, ...i32Const(PB), ...I32_DIV_U, ...set(CNT)],
+    ...[...get(CNT), 0x04, 0x40],
+    ...[...get(CNT), ...i32Const(PB * cout * 4), ...I32_MUL, ...get(YP), ...I32_ADD, ...set(CNT)], // CNT: end of the blocks
+    ...doWhile(YP, i32Const(PB * cout * 4), CNT, [
+      ...init(PB),
+      ...taps(PB, XO, (p, kx) => (p + kx) * cin * 4, 0, k - 1),
+      ...store(PB, YP, 0),
+      ...[...get(XO), ...i32Const(PB * cin * 4), ...I32_ADD, ...set(XO)],
+    ]),
+    0x0b,
+    // interior pixels left over, one at a time, up to output pixel w - r
+    ...[
+      ...get(YEND),
+      ...get(W),
+      ...i32Const(r),
+      ...I32_SUB,
+      ...i32Const(cout * 4),
+      ...I32_MUL,
+      ...I32_ADD,
+      ...set(CNT),
+    ],
+    ...[...get(YP), ...get(CNT), ...I32_LT_U, 0x04, 0x40],
+    ...doWhile(YP, i32Const(cout * 4), CNT, [
+      ...init(1),
+      ...taps(1, XO, (_, kx) => kx * cin * 4, 0, k - 1),
+      ...store(1, YP, 0),
+      ...[...get(XO), ...i32Const(cin * 4), ...I32_ADD, ...set(XO)],
+    ]),
+    0x0b,
+    // edge pixels x = e (left) and x = w - 1 - e (right), e < r: only the taps inside the row
+    ...Array.from({ length: r }, (_, e) => [
+      ...init(1),
+      ...taps(1, null, (_, kx) => (e - r + kx) * cin * 4, r - e, k - 1),
+      ...store(1, YEND, e * cout * 4),
+      ...init(1),
+      ...taps(1, XRIGHT, (_, kx) => (r - e + kx) * cin * 4, 0, r + e),
+      ...[
+        ...get(YEND),
+        ...get(W),
+        ...i32Const(1 + e),
+        ...I32_SUB,
+        ...i32Const(cout * 4),
+        ...I32_MUL,
+        ...I32_ADD,
+      ],
+      ...[...set(CNT), ...store(1, CNT, 0)],
+    ]).flat(),
+  ];
+  return {
+    name: 'conv',
+    params: new Array<number>(7).fill(I32),
+    locals: [
+      [18, I32],
+      [PB * VB + VB + 1, V128],
+    ],
+    body: [
+      ...[
+        ...get(W),
+        ...i32Const(cin * 4),
+        ...I32_MUL,
+        ...set(RBX),
+        ...get(W),
+        ...i32Const(cout * 4),
+        ...I32_MUL,
+        ...set(RBY),
+      ],
+      ...[...get(W), ...i32Const(k), ...I32_SUB, ...i32Const(cin * 4), ...I32_MUL, ...set(XRIGHT)],
+      ...[...i32Const(cout * 4), ...set(LIMV), ...get(X), ...set(XROW), ...get(YO), ...set(YROW)],
+      ...doWhile(IMG, i32Const(1), N, [
+        ...[...i32Const(0), ...set(YY)],
+        ...doWhile(YY, i32Const(1), H, [
+          ...[...i32Const(0), ...set(V0)],
+          ...doWhile(V0, i32Const(VB * 16), LIMV, perBlock),
+          ...[
+            ...get(XROW),
+            ...get(RBX),
+            ...I32_ADD,
+            ...set(XROW),
+            ...get(YROW),
+            ...get(RBY),
+            ...I32_ADD,
+            ...set(YROW),
+          ],
+        ]),
+      ]),
+    ],
+  };
+}
+
 /** A module of `funcs` importing `env.memory`. */
 function assemble(funcs: Func[]): Uint8Array {
   const types = funcs.map((f) => [0x60, ...vec(f.params.map((t) => [t])), 0]);
@@ -578,6 +771,24 @@ export function wgradLoop(spec: WgradSpec): SimdLoop | null {
   const inst = new WA.Instance(new WA.Module(assemble([wgradFunc(spec)])), { env: { memory } });
   const loop = inst.exports.wgrad as SimdLoop;
   wgradCache.set(key, { memory, loop });
+  return loop;
+}
+
+const convCache = new Map<string, { memory: object; loop: SimdLoop }>();
+
+/**
+ * The convolution loop ({@link convFunc}) generated for `spec` on the active wasm backend's heap, or
+ * null (another backend, no wasm SIMD, or a `cout` that is not a multiple of 4).
+ */
+export function convLoop(spec: ConvSpec): SimdLoop | null {
+  if (spec.cout % 4 !== 0 || spec.k % 2 !== 1 || !wasmSimd()) return null;
+  const memory = cached!.memory;
+  const key = `${spec.k}/${spec.cin}/${spec.cout}/${spec.bias}`;
+  const hit = convCache.get(key);
+  if (hit && hit.memory === memory) return hit.loop;
+  const inst = new WA.Instance(new WA.Module(assemble([convFunc(spec)])), { env: { memory } });
+  const loop = inst.exports.conv as SimdLoop;
+  convCache.set(key, { memory, loop });
   return loop;
 }
 
