@@ -3,7 +3,8 @@
  * bench/finetune.ts [--steps 6] [--reps 3]`. One update of the affinity network as the quick preset runs
  * it: `tiny` encoder, batch 2, the preset's crop (4x128x128) and default decoder (with the in-plane
  * U-Net), BCE with boundary weights (1 + 2 on boundary voxels). Data are synthetic: the cost does not depend on them.
- * Row `finetune_step`: samples/s and ms per step (best of `reps` timed runs; the machine may be shared).
+ * Row `finetune_step`: samples/s and ms per step (best of `reps` timed runs; the machine may be shared),
+ * wall and CPU, and the ratio to the figure at the start of issue 14.
  */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/core/backend.js';
@@ -12,6 +13,12 @@ import { Rng } from '../src/core/rng.js';
 import { AffinityNet } from '../src/models/affinity-net.js';
 import { PRESETS } from '../src/tasks/benchmark/presets.js';
 import { timed } from './clock.js';
+
+/**
+ * Issue 14's start figure: `dbmim finetune --scratch` on ISBI, `tiny`, batch 2, 0.36 s a step on a
+ * 2-core machine of the kind the project runs on (its target: at least twice this).
+ */
+const ISSUE_START_SAMPLES_PER_S = 5.5;
 
 interface BenchFinetuneOptions {
   /** Timed steps per repetition. */
@@ -55,6 +62,7 @@ export async function benchFinetune(opts: BenchFinetuneOptions = {}): Promise<ob
         samples_per_s: +((1000 * batch) / best).toFixed(2),
         step_ms: +best.toFixed(1),
         step_cpu_ms: +bestCpu.toFixed(1),
+        vs_issue_start: +((1000 * batch) / best / ISSUE_START_SAMPLES_PER_S).toFixed(2),
         leaked_tensors: tf.memory().numTensors - tensors,
       },
     ];

@@ -524,9 +524,10 @@ const CONV_PIXELS = 4;
  * `[n, h, w, cin]` with w `[k, k, cin, cout]` plus b `[cout]` (when `spec.bias`) into y `[n, h, w, cout]`,
  * for w > 2r. Code is generated per shape, like {@link wgradFunc}: blocks of CONV_PIXELS output pixels
  * times `vb` output vectors accumulate in registers over all taps and input channels, each weight vector
- * loaded serving every pixel of the block; the r pixels at each end of a row (and the interior pixels
- * left over by the blocks) go one at a time, with only the taps inside the image; source rows outside
- * the image are skipped.
+ * loaded serving every pixel of the block. Taps are unrolled, input channels a runtime loop (unrolled
+ * too, the code grew past the instruction cache and ran 2-4x slower at 8-32 channels). The r pixels at
+ * each end of a row (and the interior pixels left over by the blocks) go one at a time, with only the
+ * taps inside the image; source rows outside the image are skipped.
  */
 function convFunc(spec: ConvSpec): Func {
   const { k, cin, cout, bias } = spec;
