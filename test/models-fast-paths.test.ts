@@ -7,15 +7,16 @@ import { conv2dSame } from '../src/models/conv-inplane.js';
 import { dense } from '../src/models/dense.js';
 import { sumRows } from '../src/models/reduce.js';
 import { relu } from '../src/models/relu.js';
+import { swapMiddle } from '../src/models/swap-middle.js';
 import { affinityLoss } from '../src/models/affinity-loss.js';
 import { convWeightGrad, denseWeightGrad } from '../src/models/weight-grad.js';
 
 /*
- * Fast paths of the affinity net's finetuning step against plain references: the SIMD weight-gradient
- * loop (weight-grad.ts, generated per shape in wasm-simd.ts), the SIMD column sums (reduce.ts) and
- * relu's one-pass backward (relu.ts) against sums written out here and tfjs's own ops; the BCE loss's
- * closed-form gradient against autodiff. The layers that use them (in-plane conv, dense) run them in
- * place of their tfjs path, with flat tensor counts.
+ * Fast paths of the affinity net's finetuning step against plain references: the SIMD loops for weight
+ * gradients and convolutions (weight-grad.ts, conv-inplane.ts; generated per shape in wasm-simd.ts),
+ * column sums (reduce.ts), relu's backward (relu.ts) and the pixel shuffle (swap-middle.ts) against sums
+ * written out here and tfjs's own ops; the BCE loss's closed-form gradient against autodiff. Tensor
+ * counts stay flat.
  */
 
 test.before(async () => {
@@ -313,6 +314,35 @@ test('in-plane conv: forward and dX run as the in-plane conv kernel, no tfjs Con
   assert.not.ok(names.includes('Conv2D'));
   assert.not.ok(names.includes('FusedConv2D'));
   tf.dispose([x, w, b]);
+});
+
+test('swapMiddle: value and gradient equal tf.transpose [0, 2, 1, 3] (SIMD blocks, and the fallback)', async () => {
+  const rng = Rng.fromSeed(9);
+  const before = tf.memory().numTensors;
+  for (const shape of [
+    [2, 3, 5, 8],
+    [1, 4, 2, 4],
+    [3, 2, 3, 6], // d not a multiple of 4: tf.transpose
+  ]) {
+    const x = rand(rng, shape) as tf.Tensor4D;
+    const r = rand(rng, [shape[0]!, shape[2]!, shape[1]!, shape[3]!]);
+    const [ours, ref] = [swapMiddle, (v: tf.Tensor4D) => tf.transpose(v, [0, 2, 1, 3])].map((f) =>
+      tf.tidy(() => [
+        f(x).dataSync(),
+        tf
+          .grad((v: tf.Tensor) => tf.sum(tf.mul(f(v as tf.Tensor4D), r)))(x)
+          .dataSync(),
+      ]),
+    );
+    assert.equal(Array.from(ours![0]!), Array.from(ref![0]!), `${shape} value`);
+    assert.equal(Array.from(ours![1]!), Array.from(ref![1]!), `${shape} gradient`);
+    tf.dispose([x, r]);
+  }
+  const x = tf.ones([2, 3, 5, 8]) as tf.Tensor4D;
+  const prof = await tf.profile(() => void swapMiddle(x).dispose());
+  assert.ok(prof.kernels.some((k) => k.name === 'DbmimSwapMiddle'));
+  x.dispose();
+  assert.is(tf.memory().numTensors, before);
 });
 
 test.run();

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { conv2dSame } from './conv-inplane.js';
 import { Dense } from './dense.js';
 import { ensureJsKernel } from './js-kernel.js';
+import { swapMiddle } from './swap-middle.js';
 import type { ParamScope } from './params.js';
 
 /*
@@ -136,8 +137,8 @@ export class Conv3d {
 
 /**
  * Non-overlapping upsampling by `stride` (a transposed 3-D convolution with kernel = stride) written as a
- * dense layer plus a pixel shuffle: `[b, d, h, w, in] · W[in, sz*sy*sx*out]` then two 4-D transposes
- * that keep contiguous inner blocks (fast paths). tfjs's conv3dTranspose has no gradient and its wasm
+ * dense layer plus a pixel shuffle: `[b, d, h, w, in] · W[in, sz*sy*sx*out]` then two swaps of middle
+ * axes that keep contiguous inner blocks (swap-middle.ts). tfjs's conv3dTranspose has no gradient and its wasm
  * kernel gave wrong values for anisotropic strides in our checks; this form avoids both.
  */
 export class ConvTranspose3d {
@@ -162,7 +163,7 @@ export class ConvTranspose3d {
     const y = this.dense.apply(tf.reshape(x, [b * d * h * w, c]) as tf.Tensor2D); // [b*d*h*w, sz*sy*sx*co]
     // a transpose that moves an axis of length 1 only copies: skipped (stride 1 on that axis)
     const swap12 = (t: tf.Tensor, shape: [number, number, number, number]) =>
-      shape[2] === 1 ? t : tf.transpose(tf.reshape(t, shape), [0, 2, 1, 3]);
+      shape[2] === 1 ? t : swapMiddle(tf.reshape(t, shape) as tf.Tensor4D);
     // [b*d, h*w, sz, sy*sx*co] -> [b*d, sz, h*w, sy*sx*co]
     const t1 = swap12(y, [b * d, h * w, sz, sy * sx * co]);
     // [b*d*sz*h, w, sy, sx*co] -> [b*d*sz*h, sy, w, sx*co]

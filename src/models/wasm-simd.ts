@@ -271,6 +271,53 @@ function reluGradFunc(): Func {
   return { name: 'relugrad', params: new Array<number>(4).fill(I32), locals: [[1, I32]], body };
 }
 
+/**
+ * `swapmid(src, dst, a, b, c, dBytes)`: dst `[a, c, b, d]` = src `[a, b, c, d]` with the middle axes
+ * swapped, d a multiple of 4 (dBytes = 4d): blocks of d contiguous floats copied 4 at a time.
+ */
+function swapMiddleFunc(): Func {
+  const [SRC, DST, A, B, C, DB] = [0, 1, 2, 3, 4, 5];
+  const [IA, IB, IC, J, SP, DP, DA, BDB, CBDB] = [6, 7, 8, 9, 10, 11, 12, 13, 14];
+  const body = [
+    ...[...get(B), ...get(DB), ...I32_MUL, ...set(BDB), ...get(C), ...get(BDB), ...I32_MUL, ...set(CBDB)],
+    ...[...get(SRC), ...set(SP), ...get(DST), ...set(DA)],
+    ...doWhile(IA, i32Const(1), A, [
+      ...[...i32Const(0), ...set(IB)],
+      ...doWhile(IB, i32Const(1), B, [
+        // dst (a, 0, b): then each c is a row of b blocks further
+        ...[
+          ...get(DA),
+          ...get(IB),
+          ...get(DB),
+          ...I32_MUL,
+          ...I32_ADD,
+          ...set(DP),
+          ...i32Const(0),
+          ...set(IC),
+        ],
+        ...doWhile(IC, i32Const(1), C, [
+          ...[...i32Const(0), ...set(J)],
+          ...doWhile(J, i32Const(16), DB, [
+            ...[...get(DP), ...get(J), ...I32_ADD, ...get(SP), ...get(J), ...I32_ADD, ...LOAD, ...STORE],
+          ]),
+          ...[
+            ...get(SP),
+            ...get(DB),
+            ...I32_ADD,
+            ...set(SP),
+            ...get(DP),
+            ...get(BDB),
+            ...I32_ADD,
+            ...set(DP),
+          ],
+        ]),
+      ]),
+      ...[...get(DA), ...get(CBDB), ...I32_ADD, ...set(DA)],
+    ]),
+  ];
+  return { name: 'swapmid', params: new Array<number>(6).fill(I32), locals: [[9, I32]], body };
+}
+
 /** Tile edge of {@link transposeFunc}: both sides of the matrix must be multiples of it. */
 export const TRANSPOSE_TILE = 16;
 
@@ -718,7 +765,7 @@ function assemble(funcs: Func[]): Uint8Array {
 /** A SIMD loop: byte offsets, counts and constants as its builder above says. */
 export type SimdLoop = (...args: number[]) => void;
 
-/** The loops (see adamwFunc, bmmFunc, bmmtFunc, transposeFunc, colsumFunc, reluGradFunc). */
+/** The loops (see adamwFunc, bmmFunc, bmmtFunc, transposeFunc, colsumFunc, reluGradFunc, swapMiddleFunc). */
 export interface SimdLoops {
   adamw: SimdLoop;
   bmm: SimdLoop;
@@ -726,6 +773,7 @@ export interface SimdLoops {
   transpose: SimdLoop;
   colsum: SimdLoop;
   relugrad: SimdLoop;
+  swapmid: SimdLoop;
 }
 
 /** The parts of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
@@ -746,7 +794,15 @@ export function wasmSimd(): SimdLoops | null {
   if (cached === undefined || (cached && cached.memory !== memory)) {
     try {
       const mod = new WA.Module(
-        assemble([adamwFunc(), bmmFunc(), bmmtFunc(), transposeFunc(), colsumFunc(), reluGradFunc()]),
+        assemble([
+          adamwFunc(),
+          bmmFunc(),
+          bmmtFunc(),
+          transposeFunc(),
+          colsumFunc(),
+          reluGradFunc(),
+          swapMiddleFunc(),
+        ]),
       );
       const inst = new WA.Instance(mod, { env: { memory } });
       cached = { memory, loops: inst.exports as unknown as SimdLoops };
