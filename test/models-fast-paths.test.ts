@@ -345,4 +345,45 @@ test('swapMiddle: value and gradient equal tf.transpose [0, 2, 1, 3] (SIMD block
   assert.is(tf.memory().numTensors, before);
 });
 
+test('dense on the SIMD loop (1x1 conv): value with and without bias, and dX, equal tfjs matMul', () => {
+  const rng = Rng.fromSeed(10);
+  const before = tf.memory().numTensors;
+  for (const [rows, cin, cout] of [
+    [37, 5, 8], // rows not a multiple of the 4-pixel block
+    [300, 12, 4],
+    [64, 8, 3], // out 3: the backend's matmul
+  ]) {
+    const x = rand(rng, [rows!, cin!]) as tf.Tensor2D;
+    const w = rand(rng, [cin!, cout!]) as tf.Tensor2D;
+    const b = rand(rng, [cout!]);
+    const r = rand(rng, [rows!, cout!]);
+    const what = `[${rows},${cin}]x${cout}`;
+    close(
+      tf.tidy(() => dense(x, w, b).dataSync()),
+      tf.tidy(() => tf.add(tf.matMul(x, w), b).dataSync()),
+      what,
+      1e-5,
+    );
+    close(
+      tf.tidy(() => dense(x, w).dataSync()),
+      tf.tidy(() => tf.matMul(x, w).dataSync()),
+      `${what} no bias`,
+      1e-5,
+    );
+    const dx = tf.tidy(() =>
+      tf
+        .grad((v: tf.Tensor) => tf.sum(tf.mul(dense(v as tf.Tensor2D, w, b), r)))(x)
+        .dataSync(),
+    );
+    close(
+      dx,
+      tf.tidy(() => tf.matMul(r as tf.Tensor2D, w, false, true).dataSync()),
+      `${what} dX`,
+      1e-5,
+    );
+    tf.dispose([x, w, b, r]);
+  }
+  assert.is(tf.memory().numTensors, before);
+});
+
 test.run();
