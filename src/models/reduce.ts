@@ -18,6 +18,8 @@ const NARROW_MAX_COLS = 8;
 const NARROW_MIN_ROWS = 4096;
 /** The SIMD loop is taken from this many rows (fewer: the matmul, as before). */
 const SIMD_MIN_ROWS = 4096;
+/** Columns of a folded row on the SIMD path (narrower matrices are summed f rows at a time). */
+const FOLD_COLS = 64;
 
 const KERNEL = 'DbmimSumRows';
 
@@ -32,8 +34,22 @@ const kernel: SimdKernelFunc = (inputs, _attrs, loops, heap) => {
 /** Sum over rows of a 2D tensor: `[n, d] -> [d]`. */
 export function sumRows(x: tf.Tensor2D): tf.Tensor1D {
   const [n, d] = x.shape;
-  if (n >= SIMD_MIN_ROWS && d % 4 === 0 && d > 0 && x.dtype === 'float32' && ensureSimdKernel(KERNEL, kernel))
-    return tf.engine().runKernel(KERNEL, { x }) as tf.Tensor1D;
+  if (
+    n >= SIMD_MIN_ROWS &&
+    d % 4 === 0 &&
+    d > 0 &&
+    x.dtype === 'float32' &&
+    ensureSimdKernel(KERNEL, kernel)
+  ) {
+    // narrow rows go f at a time (one row of f*d columns): the loop's per-row overhead is paid n/f times
+    let f = 1;
+    while (f * 2 * d <= FOLD_COLS && n % (f * 2) === 0) f *= 2;
+    if (f === 1) return tf.engine().runKernel(KERNEL, { x }) as tf.Tensor1D;
+    return tf.tidy(() => {
+      const partial = tf.engine().runKernel(KERNEL, { x: tf.reshape(x, [n / f, f * d]) }) as tf.Tensor1D;
+      return tf.sum(tf.reshape(partial, [f, d]), 0);
+    });
+  }
   return tf.tidy(() => {
     if (d <= NARROW_MAX_COLS && n >= NARROW_MIN_ROWS && n % GROUP === 0) {
       const eyes = tf.tile(tf.eye(d), [GROUP, 1]); // [g*d, d]
