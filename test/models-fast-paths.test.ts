@@ -5,6 +5,8 @@ import { selectBackend } from '../src/core/backend.js';
 import { Rng } from '../src/core/rng.js';
 import { conv2dSame } from '../src/models/conv-inplane.js';
 import { dense } from '../src/models/dense.js';
+import { Conv3d } from '../src/models/conv3d.js';
+import { ParamStore } from '../src/models/params.js';
 import { sumRows } from '../src/models/reduce.js';
 import { relu } from '../src/models/relu.js';
 import { swapMiddle } from '../src/models/swap-middle.js';
@@ -384,6 +386,27 @@ test('dense on the SIMD loop (1x1 conv): value with and without bias, and dX, eq
     );
     tf.dispose([x, w, b, r]);
   }
+  assert.is(tf.memory().numTensors, before);
+});
+
+test('3-D conv z-stack kernel: layers of different channels and kernels in one process equal tfjs conv3d', () => {
+  const store = new ParamStore(Rng.fromSeed(11));
+  const before = tf.memory().numTensors;
+  // the kernel is registered once: sizes must come from each call, not from the first
+  for (const [c, k] of [
+    [1, 3],
+    [2, 3],
+    [3, 1],
+    [2, 5],
+  ]) {
+    const conv = new Conv3d(store.scope(`c${c}k${k}`), c!, 4, k!);
+    const x = rand(Rng.fromSeed(c! * 10 + k!), [2, 5, 4, 6, c!]) as tf.Tensor5D;
+    const got = tf.tidy(() => conv.apply(x).dataSync());
+    const want = tf.tidy(() => tf.add(tf.conv3d(x, conv.w as tf.Tensor5D, 1, 'same'), conv.b).dataSync());
+    close(got, want, `c ${c} k ${k}`, 1e-5);
+    x.dispose();
+  }
+  store.dispose();
   assert.is(tf.memory().numTensors, before);
 });
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { conv2dSame } from './conv-inplane.js';
 import { Dense } from './dense.js';
-import { ensureJsKernel } from './js-kernel.js';
+import { ensureJsKernel, type JsKernelFunc } from './js-kernel.js';
 import { swapMiddle } from './swap-middle.js';
 import type { ParamScope } from './params.js';
 
@@ -49,6 +49,22 @@ function zStackLoop(
       }
 }
 
+// kernel bodies read every size from their inputs and attrs: they are registered once, for all calls
+const zStackKernel: JsKernelFunc = ({ x }, attrs, mem) => {
+  const k = attrs.k as number;
+  const out = mem.output([...x!.shape.slice(0, 4), k * x!.shape[4]!]);
+  zStackLoop(mem.view(x!), mem.view(out), x!.shape, k, false);
+  return out;
+};
+
+const zStackGradKernel: JsKernelFunc = ({ dy }, attrs, mem) => {
+  const k = attrs.k as number;
+  const shape = [...dy!.shape.slice(0, 4), dy!.shape[4]! / k];
+  const out = mem.output(shape);
+  zStackLoop(mem.view(dy!), mem.view(out), shape, k, true);
+  return out;
+};
+
 tf.registerGradient({
   kernelName: ZSTACK,
   gradFunc: (dy: tf.Tensor | tf.Tensor[], _saved: tf.Tensor[], attrs: tf.NamedAttrMap) => ({
@@ -65,17 +81,8 @@ function zStack(x: tf.Tensor5D, k: number): tf.Tensor5D {
   const [b, d, h, w, c] = x.shape;
   const js =
     x.dtype === 'float32' &&
-    ensureJsKernel(ZSTACK, ({ x: xi }, attrs, mem) => {
-      const out = mem.output([...xi!.shape.slice(0, 4), k * c]);
-      zStackLoop(mem.view(xi!), mem.view(out), xi!.shape, attrs.k as number, false);
-      return out;
-    }) &&
-    ensureJsKernel(ZSTACK_GRAD, ({ dy }, attrs, mem) => {
-      const shape = [...dy!.shape.slice(0, 4), dy!.shape[4]! / (attrs.k as number)];
-      const out = mem.output(shape);
-      zStackLoop(mem.view(dy!), mem.view(out), shape, attrs.k as number, true);
-      return out;
-    });
+    ensureJsKernel(ZSTACK, zStackKernel) &&
+    ensureJsKernel(ZSTACK_GRAD, zStackGradKernel);
   if (js) return tf.engine().runKernel(ZSTACK, { x }, { k }) as tf.Tensor5D;
   const r = (k - 1) / 2;
   const v = h * w * c;
