@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/core/backend.js';
-import { resolveConfig } from '../src/core/config.js';
+import { resolveConfig, type Config } from '../src/core/config.js';
 import { Rng } from '../src/core/rng.js';
 import { AffinityNet } from '../src/models/affinity-net.js';
 import { PRESETS } from '../src/tasks/benchmark/presets.js';
@@ -27,6 +27,24 @@ interface BenchFinetuneOptions {
   reps?: number;
 }
 
+/**
+ * Synthetic inputs of one step at `cfg`'s batch and crop: raw in [0, 1); the affinities of random blobs,
+ * about 10 % boundary (0) and the rest 1; boundary voxels weighing 1 + boundaryWeight.
+ */
+export function finetuneStepInputs(cfg: Config): {
+  raw: Float32Array;
+  targets: Float32Array;
+  weights: Float32Array;
+} {
+  const batch = cfg.finetune.batchSize;
+  const rng = Rng.fromSeed(1);
+  const vox = cfg.model.crop.reduce((a, b) => a * b, 1);
+  const raw = Float32Array.from({ length: batch * vox }, () => rng.next());
+  const targets = Float32Array.from({ length: batch * 3 * vox }, () => (rng.next() < 0.1 ? 0 : 1));
+  const weights = Float32Array.from(targets, (t) => (t === 0 ? 1 + cfg.finetune.boundaryWeight : 1));
+  return { raw, targets, weights };
+}
+
 /** Rows for bench/run.ts. */
 export async function benchFinetune(opts: BenchFinetuneOptions = {}): Promise<object[]> {
   const steps = opts.steps ?? 6;
@@ -34,12 +52,7 @@ export async function benchFinetune(opts: BenchFinetuneOptions = {}): Promise<ob
   const cfg = resolveConfig(PRESETS.quick.config);
   const batch = cfg.finetune.batchSize;
   const net = new AffinityNet(cfg.model, cfg.finetune, Rng.fromSeed(0));
-  const rng = Rng.fromSeed(1);
-  const vox = cfg.model.crop.reduce((a, b) => a * b, 1);
-  const raw = Float32Array.from({ length: batch * vox }, () => rng.next());
-  // affinities of random blobs: about 10 % boundary (0), the rest 1; boundary voxels weigh 1 + 2
-  const targets = Float32Array.from({ length: batch * 3 * vox }, () => (rng.next() < 0.1 ? 0 : 1));
-  const weights = Float32Array.from(targets, (t) => (t === 0 ? 1 + cfg.finetune.boundaryWeight : 1));
+  const { raw, targets, weights } = finetuneStepInputs(cfg);
   try {
     for (let i = 0; i < 2; i++) net.trainStep(raw, batch, targets, weights); // warm up
     const tensors = tf.memory().numTensors;

@@ -11,40 +11,15 @@ import { resolveConfig } from '../src/core/config.js';
 import { Rng } from '../src/core/rng.js';
 import { AffinityNet } from '../src/models/affinity-net.js';
 import { PRESETS } from '../src/tasks/benchmark/presets.js';
+import { finetuneStepInputs } from './finetune.js';
+import { addRow as add, argOf as arg, printRows as print, type ProfileRow as Row } from './profile-table.js';
 
-interface Row {
-  ms: number;
-  calls: number;
-}
-
-function add(map: Map<string, Row>, key: string, ms: number): void {
-  const r = map.get(key) ?? { ms: 0, calls: 0 };
-  r.ms += ms;
-  r.calls++;
-  map.set(key, r);
-}
-
-function print(title: string, map: Map<string, Row>, steps: number, top: number): void {
-  const rows = [...map.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, top);
-  console.log(`\n${title} (ms per step, calls per step)`);
-  for (const [k, r] of rows)
-    console.log(`${(r.ms / steps).toFixed(2).padStart(8)}  ${String(r.calls / steps).padStart(5)}  ${k}`);
-}
-
-const arg = (name: string) => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-};
 await selectBackend();
 const steps = Number(arg('--steps') ?? 3);
 const cfg = resolveConfig(PRESETS.quick.config);
 const batch = cfg.finetune.batchSize;
 const net = new AffinityNet(cfg.model, cfg.finetune, Rng.fromSeed(0));
-const rng = Rng.fromSeed(1);
-const vox = cfg.model.crop.reduce((a, b) => a * b, 1);
-const raw = Float32Array.from({ length: batch * vox }, () => rng.next());
-const targets = Float32Array.from({ length: batch * 3 * vox }, () => (rng.next() < 0.1 ? 0 : 1));
-const weights = Float32Array.from(targets, (t) => (t === 0 ? 1 + cfg.finetune.boundaryWeight : 1));
+const { raw, targets, weights } = finetuneStepInputs(cfg);
 const step = () => net.trainStep(raw, batch, targets, weights);
 for (let i = 0; i < 3; i++) step();
 const t0 = performance.now();
