@@ -10,30 +10,8 @@ import { resolveConfig } from '../src/core/config.js';
 import { Rng } from '../src/core/rng.js';
 import { MimModel } from '../src/models/mim-model.js';
 import { makeMimBatch } from './mim.js';
+import { addRow as add, argOf as arg, printRows as print, type ProfileRow as Row } from './profile-table.js';
 
-interface Row {
-  ms: number;
-  calls: number;
-}
-
-function add(map: Map<string, Row>, key: string, ms: number): void {
-  const r = map.get(key) ?? { ms: 0, calls: 0 };
-  r.ms += ms;
-  r.calls++;
-  map.set(key, r);
-}
-
-function print(title: string, map: Map<string, Row>, steps: number, top: number): void {
-  const rows = [...map.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, top);
-  console.log(`\n${title} (ms per step, calls per step)`);
-  for (const [k, r] of rows)
-    console.log(`${(r.ms / steps).toFixed(2).padStart(8)}  ${String(r.calls / steps).padStart(5)}  ${k}`);
-}
-
-const arg = (name: string) => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-};
 await selectBackend();
 const preset = (arg('--preset') ?? 'small') as 'tiny' | 'small';
 const steps = Number(arg('--steps') ?? 3);

@@ -25,7 +25,6 @@ function blurAxis(src: Float32Array, shape: Shape3, axis: 0 | 1 | 2, sigma: numb
   const n = shape[axis];
   const step = axis === 0 ? h * w : axis === 1 ? w : 1;
   const out = new Float32Array(src.length);
-  const line = new Float32Array(n);
   const mirror = (i: number): number => {
     if (n === 1) return 0;
     const p = 2 * (n - 1);
@@ -33,15 +32,18 @@ function blurAxis(src: Float32Array, shape: Shape3, axis: 0 | 1 | 2, sigma: numb
     if (j >= n) j = p - j;
     return j;
   };
+  // the line with its mirrored borders: padded[i + r] = line[mirror(i)], so the taps need no index math
+  const from = Int32Array.from({ length: n + 2 * r }, (_, i) => mirror(i - r));
+  const padded = new Float64Array(n + 2 * r);
   const bases: number[] = [];
   for (let z = 0; z < (axis === 0 ? 1 : d); z++)
     for (let y = 0; y < (axis === 1 ? 1 : h); y++)
       for (let x = 0; x < (axis === 2 ? 1 : w); x++) bases.push(z * h * w + y * w + x);
   for (const base of bases) {
-    for (let i = 0; i < n; i++) line[i] = src[base + i * step]!;
+    for (let i = 0; i < padded.length; i++) padded[i] = src[base + from[i]! * step]!;
     for (let i = 0; i < n; i++) {
       let s = 0;
-      for (let t = -r; t <= r; t++) s += k[t + r]! * line[mirror(i + t)]!;
+      for (let t = 0; t < k.length; t++) s += k[t]! * padded[i + t]!;
       out[base + i * step] = s;
     }
   }

@@ -14,6 +14,7 @@ import {
 } from './checkpoint.js';
 import { affinityLoss } from './affinity-loss.js';
 import { InPlaneUNet } from './affinity-unet.js';
+import { relu } from './relu.js';
 import { ConvInPlane } from './conv-inplane.js';
 import { Conv3d, ConvTranspose3d } from './conv3d.js';
 import { Dense } from './dense.js';
@@ -254,15 +255,15 @@ export class AffinityNet {
     const [gz, gy, gx] = this.encoder.grid.grid;
     const [d, h, w] = this.crop;
     const { out, mid } = this.tokens(raw, batch);
-    const t = tf.relu(tf.add(this.proj.apply(out), this.projSkip.apply(mid))); // [b*np, c0]
+    const t = relu(tf.add(this.proj.apply(out), this.projSkip.apply(mid))); // [b*np, c0]
     let f = tf.reshape(t, [batch, gz, gy, gx, this.proj.outDim]) as tf.Tensor5D;
-    for (const up of this.ups) f = tf.relu(up.apply(f));
+    for (const up of this.ups) f = relu(up.apply(f));
     const full = this.inputSigma > 0 ? smoothWindows(raw, batch, this.crop, this.inputSigma) : raw;
     const x = tf.tensor5d(full, [batch, d, h, w, 1]);
     // standardized like the encoder's input (fixed) or per section, so the first convs start in range
     const xs: tf.Tensor5D =
       this.inputNorm === 'section' ? standardizeSections(x) : tf.div(tf.sub(x, 0.5), 0.2);
-    const r = tf.relu(this.rawConv.apply(this.inputNorm === 'section' ? xs : x)); // [b, d, h, w, rc]
+    const r = relu(this.rawConv.apply(this.inputNorm === 'section' ? xs : x)); // [b, d, h, w, rc]
     const r2 = tf.reshape(r, [-1, r.shape[4]]) as tf.Tensor2D; // [voxels, rc]
     let sum: tf.Tensor2D =
       this.fuse instanceof Dense
@@ -273,17 +274,27 @@ export class AffinityNet {
       const p = this.inPlane.apply(xs); // [b, d, h, w, c]
       sum = tf.add(sum, tf.reshape(this.fuseInPlane.apply(p), [-1, this.fuseInPlane.outCh]));
     }
-    const fused = tf.relu(sum); // [voxels, rc]
+    const fused = relu(sum); // [voxels, rc]
     return tf.reshape(this.head.apply(fused), [batch, d, h, w, 3]) as tf.Tensor5D;
   }
 
   /** Affinities in [0, 1]: raw `[batch, d, h, w]` -> `[batch, 3, d, h, w]` (channel z, y, x). */
   predict(raw: Float32Array, batch: number): Float32Array {
     // never return a large typed array from tf.tidy: it scans every element looking for tensors
-    const t = tf.tidy(() => tf.sigmoid(this.logits(raw, batch)));
-    const nhwc = t.dataSync() as Float32Array;
+    const t = tf.tidy(() => tf.sigmoid(this.logitsChannelsFirst(raw, batch)));
+    const out = t.dataSync() as Float32Array;
     t.dispose();
-    return toChannelsFirst(nhwc, batch, this.crop);
+    return out;
+  }
+
+  /**
+   * Affinity logits channels-first `[batch, 3, d, h, w]`, the layout of targets and predictions: one
+   * transpose on the backend (a JS loop over a fresh array cost ~10 ms a step, mostly page faults).
+   */
+  private logitsChannelsFirst(raw: Float32Array, batch: number): tf.Tensor5D {
+    const [d, h, w] = this.crop;
+    const z = tf.reshape(this.logits(raw, batch), [batch, d * h * w, 3]);
+    return tf.reshape(tf.transpose(z, [0, 2, 1]), [batch, 3, d, h, w]) as tf.Tensor5D;
   }
 
   /** Encoder output tokens without gradient: `[batch, numPatches, D]` (caller disposes). */
@@ -294,7 +305,7 @@ export class AffinityNet {
     );
   }
 
-  /** Targets and weights `[batch, 3, d, h, w]` as channels-last tensors (caller disposes). */
+  /** Targets and weights `[batch, 3, d, h, w]` as tensors (caller disposes). */
   private targetTensors(
     batch: number,
     targets: Float32Array,
@@ -309,9 +320,9 @@ export class AffinityNet {
       throw new InputError(
         `affinity weights: ${weights.length} values, expected [${batch}, 3, ${this.crop}] = ${n}`,
       );
-    const shape: [number, number, number, number, number] = [batch, ...this.crop, 3];
-    const tgt = tf.tensor5d(toChannelsLast(targets, batch, this.crop), shape);
-    const wt = weights ? tf.tensor5d(toChannelsLast(weights, batch, this.crop), shape) : null;
+    const shape: [number, number, number, number, number] = [batch, 3, ...this.crop];
+    const tgt = tf.tensor5d(targets, shape);
+    const wt = weights ? tf.tensor5d(weights, shape) : null;
     return { tgt, wt };
   }
 
@@ -329,7 +340,7 @@ export class AffinityNet {
     const { tgt, wt } = this.targetTensors(batch, targets, weights);
     try {
       const { value, grads } = tf.variableGrads(
-        () => affinityLoss(this.logits(raw, batch), tgt, wt, this.finetune.loss),
+        () => affinityLoss(this.logitsChannelsFirst(raw, batch), tgt, wt, this.finetune.loss),
         this.optimizer.variables(),
       );
       const loss = value.dataSync()[0]!;
@@ -347,7 +358,9 @@ export class AffinityNet {
   loss(raw: Float32Array, batch: number, targets: Float32Array, weights?: Float32Array): number {
     const { tgt, wt } = this.targetTensors(batch, targets, weights);
     try {
-      const t = tf.tidy(() => affinityLoss(this.logits(raw, batch), tgt, wt, this.finetune.loss));
+      const t = tf.tidy(() =>
+        affinityLoss(this.logitsChannelsFirst(raw, batch), tgt, wt, this.finetune.loss),
+      );
       const v = t.dataSync()[0]!;
       t.dispose();
       return v;
@@ -436,24 +449,4 @@ export class AffinityNet {
     this.optimizer.dispose();
     this.params.dispose();
   }
-}
-
-/** `[b, d, h, w, 3]` -> `[b, 3, d, h, w]`. */
-function toChannelsFirst(x: Float32Array, batch: number, crop: Shape3): Float32Array {
-  const v = crop[0] * crop[1] * crop[2];
-  const out = new Float32Array(x.length);
-  for (let b = 0; b < batch; b++)
-    for (let i = 0; i < v; i++)
-      for (let c = 0; c < 3; c++) out[(b * 3 + c) * v + i] = x[(b * v + i) * 3 + c]!;
-  return out;
-}
-
-/** `[b, 3, d, h, w]` -> `[b, d, h, w, 3]`. */
-function toChannelsLast(x: Float32Array, batch: number, crop: Shape3): Float32Array {
-  const v = crop[0] * crop[1] * crop[2];
-  const out = new Float32Array(x.length);
-  for (let b = 0; b < batch; b++)
-    for (let c = 0; c < 3; c++)
-      for (let i = 0; i < v; i++) out[(b * v + i) * 3 + c] = x[(b * 3 + c) * v + i]!;
-  return out;
 }

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { avgPool2 } from './avg-pool2.js';
 import { ConvInPlane } from './conv-inplane.js';
 import { ConvTranspose3d } from './conv3d.js';
+import { relu } from './relu.js';
 import { ConfigError } from '../core/errors.js';
 import type { ParamScope } from './params.js';
 
@@ -48,12 +49,12 @@ export class InPlaneUNet {
     let f = x;
     for (let i = 0; i < this.down.length; i++) {
       if (i > 0) f = pool2(f);
-      f = tf.relu(this.down[i]!.apply(f));
+      f = relu(this.down[i]!.apply(f));
       skips.push(f);
     }
     for (let i = this.up.length - 1; i >= 0; i--) {
       const skip = skips[i]!;
-      f = tf.relu(this.merge[i]!.apply(tf.add(skip, cropTo(this.up[i]!.apply(f), skip.shape))));
+      f = relu(this.merge[i]!.apply(tf.add(skip, cropTo(this.up[i]!.apply(f), skip.shape))));
     }
     return f;
   }

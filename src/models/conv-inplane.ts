@@ -2,16 +2,20 @@ import * as tf from '@tensorflow/tfjs';
 import { BackendError, ConfigError } from '../core/errors.js';
 import { dense } from './dense.js';
 import type { ParamScope } from './params.js';
+import { activeJsMemory } from './js-kernel.js';
 import { sumRows } from './reduce.js';
+import { convLoop } from './wasm-simd.js';
+import { convWeightGrad } from './weight-grad.js';
 
 /*
  * In-plane (y, x) convolution of a channels-last volume `[batch, d, h, w, c]`, section by section: the
  * natural kernel for anisotropic serial-section EM (50 nm sections, 4 nm pixels), where a 3x3x3 kernel
- * would mix sections 12x farther apart than its in-plane taps. The forward is tfjs's fused conv2d with
- * the bias (XNNPACK in wasm, fast; a separate broadcast add costs a third of the conv). wasm has no
- * Conv2DBackpropFilter kernel, so the backward is written here:
- *   dX = conv2d(dY, W rotated 180 degrees with in/out swapped)   ('same' padding, odd kernel)
- *   dW = correlation of X with dY                                 (one more conv2d, see filterGrad)
+ * would mix sections 12x farther apart than its in-plane taps. The forward (with the bias: a separate
+ * broadcast add costs a third of the conv) is a SIMD loop generated per shape on wasm (wasm-simd.ts,
+ * convFunc: 1.3-2.9x faster than XNNPACK's conv at the affinity net's shapes, ~46 GFLOP/s here), else
+ * the backend's fused conv2d. wasm has no Conv2DBackpropFilter kernel, so the backward is written here:
+ *   dX = conv(dY, W rotated 180 degrees with in/out swapped)     ('same' padding, odd kernel; this op)
+ *   dW = correlation of X with dY                                 (weight-grad.ts, else filterGrad)
  *   db = column sums of dY
  * The op is a registered kernel with a gradient per input, not a tf.customGrad: tfjs then computes only
  * the gradients some trained variable needs, so a conv on data (the raw image, the first layer of every
@@ -52,15 +56,20 @@ tf.registerGradient({
     return {
       x: () => {
         const wRot = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [k, k, cout, cin]
-        return tf.conv2d(g, wRot, 1, 'same');
+        ensureKernel();
+        return tf.engine().runKernel(KERNEL, { x: g, filter: wRot }) as tf.Tensor4D; // no bias
       },
-      filter: () => filterGrad(x, g, k),
+      filter: () => convWeightGrad(x, g, k) ?? filterGrad(x, g, k),
       bias: () => sumRows(tf.reshape(g, [-1, w.shape[3]]) as tf.Tensor2D),
     };
   },
 });
 
-/** Register the kernel on the active backend (once): it runs that backend's FusedConv2D. */
+/**
+ * Register the kernel on the active backend (once): wasm-simd.ts's generated conv loop where it applies
+ * (wasm with SIMD, output channels a multiple of 4, images wider than the kernel), else the backend's
+ * FusedConv2D.
+ */
 function ensureKernel(): void {
   const backend = tf.getBackend();
   if (tf.getKernel(KERNEL, backend)) return;
@@ -69,12 +78,23 @@ function ensureKernel(): void {
   tf.registerKernel({
     kernelName: KERNEL,
     backendName: backend,
-    kernelFunc: ({ inputs, backend: b }) =>
-      fused.kernelFunc({
-        inputs,
-        backend: b,
-        attrs: { strides: 1, pad: 'same', dilations: 1, dataFormat: 'NHWC', activation: 'linear' },
-      }),
+    kernelFunc: ({ inputs, backend: b }) => {
+      const { x, filter, bias } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo; bias?: tf.TensorInfo };
+      const [n, h, w, cin] = x.shape as [number, number, number, number];
+      const [k, , , cout] = filter.shape as [number, number, number, number];
+      const mem = w >= k && x.dtype === 'float32' ? activeJsMemory() : null;
+      const loop = mem ? convLoop({ k, cin, cout, bias: bias !== undefined }) : null;
+      if (!mem || !loop)
+        return fused.kernelFunc({
+          inputs,
+          backend: b,
+          attrs: { strides: 1, pad: 'same', dilations: 1, dataFormat: 'NHWC', activation: 'linear' },
+        });
+      const out = mem.output([n, h, w, cout]);
+      const at = (t: tf.TensorInfo) => mem.view(t).byteOffset;
+      loop(at(x), at(filter), bias ? at(bias) : 0, at(out), n, h, w);
+      return out;
+    },
   });
 }
 

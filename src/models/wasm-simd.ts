@@ -50,6 +50,8 @@ const set = (i: number) => [0x21, ...uleb(i)];
 const i32Const = (v: number) => [0x41, ...sleb(v)];
 const simd = (op: number) => [0xfd, ...uleb(op)];
 const I32_ADD = [0x6a];
+const I32_SUB = [0x6b];
+const I32_DIV_U = [0x6e];
 const I32_LT_U = [0x49];
 const I32_MUL = [0x6c];
 const F32_LOAD = [0x2a, 0, 0]; // align hint 1, offset 0
@@ -228,6 +230,94 @@ function bmmtFunc(): Func {
   };
 }
 
+/**
+ * `colsum(src, dst, rows, rowBytes)`: `dst[j] = sum over i of src[i, j]` for src `[rows, cols]` with cols
+ * a multiple of 4 (rowBytes = 4 cols), summed in float32 in row order, four columns at a time into dst
+ * (which stays in cache).
+ */
+function colsumFunc(): Func {
+  const [SRC, DST, ROWS, RB] = [0, 1, 2, 3];
+  const [I, J, ROW] = [4, 5, 6];
+  const body = [
+    ...[...i32Const(0), ...set(J)],
+    ...doWhile(J, i32Const(16), RB, [...get(DST), ...get(J), ...I32_ADD, ...ZERO, ...STORE]),
+    ...[...get(SRC), ...set(ROW)],
+    ...doWhile(I, i32Const(1), ROWS, [
+      ...[...i32Const(0), ...set(J)],
+      ...doWhile(J, i32Const(16), RB, [
+        ...[...get(DST), ...get(J), ...I32_ADD], // store address
+        ...[...get(DST), ...get(J), ...I32_ADD, ...LOAD],
+        ...[...get(ROW), ...get(J), ...I32_ADD, ...LOAD, ...ADD, ...STORE],
+      ]),
+      ...[...get(ROW), ...get(RB), ...I32_ADD, ...set(ROW)],
+    ]),
+  ];
+  return { name: 'colsum', params: new Array<number>(4).fill(I32), locals: [[3, I32]], body };
+}
+
+/**
+ * `relugrad(dy, y, out, nBytes)`: `out = y > 0 ? dy : 0` elementwise (relu's backward from its output),
+ * nBytes a multiple of 16.
+ */
+function reluGradFunc(): Func {
+  const [DY, Y, OUT, NB] = [0, 1, 2, 3];
+  const I = 4;
+  const body = doWhile(I, i32Const(16), NB, [
+    ...[...get(OUT), ...get(I), ...I32_ADD],
+    ...[...get(DY), ...get(I), ...I32_ADD, ...LOAD],
+    ...[...get(Y), ...get(I), ...I32_ADD, ...LOAD, ...ZERO, ...simd(0x44)], // f32x4.gt
+    ...[...simd(0x4e), ...STORE], // v128.and
+  ]);
+  return { name: 'relugrad', params: new Array<number>(4).fill(I32), locals: [[1, I32]], body };
+}
+
+/**
+ * `swapmid(src, dst, a, b, c, dBytes)`: dst `[a, c, b, d]` = src `[a, b, c, d]` with the middle axes
+ * swapped, d a multiple of 4 (dBytes = 4d): blocks of d contiguous floats copied 4 at a time.
+ */
+function swapMiddleFunc(): Func {
+  const [SRC, DST, A, B, C, DB] = [0, 1, 2, 3, 4, 5];
+  const [IA, IB, IC, J, SP, DP, DA, BDB, CBDB] = [6, 7, 8, 9, 10, 11, 12, 13, 14];
+  const body = [
+    ...[...get(B), ...get(DB), ...I32_MUL, ...set(BDB), ...get(C), ...get(BDB), ...I32_MUL, ...set(CBDB)],
+    ...[...get(SRC), ...set(SP), ...get(DST), ...set(DA)],
+    ...doWhile(IA, i32Const(1), A, [
+      ...[...i32Const(0), ...set(IB)],
+      ...doWhile(IB, i32Const(1), B, [
+        // dst (a, 0, b): then each c is a row of b blocks further
+        ...[
+          ...get(DA),
+          ...get(IB),
+          ...get(DB),
+          ...I32_MUL,
+          ...I32_ADD,
+          ...set(DP),
+          ...i32Const(0),
+          ...set(IC),
+        ],
+        ...doWhile(IC, i32Const(1), C, [
+          ...[...i32Const(0), ...set(J)],
+          ...doWhile(J, i32Const(16), DB, [
+            ...[...get(DP), ...get(J), ...I32_ADD, ...get(SP), ...get(J), ...I32_ADD, ...LOAD, ...STORE],
+          ]),
+          ...[
+            ...get(SP),
+            ...get(DB),
+            ...I32_ADD,
+            ...set(SP),
+            ...get(DP),
+            ...get(BDB),
+            ...I32_ADD,
+            ...set(DP),
+          ],
+        ]),
+      ]),
+      ...[...get(DA), ...get(CBDB), ...I32_ADD, ...set(DA)],
+    ]),
+  ];
+  return { name: 'swapmid', params: new Array<number>(6).fill(I32), locals: [[9, I32]], body };
+}
+
 /** Tile edge of {@link transposeFunc}: both sides of the matrix must be multiples of it. */
 export const TRANSPOSE_TILE = 16;
 
@@ -281,6 +371,380 @@ function transposeFunc(): Func {
   return { name: 'transpose', params: new Array<number>(4).fill(I32), locals: [[10, I32]], body };
 }
 
+/** `v128.load` / `v128.store` / `v128.load32_splat` at a constant byte offset from the address on the stack. */
+const loadAt = (offset: number) => [...simd(0x00), 0, ...uleb(offset)];
+const storeAt = (offset: number) => [...simd(0x0b), 0, ...uleb(offset)];
+const splatAt = (offset: number) => [...simd(0x09), 0, ...uleb(offset)];
+
+/** Shape of a weight-gradient loop ({@link wgradFunc}). */
+export interface WgradSpec {
+  /** Kernel side (odd; 1 = a dense layer). */
+  k: number;
+  cin: number;
+  /** Output channels, a multiple of 4 (one SIMD lane each). */
+  cout: number;
+}
+
+/**
+ * Register blocking of {@link wgradFunc}: input channels `cb` and output vectors `vb` (4 channels each)
+ * whose `k * cb * vb` accumulators, the `vb` vectors of dY and one splat stay in the 16 SIMD registers
+ * of x64 (V8 keeps one or two for itself): at most 10 accumulators.
+ */
+export function wgradBlocks(spec: WgradSpec): { cb: number; vb: number } {
+  const cv = spec.cout / 4;
+  const vb = cv % 2 === 0 ? 2 : 1;
+  let cb = 1;
+  for (let c = spec.cin; c >= 1; c--)
+    if (spec.cin % c === 0 && spec.k * c * vb <= 10) {
+      cb = c;
+      break;
+    }
+  return { cb, vb };
+}
+
+/**
+ * `wgrad(x, dy, dw, n, h, w)`: the weight gradient of a stride-1 k x k convolution ('same', k odd,
+ * r = (k - 1) / 2, zeros outside the image),
+ *   dw[ky, kx, ci, co] = sum over (img, y, x) of x[img, y + ky - r, x + kx - r, ci] * dy[img, y, x, co]
+ * for x `[n, h, w, cin]`, dy `[n, h, w, cout]` and dw `[k, k, cin, cout]`, with w > 2r. k = 1 is a
+ * dense layer's `xᵀ · dy` (any split of the rows into h rows of w pixels). Code is generated per shape:
+ * the loop over a row's pixels keeps `k * cb * vb` accumulators (all kx taps of one ky, a block of input
+ * channels, a block of output vectors) in registers, so each dY vector loaded serves `k * cb` products;
+ * the accumulators go back to memory after each row and block, whose data is then still in cache for
+ * the next block. The r pixels at each end of a row, whose taps leave the image, follow the row's interior with
+ * only their valid taps, and a source row outside the image is skipped: x needs no padded copy. The sum
+ * over pixels runs in float32, row by row.
+ */
+function wgradFunc(spec: WgradSpec): Func {
+  const { k, cin, cout } = spec;
+  const r = (k - 1) / 2;
+  const { cb: CB, vb: VB } = wgradBlocks(spec);
+  const [X, DY, DW, N, H, W] = [0, 1, 2, 3, 4, 5];
+  const [IMG, Y, XROW, DYROW, XPTR, DPTR, DEND, RBX, RBD, XS] = [6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+  // the channel block's byte offsets (c0 into an x pixel, v0 into a dY pixel) and the bases they move
+  const [C0, V0, DWB, XSC, DYRV, DENDV, LIMC, LIMV] = [16, 17, 18, 19, 20, 21, 22, 23];
+  const nAcc = k * CB * VB;
+  const ACC = (kx: number, ci: number, v: number) => 24 + (kx * CB + ci) * VB + v;
+  const DYV = (v: number) => 24 + nAcc + v;
+  const S = 24 + nAcc + VB;
+  const code: number[] = [];
+  const emit = (...parts: number[][]) => {
+    for (const p of parts) for (const b of p) code.push(b);
+  };
+  /**
+   * One pixel's products for the taps kx in [kx0, kx1]: dY's vectors at `dBase + dOff`, x's value of tap
+   * kx, block channel ci at `xBase + xOff(kx) + 4 ci`.
+   */
+  const pixel = (
+    dBase: number,
+    dOff: number,
+    xBase: number,
+    xOff: (kx: number) => number,
+    kx0: number,
+    kx1: number,
+  ) => {
+    const out: number[] = [];
+    for (let v = 0; v < VB; v++) out.push(...get(dBase), ...loadAt(dOff + v * 16), ...set(DYV(v)));
+    for (let kx = kx0; kx <= kx1; kx++)
+      for (let ci = 0; ci < CB; ci++) {
+        out.push(...get(xBase), ...splatAt(xOff(kx) + ci * 4), ...set(S));
+        for (let v = 0; v < VB; v++)
+          out.push(...get(ACC(kx, ci, v)), ...get(S), ...get(DYV(v)), ...MUL, ...ADD, ...set(ACC(kx, ci, v)));
+      }
+    return out;
+  };
+  const accs = (ky: number, f: (local: number, offset: number) => number[]) => {
+    const out: number[] = [];
+    for (let kx = 0; kx < k; kx++)
+      for (let ci = 0; ci < CB; ci++)
+        for (let v = 0; v < VB; v++)
+          out.push(...f(ACC(kx, ci, v), ((ky * k + kx) * cin + ci) * cout * 4 + v * 16));
+    return out;
+  };
+  const rows: number[] = [];
+  for (let ky = 0; ky < k; ky++) {
+    const block = [
+      ...[
+        ...get(DW),
+        ...get(C0),
+        ...i32Const(cout),
+        ...I32_MUL,
+        ...I32_ADD,
+        ...get(V0),
+        ...I32_ADD,
+        ...set(DWB),
+      ],
+      ...[...get(XS), ...get(C0), ...I32_ADD, ...set(XSC)],
+      ...[
+        ...get(DYROW),
+        ...get(V0),
+        ...I32_ADD,
+        ...set(DYRV),
+        ...get(DEND),
+        ...get(V0),
+        ...I32_ADD,
+        ...set(DENDV),
+      ],
+      ...accs(ky, (acc, off) => [...get(DWB), ...loadAt(off), ...set(acc)]),
+      // interior pixels x in [r, w - r): XPTR at x's source row + (x - r) pixels, all taps
+      ...[...get(XSC), ...set(XPTR), ...get(DYRV), ...i32Const(r * cout * 4), ...I32_ADD, ...set(DPTR)],
+      ...doWhile(DPTR, i32Const(cout * 4), DENDV, [
+        ...pixel(DPTR, 0, XPTR, (kx) => kx * cin * 4, 0, k - 1),
+        ...[...get(XPTR), ...i32Const(cin * 4), ...I32_ADD, ...set(XPTR)],
+      ]),
+      // edge pixels x = e (left) and x = w - 1 - e (right), e < r: the taps that stay in the row
+      ...Array.from({ length: r }, (_, e) => [
+        ...pixel(DYRV, e * cout * 4, XSC, (kx) => (e - r + kx) * cin * 4, r - e, k - 1),
+        ...pixel(DENDV, (r - 1 - e) * cout * 4, XPTR, (kx) => (r - 1 - e + kx) * cin * 4, 0, r + e),
+      ]).flat(),
+      ...accs(ky, (acc, off) => [...get(DWB), ...get(acc), ...storeAt(off)]),
+    ];
+    const group = [
+      // source row y + ky - r of this image, and the end of the interior of the dY row
+      ...[...get(XROW), ...get(RBX), ...i32Const(ky - r), ...I32_MUL, ...I32_ADD, ...set(XS)],
+      ...[...get(DYROW), ...get(RBD), ...I32_ADD, ...i32Const(r * cout * 4), ...I32_SUB, ...set(DEND)],
+      // blocks of input channels (C0 in bytes of x) and of output vectors (V0 in bytes of dY)
+      ...[...i32Const(0), ...set(C0)],
+      ...doWhile(C0, i32Const(CB * 4), LIMC, [
+        ...[...i32Const(0), ...set(V0)],
+        ...doWhile(V0, i32Const(VB * 16), LIMV, block),
+      ]),
+    ];
+    // a source row outside the image (y + ky - r < 0 or >= h, as unsigned) adds nothing
+    const inside = [...get(Y), ...i32Const(ky - r), ...I32_ADD, ...get(H), ...I32_LT_U];
+    rows.push(...(ky === r ? group : [...inside, 0x04, 0x40, ...group, 0x0b]));
+  }
+  const dwBytes = k * k * cin * cout * 4;
+  emit(
+    // zero dw
+    [...i32Const(0), ...set(XPTR), ...i32Const(dwBytes), ...set(DEND)],
+    doWhile(XPTR, i32Const(16), DEND, [...get(DW), ...get(XPTR), ...I32_ADD, ...ZERO, ...STORE]),
+    // bytes per row of x and of dY, and per pixel (the block loops' limits)
+    [
+      ...get(W),
+      ...i32Const(cin * 4),
+      ...I32_MUL,
+      ...set(RBX),
+      ...get(W),
+      ...i32Const(cout * 4),
+      ...I32_MUL,
+      ...set(RBD),
+    ],
+    [...i32Const(cin * 4), ...set(LIMC), ...i32Const(cout * 4), ...set(LIMV)],
+    [...get(X), ...set(XROW), ...get(DY), ...set(DYROW)],
+    doWhile(IMG, i32Const(1), N, [
+      ...[...i32Const(0), ...set(Y)],
+      ...doWhile(Y, i32Const(1), H, [
+        ...rows,
+        ...[...get(DYROW), ...get(RBD), ...I32_ADD, ...set(DYROW)],
+        ...[...get(XROW), ...get(RBX), ...I32_ADD, ...set(XROW)],
+      ]),
+    ]),
+  );
+  return {
+    name: 'wgrad',
+    params: new Array<number>(6).fill(I32),
+    locals: [
+      [18, I32],
+      [nAcc + VB + 1, V128],
+    ],
+    body: code,
+  };
+}
+
+/** Shape of a convolution loop ({@link convFunc}). */
+export interface ConvSpec {
+  /** Kernel side (odd). */
+  k: number;
+  cin: number;
+  /** Output channels, a multiple of 4. */
+  cout: number;
+  /** Whether the outputs start from a bias (else from zero). */
+  bias: boolean;
+}
+
+/** Output pixels of a row computed together by {@link convFunc} (with 2 output vectors: 8 accumulators). */
+const CONV_PIXELS = 4;
+
+/**
+ * `conv(x, w, b, y, n, h, w)`: a stride-1 k x k 'same' convolution (zeros outside the image) of x
+ * `[n, h, w, cin]` with w `[k, k, cin, cout]` plus b `[cout]` (when `spec.bias`) into y `[n, h, w, cout]`,
+ * for w > 2r. Code is generated per shape, like {@link wgradFunc}: blocks of CONV_PIXELS output pixels
+ * times `vb` output vectors accumulate in registers over all taps and input channels, each weight vector
+ * loaded serving every pixel of the block. Taps are unrolled, input channels a runtime loop (unrolled
+ * too, the code grew past the instruction cache and ran 2-4x slower at 8-32 channels). The r pixels at
+ * each end of a row (and the interior pixels left over by the blocks) go one at a time, with only the
+ * taps inside the image; source rows outside the image are skipped.
+ */
+function convFunc(spec: ConvSpec): Func {
+  const { k, cin, cout, bias } = spec;
+  const r = (k - 1) / 2;
+  const PB = CONV_PIXELS;
+  const VB = (cout / 4) % 2 === 0 ? 2 : 1;
+  const [X, WT, B, YO, N, H, W] = [0, 1, 2, 3, 4, 5, 6];
+  const [IMG, YY, XROW, YROW, RBX, RBY, V0, LIMV, WB, XO, YP, YEND, XK, XRIGHT, CNT, WP, XP, XEND] =
+    Array.from({ length: 18 }, (_, i) => 7 + i);
+  const ACC = (p: number, v: number) => 25 + p * VB + v;
+  const WV = (v: number) => 25 + PB * VB + v;
+  const S = 25 + PB * VB + VB;
+  const wOff = (ky: number, kx: number, ci: number, v: number) =>
+    ((ky * k + kx) * cin + ci) * cout * 4 + v * 16;
+  const ifRow = (ky: number, body: number[]) =>
+    ky === r
+      ? body
+      : [...get(YY), ...i32Const(ky - r), ...I32_ADD, ...get(H), ...I32_LT_U, 0x04, 0x40, ...body, 0x0b];
+  // XK = the source row ky's start plus `xOff` (a local or nothing)
+  const rowBase = (ky: number, xOff: number | null) => [
+    ...[...get(XROW), ...get(RBX), ...i32Const(ky - r), ...I32_MUL, ...I32_ADD],
+    ...(xOff === null ? [] : [...get(xOff), ...I32_ADD]),
+    ...set(XK),
+  ];
+  /**
+   * Accumulate `pixels` output pixels over the taps kx in [kx0, kx1] of every source row: pixel p's tap kx
+   * of channel ci is at `XK + xOff(p, kx) + 4 ci` once XK holds the row (plus `xLocal`).
+   */
+  const taps = (
+    pixels: number,
+    xLocal: number | null,
+    xOff: (p: number, kx: number) => number,
+    kx0: number,
+    kx1: number,
+  ) => {
+    const out: number[] = [];
+    for (let ky = 0; ky < k; ky++) {
+      const body: number[] = [...rowBase(ky, xLocal)];
+      for (let kx = kx0; kx <= kx1; kx++) {
+        // input channels as a runtime loop: WP walks the weights of tap (ky, kx), XP the first pixel's channels
+        body.push(...get(WB), ...i32Const(wOff(ky, kx, 0, 0)), ...I32_ADD, ...set(WP));
+        body.push(...get(XK), ...i32Const(xOff(0, kx)), ...I32_ADD, ...set(XP));
+        body.push(...get(XP), ...i32Const(cin * 4), ...I32_ADD, ...set(XEND));
+        const step: number[] = [];
+        for (let v = 0; v < VB; v++) step.push(...get(WP), ...loadAt(v * 16), ...set(WV(v)));
+        for (let p = 0; p < pixels; p++) {
+          step.push(...get(XP), ...splatAt(xOff(p, kx) - xOff(0, kx)), ...set(S));
+          for (let v = 0; v < VB; v++)
+            step.push(...get(ACC(p, v)), ...get(S), ...get(WV(v)), ...MUL, ...ADD, ...set(ACC(p, v)));
+        }
+        step.push(...get(WP), ...i32Const(cout * 4), ...I32_ADD, ...set(WP));
+        for (const b of doWhile(XP, i32Const(4), XEND, step)) body.push(b);
+      }
+      for (const b of ifRow(ky, body)) out.push(b);
+    }
+    return out;
+  };
+  const init = (pixels: number) => {
+    const out: number[] = [];
+    for (let p = 0; p < pixels; p++)
+      for (let v = 0; v < VB; v++)
+        out.push(
+          ...(bias ? [...get(B), ...get(V0), ...I32_ADD, ...loadAt(v * 16)] : ZERO),
+          ...set(ACC(p, v)),
+        );
+    return out;
+  };
+  // store `pixels` outputs at `base` (a local) + off + p cout*4
+  const store = (pixels: number, base: number, off: number) => {
+    const out: number[] = [];
+    for (let p = 0; p < pixels; p++)
+      for (let v = 0; v < VB; v++)
+        out.push(...get(base), ...get(ACC(p, v)), ...storeAt(off + p * cout * 4 + v * 16));
+    return out;
+  };
+  const perBlock = [
+    // WB: the weights of this output block; YP: output pixel r of the row; XO: its source offset 0
+    ...[...get(WT), ...get(V0), ...I32_ADD, ...set(WB)],
+    ...[...get(YROW), ...get(V0), ...I32_ADD, ...set(YEND)],
+    ...[...get(YEND), ...i32Const(r * cout * 4), ...I32_ADD, ...set(YP), ...i32Const(0), ...set(XO)],
+    // interior blocks of PB pixels: CNT = (w - 2r) / PB of them
+    ...[...get(W), ...i32Const(2 * r), ...I32_SUB, ...i32Const(PB), ...I32_DIV_U, ...set(CNT)],
+    ...[...get(CNT), 0x04, 0x40],
+    ...[...get(CNT), ...i32Const(PB * cout * 4), ...I32_MUL, ...get(YP), ...I32_ADD, ...set(CNT)], // CNT: end of the blocks
+    ...doWhile(YP, i32Const(PB * cout * 4), CNT, [
+      ...init(PB),
+      ...taps(PB, XO, (p, kx) => (p + kx) * cin * 4, 0, k - 1),
+      ...store(PB, YP, 0),
+      ...[...get(XO), ...i32Const(PB * cin * 4), ...I32_ADD, ...set(XO)],
+    ]),
+    0x0b,
+    // interior pixels left over, one at a time, up to output pixel w - r
+    ...[
+      ...get(YEND),
+      ...get(W),
+      ...i32Const(r),
+      ...I32_SUB,
+      ...i32Const(cout * 4),
+      ...I32_MUL,
+      ...I32_ADD,
+      ...set(CNT),
+    ],
+    ...[...get(YP), ...get(CNT), ...I32_LT_U, 0x04, 0x40],
+    ...doWhile(YP, i32Const(cout * 4), CNT, [
+      ...init(1),
+      ...taps(1, XO, (_, kx) => kx * cin * 4, 0, k - 1),
+      ...store(1, YP, 0),
+      ...[...get(XO), ...i32Const(cin * 4), ...I32_ADD, ...set(XO)],
+    ]),
+    0x0b,
+    // edge pixels x = e (left) and x = w - 1 - e (right), e < r: only the taps inside the row
+    ...Array.from({ length: r }, (_, e) => [
+      ...init(1),
+      ...taps(1, null, (_, kx) => (e - r + kx) * cin * 4, r - e, k - 1),
+      ...store(1, YEND, e * cout * 4),
+      ...init(1),
+      ...taps(1, XRIGHT, (_, kx) => (r - e + kx) * cin * 4, 0, r + e),
+      ...[
+        ...get(YEND),
+        ...get(W),
+        ...i32Const(1 + e),
+        ...I32_SUB,
+        ...i32Const(cout * 4),
+        ...I32_MUL,
+        ...I32_ADD,
+      ],
+      ...[...set(CNT), ...store(1, CNT, 0)],
+    ]).flat(),
+  ];
+  return {
+    name: 'conv',
+    params: new Array<number>(7).fill(I32),
+    locals: [
+      [18, I32],
+      [PB * VB + VB + 1, V128],
+    ],
+    body: [
+      ...[
+        ...get(W),
+        ...i32Const(cin * 4),
+        ...I32_MUL,
+        ...set(RBX),
+        ...get(W),
+        ...i32Const(cout * 4),
+        ...I32_MUL,
+        ...set(RBY),
+      ],
+      ...[...get(W), ...i32Const(k), ...I32_SUB, ...i32Const(cin * 4), ...I32_MUL, ...set(XRIGHT)],
+      ...[...i32Const(cout * 4), ...set(LIMV), ...get(X), ...set(XROW), ...get(YO), ...set(YROW)],
+      ...doWhile(IMG, i32Const(1), N, [
+        ...[...i32Const(0), ...set(YY)],
+        ...doWhile(YY, i32Const(1), H, [
+          ...[...i32Const(0), ...set(V0)],
+          ...doWhile(V0, i32Const(VB * 16), LIMV, perBlock),
+          ...[
+            ...get(XROW),
+            ...get(RBX),
+            ...I32_ADD,
+            ...set(XROW),
+            ...get(YROW),
+            ...get(RBY),
+            ...I32_ADD,
+            ...set(YROW),
+          ],
+        ]),
+      ]),
+    ],
+  };
+}
+
 /** A module of `funcs` importing `env.memory`. */
 function assemble(funcs: Func[]): Uint8Array {
   const types = funcs.map((f) => [0x60, ...vec(f.params.map((t) => [t])), 0]);
@@ -301,12 +765,15 @@ function assemble(funcs: Func[]): Uint8Array {
 /** A SIMD loop: byte offsets, counts and constants as its builder above says. */
 export type SimdLoop = (...args: number[]) => void;
 
-/** The loops (see adamwFunc, bmmFunc, bmmtFunc, transposeFunc). */
+/** The loops (see adamwFunc, bmmFunc, bmmtFunc, transposeFunc, colsumFunc, reluGradFunc, swapMiddleFunc). */
 export interface SimdLoops {
   adamw: SimdLoop;
   bmm: SimdLoop;
   bmmt: SimdLoop;
   transpose: SimdLoop;
+  colsum: SimdLoop;
+  relugrad: SimdLoop;
+  swapmid: SimdLoop;
 }
 
 /** The parts of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
@@ -326,7 +793,17 @@ export function wasmSimd(): SimdLoops | null {
   if (!(memory instanceof WA.Memory)) return null;
   if (cached === undefined || (cached && cached.memory !== memory)) {
     try {
-      const mod = new WA.Module(assemble([adamwFunc(), bmmFunc(), bmmtFunc(), transposeFunc()]));
+      const mod = new WA.Module(
+        assemble([
+          adamwFunc(),
+          bmmFunc(),
+          bmmtFunc(),
+          transposeFunc(),
+          colsumFunc(),
+          reluGradFunc(),
+          swapMiddleFunc(),
+        ]),
+      );
       const inst = new WA.Instance(mod, { env: { memory } });
       cached = { memory, loops: inst.exports as unknown as SimdLoops };
     } catch {
@@ -334,6 +811,42 @@ export function wasmSimd(): SimdLoops | null {
     }
   }
   return cached ? cached.loops : null;
+}
+
+const wgradCache = new Map<string, { memory: object; loop: SimdLoop }>();
+
+/**
+ * The weight-gradient loop ({@link wgradFunc}) generated for `spec` on the active wasm backend's heap,
+ * or null (another backend, no wasm SIMD, or a `cout` that is not a multiple of 4).
+ */
+export function wgradLoop(spec: WgradSpec): SimdLoop | null {
+  if (spec.cout % 4 !== 0 || spec.k % 2 !== 1 || !wasmSimd()) return null;
+  const memory = cached!.memory;
+  const key = `${spec.k}/${spec.cin}/${spec.cout}`;
+  const hit = wgradCache.get(key);
+  if (hit && hit.memory === memory) return hit.loop;
+  const inst = new WA.Instance(new WA.Module(assemble([wgradFunc(spec)])), { env: { memory } });
+  const loop = inst.exports.wgrad as SimdLoop;
+  wgradCache.set(key, { memory, loop });
+  return loop;
+}
+
+const convCache = new Map<string, { memory: object; loop: SimdLoop }>();
+
+/**
+ * The convolution loop ({@link convFunc}) generated for `spec` on the active wasm backend's heap, or
+ * null (another backend, no wasm SIMD, or a `cout` that is not a multiple of 4).
+ */
+export function convLoop(spec: ConvSpec): SimdLoop | null {
+  if (spec.cout % 4 !== 0 || spec.k % 2 !== 1 || !wasmSimd()) return null;
+  const memory = cached!.memory;
+  const key = `${spec.k}/${spec.cin}/${spec.cout}/${spec.bias}`;
+  const hit = convCache.get(key);
+  if (hit && hit.memory === memory) return hit.loop;
+  const inst = new WA.Instance(new WA.Module(assemble([convFunc(spec)])), { env: { memory } });
+  const loop = inst.exports.conv as SimdLoop;
+  convCache.set(key, { memory, loop });
+  return loop;
 }
 
 /** The wasm heap as a kernel over these loops sees it: new outputs, and tensors' byte offsets. */
