@@ -90,6 +90,7 @@ export function drawAugment(rng: Rng, shape: Shape3, opts: AugmentOptions = {}):
   const missingProb = opts.missingSectionProb ?? 0;
   const noiseStd = opts.noiseStd ?? 0;
   const u = Array.from({ length: 10 }, () => rng.next());
+  const noiseSeed = Math.floor(u[9]! * 2 ** 32);
   return {
     flipZ: (opts.flipZ ?? true) && u[0]! < flipProb,
     flipY: u[1]! < flipProb,
@@ -98,13 +99,13 @@ export function drawAugment(rng: Rng, shape: Shape3, opts: AugmentOptions = {}):
     scale: 1 + scaleRange * (2 * u[4]! - 1),
     shift: shiftRange * (2 * u[5]! - 1),
     noiseStd: noiseStd * u[8]!,
-    noiseSeed: Math.floor(u[9]! * 2 ** 32),
+    noiseSeed,
     missingSection: u[6]! < missingProb ? Math.min(shape[0] - 1, Math.floor(u[7]! * shape[0])) : -1,
     missingFill: opts.missingFill ?? 'mean',
     elasticStd: opts.elasticStd ?? 0,
     elasticSpacing: opts.elasticSpacing ?? 64,
     // Derived from the noise seed, not a new draw: enabling the deformation leaves every other draw in place.
-    elasticSeed: (Math.floor(u[9]! * 2 ** 32) ^ 0x5bd1e995) >>> 0,
+    elasticSeed: (noiseSeed ^ 0x5bd1e995) >>> 0,
   };
 }
 
@@ -183,12 +184,18 @@ export function elasticField(plan: AugmentPlan, h: number, w: number): [Float32A
 /**
  * Apply the plan's elastic deformation to one crop `[d, h, w]` (the same field on every section, so the
  * crop's sections stay aligned with each other); returns a new array. Raw is sampled bilinearly, labels
- * by nearest voxel (ids are never averaged); reads past the crop's edge take the edge voxel.
+ * by nearest voxel (ids are never averaged); reads past the crop's edge take the edge voxel. `field` is
+ * the plan's {@link elasticField}, passed in where raw and labels share it (computed here otherwise).
  */
-export function applyElastic<T extends Float32Array | Uint32Array>(plan: AugmentPlan, src: T, shape: Shape3): T {
+export function applyElastic<T extends Float32Array | Uint32Array>(
+  plan: AugmentPlan,
+  src: T,
+  shape: Shape3,
+  field?: [Float32Array, Float32Array],
+): T {
   if (plan.elasticStd <= 0) return src;
   const [d, h, w] = shape;
-  const [dy, dx] = elasticField(plan, h, w);
+  const [dy, dx] = field ?? elasticField(plan, h, w);
   const out = new (src.constructor as new (n: number) => T)(src.length);
   const nearest = !(src instanceof Float32Array);
   const clampY = (v: number) => (v < 0 ? 0 : v > h - 1 ? h - 1 : v);
@@ -226,7 +233,10 @@ export function augmentCrop(
   labels: Uint32Array | undefined,
   shape: Shape3,
 ): { raw: Float32Array; labels?: Uint32Array } {
-  const r = applyElastic(plan, applyGeometry(plan, raw, shape), shape);
+  // one displacement field for raw and labels
+  const field = plan.elasticStd > 0 ? elasticField(plan, shape[1], shape[2]) : undefined;
+  const r = applyElastic(plan, applyGeometry(plan, raw, shape), shape, field);
   applyIntensity(plan, r, shape);
-  return labels ? { raw: r, labels: applyElastic(plan, applyGeometry(plan, labels, shape), shape) } : { raw: r };
+  if (!labels) return { raw: r };
+  return { raw: r, labels: applyElastic(plan, applyGeometry(plan, labels, shape), shape, field) };
 }
