@@ -2,9 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { BackendError, ConfigError } from '../core/errors.js';
 import { dense } from './dense.js';
 import type { ParamScope } from './params.js';
-import { activeJsMemory } from './js-kernel.js';
 import { sumRows } from './reduce.js';
-import { convLoop } from './wasm-simd.js';
+import { runConvLoop } from './wasm-simd.js';
 import { convWeightGrad } from './weight-grad.js';
 
 /*
@@ -80,20 +79,18 @@ function ensureKernel(): void {
     backendName: backend,
     kernelFunc: ({ inputs, backend: b }) => {
       const { x, filter, bias } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo; bias?: tf.TensorInfo };
-      const [n, h, w, cin] = x.shape as [number, number, number, number];
+      const [n, h, w] = x.shape as [number, number, number, number];
       const [k, , , cout] = filter.shape as [number, number, number, number];
-      const mem = w >= k && x.dtype === 'float32' ? activeJsMemory() : null;
-      const loop = mem ? convLoop({ k, cin, cout, bias: bias !== undefined }) : null;
-      if (!mem || !loop)
-        return fused.kernelFunc({
+      // the loop's rows need an interior (w >= k)
+      const simd = w >= k ? runConvLoop({ x, filter, bias }, k, [n, h, w], [n, h, w, cout]) : null;
+      return (
+        simd ??
+        fused.kernelFunc({
           inputs,
           backend: b,
           attrs: { strides: 1, pad: 'same', dilations: 1, dataFormat: 'NHWC', activation: 'linear' },
-        });
-      const out = mem.output([n, h, w, cout]);
-      const at = (t: tf.TensorInfo) => mem.view(t).byteOffset;
-      loop(at(x), at(filter), bias ? at(bias) : 0, at(out), n, h, w);
-      return out;
+        })
+      );
     },
   });
 }

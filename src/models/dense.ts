@@ -4,8 +4,7 @@ import type { ParamScope } from './params.js';
 import { sumRows } from './reduce.js';
 import { transpose2d } from './transpose.js';
 import { denseWeightGrad } from './weight-grad.js';
-import { activeJsMemory } from './js-kernel.js';
-import { convLoop } from './wasm-simd.js';
+import { runConvLoop } from './wasm-simd.js';
 
 /*
  * A linear layer on 2D activations `[rows, in] -> [rows, out]`, as a registered kernel (the backend's
@@ -51,16 +50,11 @@ function ensureKernel(): void {
     backendName: backend,
     kernelFunc: ({ inputs, backend: be }) => {
       const { x, w, b } = inputs as { x: tf.TensorInfo; w: tf.TensorInfo; b?: tf.TensorInfo };
-      const [rows, cin] = x.shape as [number, number];
-      const cout = w.shape[1]!;
-      const mem = rows > 0 && x.dtype === 'float32' ? activeJsMemory() : null;
-      const loop = mem ? convLoop({ k: 1, cin, cout, bias: b !== undefined }) : null;
-      if (mem && loop) {
-        const out = mem.output([rows, cout]);
-        const at = (t: tf.TensorInfo) => mem.view(t).byteOffset;
-        loop(at(x), at(w), b ? at(b) : 0, at(out), 1, 1, rows); // the rows as one row of pixels
-        return out;
-      }
+      const rows = x.shape[0]!;
+      // the rows as one row of pixels of a 1x1 conv
+      const simd =
+        rows > 0 ? runConvLoop({ x, filter: w, bias: b }, 1, [1, 1, rows], [rows, w.shape[1]!]) : null;
+      if (simd) return simd;
       // Reshape shares the data (one more reference), as tfjs's own matMul does before this kernel
       const view = (t: tf.TensorInfo, shape: number[]) =>
         reshape.kernelFunc({ inputs: { x: t }, backend: be, attrs: { shape } }) as tf.TensorInfo;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ensureJsKernel } from './js-kernel.js';
+import { activeJsMemory, ensureJsKernel } from './js-kernel.js';
 
 /*
  * A SIMD loop over the wasm backend's own heap: a tiny WebAssembly module, assembled here from its
@@ -813,7 +813,23 @@ export function wasmSimd(): SimdLoops | null {
   return cached ? cached.loops : null;
 }
 
-const wgradCache = new Map<string, { memory: object; loop: SimdLoop }>();
+/** Loops generated per shape, by key, with the heap they were instantiated on. */
+const generated = new Map<string, { memory: object; loop: SimdLoop }>();
+
+/**
+ * The single function `make()` returns, assembled and instantiated on the active wasm backend's heap
+ * (once per key and heap: a new heap, e.g. another backend instance, instantiates again).
+ */
+function generatedLoop(key: string, make: () => Func): SimdLoop {
+  const memory = cached!.memory;
+  const hit = generated.get(key);
+  if (hit && hit.memory === memory) return hit.loop;
+  const func = make();
+  const inst = new WA.Instance(new WA.Module(assemble([func])), { env: { memory } });
+  const loop = inst.exports[func.name] as SimdLoop;
+  generated.set(key, { memory, loop });
+  return loop;
+}
 
 /**
  * The weight-gradient loop ({@link wgradFunc}) generated for `spec` on the active wasm backend's heap,
@@ -821,17 +837,8 @@ const wgradCache = new Map<string, { memory: object; loop: SimdLoop }>();
  */
 export function wgradLoop(spec: WgradSpec): SimdLoop | null {
   if (spec.cout % 4 !== 0 || spec.k % 2 !== 1 || !wasmSimd()) return null;
-  const memory = cached!.memory;
-  const key = `${spec.k}/${spec.cin}/${spec.cout}`;
-  const hit = wgradCache.get(key);
-  if (hit && hit.memory === memory) return hit.loop;
-  const inst = new WA.Instance(new WA.Module(assemble([wgradFunc(spec)])), { env: { memory } });
-  const loop = inst.exports.wgrad as SimdLoop;
-  wgradCache.set(key, { memory, loop });
-  return loop;
+  return generatedLoop(`wgrad/${spec.k}/${spec.cin}/${spec.cout}`, () => wgradFunc(spec));
 }
-
-const convCache = new Map<string, { memory: object; loop: SimdLoop }>();
 
 /**
  * The convolution loop ({@link convFunc}) generated for `spec` on the active wasm backend's heap, or
@@ -839,14 +846,32 @@ const convCache = new Map<string, { memory: object; loop: SimdLoop }>();
  */
 export function convLoop(spec: ConvSpec): SimdLoop | null {
   if (spec.cout % 4 !== 0 || spec.k % 2 !== 1 || !wasmSimd()) return null;
-  const memory = cached!.memory;
-  const key = `${spec.k}/${spec.cin}/${spec.cout}/${spec.bias}`;
-  const hit = convCache.get(key);
-  if (hit && hit.memory === memory) return hit.loop;
-  const inst = new WA.Instance(new WA.Module(assemble([convFunc(spec)])), { env: { memory } });
-  const loop = inst.exports.conv as SimdLoop;
-  convCache.set(key, { memory, loop });
-  return loop;
+  return generatedLoop(`conv/${spec.k}/${spec.cin}/${spec.cout}/${spec.bias}`, () => convFunc(spec));
+}
+
+/**
+ * A stride-1 'same' k x k convolution of channels-last images `[n, h, w, cin]` by the generated loop,
+ * inside a kernel body: filter `[.., cin, cout]` (any leading shape: a dense layer's `[cin, cout]` is the
+ * 1x1 case with its rows as one row of pixels), optional bias `[cout]`, output of `outShape`. Null
+ * where the loop does not apply (another backend, no SIMD, dtype, `cout` not a multiple of 4): the
+ * caller runs its backend kernel.
+ */
+export function runConvLoop(
+  inputs: { x: tf.TensorInfo; filter: tf.TensorInfo; bias?: tf.TensorInfo | undefined },
+  k: number,
+  [n, h, w]: [number, number, number],
+  outShape: number[],
+): tf.TensorInfo | null {
+  const { x, filter, bias } = inputs;
+  const cin = x.shape[x.shape.length - 1]!;
+  const cout = filter.shape[filter.shape.length - 1]!;
+  const mem = x.dtype === 'float32' ? activeJsMemory() : null;
+  const loop = mem ? convLoop({ k, cin, cout, bias: bias !== undefined }) : null;
+  if (!mem || !loop) return null;
+  const out = mem.output(outShape);
+  const at = (t: tf.TensorInfo) => mem.view(t).byteOffset;
+  loop(at(x), at(filter), bias ? at(bias) : 0, at(out), n, h, w);
+  return out;
 }
 
 /** The wasm heap as a kernel over these loops sees it: new outputs, and tensors' byte offsets. */
