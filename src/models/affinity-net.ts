@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { FinetuneConfig, ModelConfig } from '../core/config.js';
-import { CheckpointError, InputError } from '../core/errors.js';
+import { CheckpointError, ConfigError, InputError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import type { Shape3 } from '../data/types.js';
 import { gaussianSmooth } from '../data/gaussian-smooth.js';
@@ -60,6 +60,14 @@ export interface AffinityNetOptions {
    * as 0.
    */
   inputSigma?: number;
+  /**
+   * Where the encoder's tokens join the full-resolution path: `output` (default) upsamples them by
+   * transposed convolutions to full resolution and adds them at the last (pointwise) fusion; `unet` adds
+   * them to the in-plane U-Net's level whose resolution is the patch's (level log2(patch)), so every
+   * finer level refines them with its skip features (needs that many U-Net levels). Checkpoints without
+   * the field load as `output`.
+   */
+  tokenFusion?: TokenFusion;
   weightDecay?: number;
   /** Warmup updates before the cosine decay over `finetune.steps`. */
   warmupSteps?: number;
@@ -78,6 +86,9 @@ export const AFFINITY_RAW_CHANNELS = 8;
  */
 export const AFFINITY_IN_PLANE_CHANNELS: number[] = [8, 16, 32];
 export const AFFINITY_FUSE_KERNEL = 1;
+/** Where the encoder's tokens join the full-resolution path (see {@link AffinityNetOptions.tokenFusion}). */
+export type TokenFusion = 'output' | 'unet';
+export const AFFINITY_TOKEN_FUSION: TokenFusion = 'output';
 /** How the full-resolution path normalizes its input (see {@link AffinityNetOptions.inputNorm}). */
 export type InputNorm = 'fixed' | 'section';
 /*
@@ -121,6 +132,20 @@ function smoothWindows(raw: Float32Array, batch: number, crop: Shape3, sigma: nu
   return out;
 }
 
+/** The in-plane U-Net level at the patch's resolution (`unet` token fusion), checked against its widths. */
+function unetTokenLevel(patch: Shape3, widths: number[]): number {
+  const level = Math.log2(patch[1]);
+  if (patch[1] !== patch[2] || !Number.isInteger(level))
+    throw new ConfigError(
+      `affinity net tokenFusion 'unet': the in-plane patch [${patch[1]}, ${patch[2]}] must be square and a power of two`,
+    );
+  if (widths.length <= level)
+    throw new ConfigError(
+      `affinity net tokenFusion 'unet': patch ${patch[1]} px needs an in-plane U-Net with at least ${level + 1} levels (inPlaneChannels), got ${widths.length}`,
+    );
+  return level;
+}
+
 /** Upsampling strides per stage that undo `patch` (powers of two): each stage doubles some axes. */
 export function upsampleStages(patch: Shape3): [number, number, number][] {
   const logs = patch.map((p) => Math.log2(p));
@@ -160,7 +185,11 @@ export class AffinityNet {
   private readonly ups: ConvTranspose3d[];
   private readonly rawConv: Conv3d;
   private readonly inPlane: InPlaneUNet | null;
-  private readonly fuse: Dense | ConvInPlane;
+  /** Token features to full resolution (null when tokens enter the U-Net). */
+  private readonly fuse: Dense | ConvInPlane | null;
+  readonly tokenFusion: TokenFusion;
+  /** The U-Net level the tokens enter (`unet` fusion), else -1. */
+  private readonly tokenLevel: number;
   private readonly fuseRaw: Dense;
   private readonly fuseInPlane: ConvInPlane | null;
   private readonly head: Dense;
@@ -184,18 +213,21 @@ export class AffinityNet {
     const rc = options.rawChannels ?? AFFINITY_RAW_CHANNELS;
     const dec = this.params.scope('seg');
     const d = config.embedDim;
+    // full-resolution layers are in-plane or 1x1x1: wasm's Conv3D is a naive loop, ~100x slower per MAC
+    // than matMul, so only the 1-channel raw branch uses a 3x3x3 kernel
+    const ip = options.inPlaneChannels ?? AFFINITY_IN_PLANE_CHANNELS;
+    this.tokenFusion = options.tokenFusion ?? AFFINITY_TOKEN_FUSION;
+    this.tokenLevel = this.tokenFusion === 'unet' ? unetTokenLevel(config.patch, ip) : -1;
     // dense(concat(a, b)) written as dense(a) + dense(b): the gradient of a last-axis concat is a SplitV
     // that runs ~100x slower than the matmuls in wasm
-    this.proj = new Dense(dec.scope('proj'), d, ch[0]!);
-    this.projSkip = new Dense(dec.scope('proj_skip'), d, ch[0]!, { bias: false });
-    const stages = upsampleStages(config.patch);
+    const c0 = this.tokenLevel >= 0 ? ip[this.tokenLevel]! : ch[0]!;
+    this.proj = new Dense(dec.scope('proj'), d, c0);
+    this.projSkip = new Dense(dec.scope('proj_skip'), d, c0, { bias: false });
+    const stages = this.tokenLevel >= 0 ? [] : upsampleStages(config.patch);
     const width = (i: number) => ch[Math.min(i, ch.length - 1)]!;
     this.ups = stages.map((s, i) => new ConvTranspose3d(dec.scope(`up/${i}`), width(i), width(i + 1), s));
     const last = width(stages.length);
     this.rawConv = new Conv3d(dec.scope('raw'), 1, rc, 3);
-    // full-resolution layers are in-plane or 1x1x1: wasm's Conv3D is a naive loop, ~100x slower per MAC
-    // than matMul, so only the 1-channel raw branch uses a 3x3x3 kernel
-    const ip = options.inPlaneChannels ?? AFFINITY_IN_PLANE_CHANNELS;
     this.inPlane = ip.length > 0 ? new InPlaneUNet(dec.scope('in_plane'), ip) : null;
     const fk = options.fuseKernel ?? AFFINITY_FUSE_KERNEL;
     this.inputNorm = options.inputNorm ?? AFFINITY_INPUT_NORM;
@@ -204,7 +236,11 @@ export class AffinityNet {
       throw new InputError(`affinity net: inputSigma must be in [0, 20] px, got ${this.inputSigma}`);
     // dense(concat(a, b, c)) written as a sum of per-source layers (a concat's gradient is slow in wasm)
     this.fuse =
-      fk === 1 ? new Dense(dec.scope('fuse'), last, rc) : new ConvInPlane(dec.scope('fuse'), last, rc, fk);
+      this.tokenLevel >= 0
+        ? null
+        : fk === 1
+          ? new Dense(dec.scope('fuse'), last, rc)
+          : new ConvInPlane(dec.scope('fuse'), last, rc, fk);
     this.fuseRaw = new Dense(dec.scope('fuse_raw'), rc, rc, { bias: false });
     this.fuseInPlane = this.inPlane
       ? new ConvInPlane(dec.scope('fuse_in_plane'), this.inPlane.outCh, rc, fk)
@@ -256,8 +292,6 @@ export class AffinityNet {
     const [d, h, w] = this.crop;
     const { out, mid } = this.tokens(raw, batch);
     const t = relu(tf.add(this.proj.apply(out), this.projSkip.apply(mid))); // [b*np, c0]
-    let f = tf.reshape(t, [batch, gz, gy, gx, this.proj.outDim]) as tf.Tensor5D;
-    for (const up of this.ups) f = relu(up.apply(f));
     const full = this.inputSigma > 0 ? smoothWindows(raw, batch, this.crop, this.inputSigma) : raw;
     const x = tf.tensor5d(full, [batch, d, h, w, 1]);
     // standardized like the encoder's input (fixed) or per section, so the first convs start in range
@@ -265,13 +299,34 @@ export class AffinityNet {
       this.inputNorm === 'section' ? standardizeSections(x) : tf.div(tf.sub(x, 0.5), 0.2);
     const r = relu(this.rawConv.apply(this.inputNorm === 'section' ? xs : x)); // [b, d, h, w, rc]
     const r2 = tf.reshape(r, [-1, r.shape[4]]) as tf.Tensor2D; // [voxels, rc]
-    let sum: tf.Tensor2D =
-      this.fuse instanceof Dense
-        ? this.fuse.apply(tf.reshape(f, [-1, f.shape[4]]) as tf.Tensor2D) // [voxels, rc]
-        : (tf.reshape(this.fuse.apply(f), [-1, this.fuse.outCh]) as tf.Tensor2D);
-    sum = tf.add(sum, this.fuseRaw.apply(r2));
+    let sum = this.fuseRaw.apply(r2); // [voxels, rc]
+    if (this.fuse) {
+      // tokens upsampled to full resolution: [b, gz, gy, gx, c0] -> [b, d, h, w, c]
+      let f = tf.reshape(t, [batch, gz, gy, gx, this.proj.outDim]) as tf.Tensor5D;
+      for (const up of this.ups) f = relu(up.apply(f));
+      const fv =
+        this.fuse instanceof Dense
+          ? this.fuse.apply(tf.reshape(f, [-1, f.shape[4]]) as tf.Tensor2D)
+          : tf.reshape(this.fuse.apply(f), [-1, this.fuse.outCh]);
+      sum = tf.add(sum, fv);
+    }
     if (this.inPlane && this.fuseInPlane) {
-      const p = this.inPlane.apply(xs); // [b, d, h, w, c]
+      // tokens enter the U-Net at their own resolution, each section of a patch getting its token:
+      // [b*gz, 1, gy*gx, c] * ones [1, pz, 1, 1] -> [b, d, gy, gx, c] (a broadcast: its gradient is a sum)
+      const inject =
+        this.tokenLevel >= 0
+          ? {
+              level: this.tokenLevel,
+              features: tf.reshape(
+                tf.mul(
+                  tf.reshape(t, [batch * gz, 1, gy * gx, this.proj.outDim]),
+                  tf.ones([1, this.config.patch[0], 1, 1]),
+                ),
+                [batch, d, gy, gx, this.proj.outDim],
+              ) as tf.Tensor5D,
+            }
+          : undefined;
+      const p = this.inPlane.apply(xs, inject); // [b, d, h, w, c]
       sum = tf.add(sum, tf.reshape(this.fuseInPlane.apply(p), [-1, this.fuseInPlane.outCh]));
     }
     const fused = relu(sum); // [voxels, rc]
@@ -415,7 +470,13 @@ export class AffinityNet {
       model: this.config,
       finetune: this.finetune,
       // the resolved normalization: a later default must not change what a saved network computes
-      options: { ...this.options, inputNorm: this.inputNorm, inputSigma: this.inputSigma },
+      options: {
+        ...this.options,
+        inputNorm: this.inputNorm,
+        inputSigma: this.inputSigma,
+        inPlaneChannels: this.inPlane ? [...this.inPlane.widths] : [],
+        tokenFusion: this.tokenFusion,
+      },
     };
     await saveTrainable(dir, this, { config, meta: extra });
   }
@@ -426,12 +487,17 @@ export class AffinityNet {
     const cfg = ckpt.manifest.config as AffinityCheckpointConfig | null;
     if (!cfg || cfg.kind !== 'affinity')
       throw new CheckpointError(`checkpoint ${dir}: not an affinity network checkpoint`);
-    // networks saved before inputNorm / inputSigma existed: the fixed map, no smoothing
+    // networks saved before inputNorm / inputSigma / tokenFusion existed: the fixed map, no smoothing,
+    // tokens at the output; before the U-Net widths were saved: the [8, 16, 32] of that time
     const options: AffinityNetOptions = {
       ...cfg.options,
       inputNorm: cfg.options.inputNorm ?? 'fixed',
       inputSigma: cfg.options.inputSigma ?? 0,
+      inPlaneChannels: cfg.options.inPlaneChannels ?? [8, 16, 32],
+      tokenFusion: cfg.options.tokenFusion ?? 'output',
     };
+    if (options.tokenFusion !== 'output' && options.tokenFusion !== 'unet')
+      throw new CheckpointError(`checkpoint ${dir}: options.tokenFusion must be 'output' or 'unet'`);
     if (typeof options.inputSigma !== 'number' || !(options.inputSigma >= 0 && options.inputSigma <= 20))
       throw new CheckpointError(`checkpoint ${dir}: options.inputSigma must be a number in [0, 20]`);
     const net = new AffinityNet(cfg.model, cfg.finetune, Rng.fromSeed(0), options);

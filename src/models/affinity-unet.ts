@@ -43,13 +43,18 @@ export class InPlaneUNet {
     return this.widths[0]!;
   }
 
-  /** `[b, d, h, w, 1]` (standardized raw) -> `[b, d, h, w, widths[0]]`. */
-  apply(x: tf.Tensor5D): tf.Tensor5D {
+  /**
+   * `[b, d, h, w, 1]` (standardized raw) -> `[b, d, h, w, widths[0]]`. `inject` adds features (already
+   * at that level's size and width) to level `inject.level` before its nonlinearity: the encoder's
+   * tokens enter the way up there and are refined by every finer level's skip.
+   */
+  apply(x: tf.Tensor5D, inject?: { level: number; features: tf.Tensor5D }): tf.Tensor5D {
     const skips: tf.Tensor5D[] = [];
     let f = x;
     for (let i = 0; i < this.down.length; i++) {
       if (i > 0) f = pool2(f);
-      f = relu(this.down[i]!.apply(f));
+      const pre = this.down[i]!.apply(f);
+      f = relu(inject?.level === i ? tf.add(pre, cropTo(inject.features, pre.shape)) : pre);
       skips.push(f);
     }
     for (let i = this.up.length - 1; i >= 0; i--) {
