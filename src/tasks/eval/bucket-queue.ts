@@ -83,7 +83,12 @@ export class BucketQueue {
   /** Remove the smallest entry and return its value (-1 when empty). */
   pop(): number {
     if (this.heap.size === 0) this.refill();
-    return this.heap.pop();
+    const value = this.heap.pop();
+    // Empty: start again from bucket 0, so that the next pushes (a flood of the next section, which
+    // starts low again) wait in their buckets; left at this flood's high end, every push of the next
+    // would go to the heap, which then holds that flood's whole frontier.
+    if (this.heap.size === 0 && this.queued === 0) this.current = 0;
+    return value;
   }
 
   private bucketOf(priority: number): number {
@@ -91,12 +96,9 @@ export class BucketQueue {
     return b < 0 ? 0 : b >= this.buckets ? this.buckets - 1 : b;
   }
 
-  /** Move the next non-empty bucket into the (empty) heap; start again from bucket 0 when all are empty. */
+  /** Move the next non-empty bucket into the (empty) heap. */
   private refill(): void {
-    if (this.queued === 0) {
-      this.current = 0;
-      return;
-    }
+    if (this.queued === 0) return;
     let b = this.current + 1;
     while (this.head[b] === -1) b++;
     this.current = b;
