@@ -585,7 +585,7 @@ export async function runBenchmark(
   const log = opts.log ?? (() => undefined);
   mkdirSync(opts.outDir, { recursive: true });
   // Finished runs are read back; the others are executed here or in worker processes, which start now
-  // (they load modules and the split meanwhile) and get their runs once the checks below have passed.
+  // (they load modules and the split meanwhile) and get their runs once the split has passed its checks.
   const records: (RunRecord | null)[] = specs.map((spec, i) => {
     const done = finishedRun(spec, opts.outDir);
     if (done) log(`[${i + 1}/${specs.length}] ${spec.policy} seed ${spec.seed}: finished earlier, skipped`);
@@ -597,26 +597,31 @@ export async function runBenchmark(
   const workers: WorkerProcess[] =
     opts.jobs !== undefined && !opts.queue ? startWorkers(todo, { ...pool, jobs: opts.jobs }) : [];
   let split: DataSplit;
-  let control: ControlRecord;
   const first = specs[0]!.splitConfig;
   try {
     split = await loadDataSplit(first);
     checkSplit(split, specs, first);
-    // The learning-free control needs only the split: computed while the workers start.
-    log('learning-free control: smoothed intensity, parameters chosen on validation');
-    control = learningFreeControl(split.valid!, split.eval!, first);
-    log(
-      `  learning-free: test VOI sum ${control.test.voi_sum.toFixed(3)}, ARAND ${control.test.arand.toFixed(3)}`,
-    );
   } catch (e) {
     for (const w of workers) w.close();
     throw e;
   }
-  const outcomes = opts.queue
-    ? await runQueued(todo, opts.queue, opts.outDir, backend, log)
-    : opts.jobs === undefined
-      ? await runHere(todo, specs, opts.outDir, split, log)
-      : await runInProcesses(todo, { ...pool, jobs: opts.jobs, workers });
+  // Runs elsewhere (worker processes, the queue) are handed out first, longest first; this process
+  // computes the learning-free control (it needs only the split) while they run, not after them.
+  const elsewhere = opts.queue
+    ? runQueued(todo, opts.queue, opts.outDir, backend, log)
+    : opts.jobs !== undefined
+      ? runInProcesses(todo, { ...pool, jobs: opts.jobs, workers })
+      : null;
+  if (elsewhere) {
+    elsewhere.catch(() => undefined); // a failure is raised where it is awaited, below
+    await new Promise((resolve) => setImmediate(resolve)); // the run requests go out now
+  }
+  log('learning-free control: smoothed intensity, parameters chosen on validation');
+  const control = learningFreeControl(split.valid!, split.eval!, first);
+  log(
+    `  learning-free: test VOI sum ${control.test.voi_sum.toFixed(3)}, ARAND ${control.test.arand.toFixed(3)}`,
+  );
+  const outcomes = elsewhere ? await elsewhere : await runHere(todo, specs, opts.outDir, split, log);
   const failed: FailedRun[] = [];
   todo.forEach((spec, k) => {
     const o = outcomes[k]!;
