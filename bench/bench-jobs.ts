@@ -10,6 +10,12 @@
  * run's scores and loss curves came out identical. Each worker pays its own start (module loading,
  * first-run warm-up, a few seconds), so on a machine with 2 free cores the ratio is 0.5 plus that
  * start over the serial time; with other work on the machine it says little (see load_avg_1min).
+ * Workers are forked before the parent loads and checks the split, load theirs meanwhile, and the
+ * parent computes the learning-free control while they run (jobs.ts), so the parent's serial work is
+ * no longer added to either setting; what remains is each worker's own start: importing the modules
+ * (~2.2 s CPU under tsx, ~1.7 s from dist/) and the first run's warm-up (~2.5 s: V8 compiling and
+ * tiering up the JS and wasm code of a finetuning step, prediction and segmentation), paid by every
+ * worker, at once when two start together.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';

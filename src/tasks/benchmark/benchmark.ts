@@ -38,7 +38,7 @@ import {
   type Readout,
 } from './presets.js';
 import { writeReport } from './report.js';
-import { runInProcesses } from './jobs.js';
+import { runInProcesses, startWorkers, type WorkerProcess } from './jobs.js';
 import { pairedDifference } from './paired-stats.js';
 import {
   describeRecord,
@@ -298,17 +298,27 @@ export async function executeRun(spec: RunSpec, root: string, hooks: RunHooks = 
     splitConfig: resolveConfig(spec.splitConfig, `${where}: splitConfig`),
     evaluations: evaluationsOf(readoutsOf(spec.evaluations)),
   };
-  // A worker executes many runs of one benchmark: their shared split is loaded once.
-  const key = JSON.stringify(checked.splitConfig);
-  if (lastSplit?.key !== key) lastSplit = { key, split: loadDataSplit(checked.splitConfig) };
-  const split = await lastSplit.split.catch((e: unknown) => {
-    lastSplit = null;
-    throw e;
-  });
+  const split = await runSplit(checked.splitConfig);
   return runOne(checked, root, split, hooks);
 }
 
-/** The data split of the last executed run (see executeRun). */
+/**
+ * The data split of runs with this (resolved) split config, loaded once per process: a worker executes
+ * many runs of one benchmark, and loads their split while it waits for the first (jobs.ts).
+ */
+export function runSplit(splitConfig: Config): Promise<DataSplit> {
+  const key = JSON.stringify(splitConfig);
+  if (lastSplit?.key !== key) {
+    const split = loadDataSplit(splitConfig);
+    lastSplit = { key, split };
+    split.catch(() => {
+      if (lastSplit?.split === split) lastSplit = null; // a failed load is tried again
+    });
+  }
+  return lastSplit.split;
+}
+
+/** The data split of the last executed run (see runSplit). */
 let lastSplit: { key: string; split: Promise<DataSplit> } | null = null;
 
 /** Label budgets per readout of a list of evaluations (inverse of evaluationsOf). */
@@ -574,24 +584,8 @@ export async function runBenchmark(
   const specs = runSpecs(opts);
   const log = opts.log ?? (() => undefined);
   mkdirSync(opts.outDir, { recursive: true });
-  const first = specs[0]!.splitConfig;
-  const split = await loadDataSplit(first);
-  if (!split.eval) throw new ConfigError('the benchmark needs a held-out test volume (data.evalZ)');
-  if (!split.valid)
-    throw new ConfigError(
-      'the benchmark needs held-out validation sections to choose segmentation parameters (data.validZ)',
-    );
-  if (!split.train.labels)
-    throw new ConfigError(`the benchmark needs training labels (${first.data.labelsKey})`);
-  // one error before any run starts, not one per run from inside each worker
-  const trainShape = split.train.raw.shape;
-  const tooLarge = specs.find((s) => !cropFits(trainShape, s.config.model.crop));
-  if (tooLarge)
-    throw new ConfigError(
-      `model.crop ${tooLarge.config.model.crop.join('x')} is larger than the training volume ${trainShape.join('x')} (${split.source}): set a smaller model.crop or more training sections (data.trainZ)`,
-    );
-
-  // Finished runs are read back; the others are executed here or in worker processes.
+  // Finished runs are read back; the others are executed here or in worker processes, which start now
+  // (they load modules and the split meanwhile) and get their runs once the split has passed its checks.
   const records: (RunRecord | null)[] = specs.map((spec, i) => {
     const done = finishedRun(spec, opts.outDir);
     if (done) log(`[${i + 1}/${specs.length}] ${spec.policy} seed ${spec.seed}: finished earlier, skipped`);
@@ -599,28 +593,41 @@ export async function runBenchmark(
   });
   const todo = specs.filter((_, i) => records[i] === null);
   const backend = activeBackend()?.name ?? 'auto';
-  const outcomes = opts.queue
-    ? await runQueued(todo, opts.queue, opts.outDir, backend, log)
-    : opts.jobs === undefined
-      ? await runHere(todo, specs, opts.outDir, split, log)
-      : await runInProcesses(todo, {
-          jobs: opts.jobs,
-          root: opts.outDir,
-          backend,
-          preload: opts.preload ?? [],
-          log,
-        });
+  const pool = { root: opts.outDir, backend, preload: opts.preload ?? [], log };
+  const workers: WorkerProcess[] =
+    opts.jobs !== undefined && !opts.queue ? startWorkers(todo, { ...pool, jobs: opts.jobs }) : [];
+  let split: DataSplit;
+  const first = specs[0]!.splitConfig;
+  try {
+    split = await loadDataSplit(first);
+    checkSplit(split, specs, first);
+  } catch (e) {
+    for (const w of workers) w.close();
+    throw e;
+  }
+  // Runs elsewhere (worker processes, the queue) are handed out first, longest first; this process
+  // computes the learning-free control (it needs only the split) while they run, not after them.
+  const elsewhere = opts.queue
+    ? runQueued(todo, opts.queue, opts.outDir, backend, log)
+    : opts.jobs !== undefined
+      ? runInProcesses(todo, { ...pool, jobs: opts.jobs, workers })
+      : null;
+  if (elsewhere) {
+    elsewhere.catch(() => undefined); // a failure is raised where it is awaited, below
+    await new Promise((resolve) => setImmediate(resolve)); // the run requests go out now
+  }
+  log('learning-free control: smoothed intensity, parameters chosen on validation');
+  const control = learningFreeControl(split.valid!, split.eval!, first);
+  log(
+    `  learning-free: test VOI sum ${control.test.voi_sum.toFixed(3)}, ARAND ${control.test.arand.toFixed(3)}`,
+  );
+  const outcomes = elsewhere ? await elsewhere : await runHere(todo, specs, opts.outDir, split, log);
   const failed: FailedRun[] = [];
   todo.forEach((spec, k) => {
     const o = outcomes[k]!;
     if ('record' in o) records[specs.indexOf(spec)] = o.record;
     else failed.push({ policy: spec.policy, seed: spec.seed, error: o.error });
   });
-  log('learning-free control: smoothed intensity, parameters chosen on validation');
-  const control = learningFreeControl(split.valid, split.eval, first);
-  log(
-    `  learning-free: test VOI sum ${control.test.voi_sum.toFixed(3)}, ARAND ${control.test.arand.toFixed(3)}`,
-  );
   return writeOutputs(
     opts,
     specs,
@@ -630,6 +637,23 @@ export async function runBenchmark(
     [control],
     startedAt,
   );
+}
+
+/** One error before any run starts (not one per run from inside each worker) for a split runs cannot use. */
+function checkSplit(split: DataSplit, specs: RunSpec[], first: Config): void {
+  if (!split.eval) throw new ConfigError('the benchmark needs a held-out test volume (data.evalZ)');
+  if (!split.valid)
+    throw new ConfigError(
+      'the benchmark needs held-out validation sections to choose segmentation parameters (data.validZ)',
+    );
+  if (!split.train.labels)
+    throw new ConfigError(`the benchmark needs training labels (${first.data.labelsKey})`);
+  const trainShape = split.train.raw.shape;
+  const tooLarge = specs.find((s) => !cropFits(trainShape, s.config.model.crop));
+  if (tooLarge)
+    throw new ConfigError(
+      `model.crop ${tooLarge.config.model.crop.join('x')} is larger than the training volume ${trainShape.join('x')} (${split.source}): set a smaller model.crop or more training sections (data.trainZ)`,
+    );
 }
 
 /** Run `todo` on the job queue (loaded only when asked for: workers and local runs do not need it). */

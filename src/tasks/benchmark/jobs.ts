@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { availableParallelism, freemem } from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Config } from '../../core/config.js';
 import { ConfigError } from '../../core/errors.js';
 import { describeRecord, type RunOutcome, type RunSpec, type RunStage } from './run-spec.js';
 import type { RunRecord } from './results.js';
@@ -13,6 +14,9 @@ import type { RunRecord } from './results.js';
  * depend only on its spec (every random draw comes from its seed), not on the runs before it in the same
  * process, so they are the same whatever N; a worker that dies takes only its current run with it and is
  * replaced for the runs still waiting.
+ * Workers are started ({@link startWorkers}) before the parent's own serial work (loading the split,
+ * checking it, the learning-free control) and get ready meanwhile (backend, plugins, the data split), so
+ * that their start-up overlaps that work instead of following it.
  */
 
 /**
@@ -62,6 +66,14 @@ export interface ChildRequest {
   preload: string[];
 }
 
+/** Parent -> child, first: get ready for runs on this data split (see {@link startWorkers}). */
+export interface ChildPrepare {
+  /** The runs' split config (`RunSpec.splitConfig`): the child loads that split before any run. */
+  splitConfig: Config;
+  backend: string;
+  preload: string[];
+}
+
 /** Child -> parent. */
 export type ChildMessage =
   | { type: 'log'; line: string }
@@ -84,6 +96,27 @@ export interface WorkerProcessOptions {
 export interface ProcessPoolOptions extends WorkerProcessOptions {
   /** Worker processes at a time. */
   jobs: number;
+  /** Workers already started ({@link startWorkers}), used first; the others are forked when needed. */
+  workers?: WorkerProcess[];
+}
+
+function checkJobs(jobs: number): void {
+  if (!Number.isInteger(jobs) || jobs < 1)
+    throw new ConfigError(`jobs: expected a positive integer, got ${jobs}`);
+}
+
+/**
+ * Fork the worker processes for `todo` now (at most `jobs`, no more than there are runs) and have each
+ * get ready for its runs: select the backend, load the plugins and the runs' data split. Module
+ * loading and the split take a worker seconds; started before the parent's own serial work, they
+ * overlap it. Pass the workers to {@link runInProcesses}, which closes them; close them yourself if
+ * you do not get that far.
+ */
+export function startWorkers(todo: RunSpec[], opts: ProcessPoolOptions): WorkerProcess[] {
+  checkJobs(opts.jobs);
+  const workers = Array.from({ length: Math.min(opts.jobs, todo.length) }, () => new WorkerProcess(opts));
+  for (const w of workers) w.prepare(todo[0]!.splitConfig);
+  return workers;
 }
 
 /** The child entry, next to this file (run-child.ts under tsx, run-child.js when built). */
@@ -108,8 +141,8 @@ function describe(name: string, a: Activity): string {
  * or raises is an `{ error }` outcome; the others are unaffected (a dead worker is replaced).
  */
 export async function runInProcesses(todo: RunSpec[], opts: ProcessPoolOptions): Promise<RunOutcome[]> {
-  if (!Number.isInteger(opts.jobs) || opts.jobs < 1)
-    throw new ConfigError(`jobs: expected a positive integer, got ${opts.jobs}`);
+  checkJobs(opts.jobs);
+  const started = [...(opts.workers ?? [])];
   const outcomes: RunOutcome[] = new Array<RunOutcome>(todo.length);
   const order = dispatchOrder(todo);
   const active = new Map<string, Activity>();
@@ -126,12 +159,13 @@ export async function runInProcesses(todo: RunSpec[], opts: ProcessPoolOptions):
 
   // Each lane owns one worker process and feeds it the next run until none is left.
   const lane = async () => {
-    let worker: WorkerProcess | null = null;
+    let worker: WorkerProcess | null = started.shift() ?? null;
     try {
       while (next < todo.length) {
         const k = order[next++]!;
         const spec = todo[k]!;
         const name = `${spec.policy}-s${spec.seed}${spec.part ? `/${spec.part}` : ''}`;
+        if (worker && !worker.alive) worker = null; // a started worker that died before its first run
         worker ??= new WorkerProcess(opts);
         active.set(name, { stage: 'start', step: 0, total: 0 });
         opts.log(`  ${name}: started in worker process ${worker.pid}`);
@@ -155,6 +189,7 @@ export async function runInProcesses(todo: RunSpec[], opts: ProcessPoolOptions):
     await Promise.all(Array.from({ length: Math.min(opts.jobs, todo.length) }, lane));
   } finally {
     clearInterval(timer);
+    for (const w of started) w.close(); // more started than lanes ran
   }
   return outcomes;
 }
@@ -221,6 +256,12 @@ export class WorkerProcess {
       };
       if (!this.alive || !this.child.send(req)) this.current.onExit('could not take the run');
     });
+  }
+
+  /** Have the worker get ready for runs on this split (backend, plugins, the split loaded) before its first. */
+  prepare(splitConfig: Config): void {
+    const m: ChildPrepare = { splitConfig, backend: this.opts.backend, preload: this.opts.preload };
+    if (this.alive) this.child.send(m);
   }
 
   /** Let the worker exit (it does once its IPC channel closes). */

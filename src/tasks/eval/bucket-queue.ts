@@ -21,9 +21,10 @@ export class BucketQueue {
   private readonly buckets: number;
   private readonly head: Int32Array; // first pool entry of each bucket's list (-1 = empty)
   private readonly tail: Int32Array; // last pool entry of each bucket's list
-  private prio: Float64Array;
-  private vals: Int32Array;
-  private next: Int32Array; // next entry in its bucket's list, or in the free list
+  // Pool entries, 16 bytes each in one buffer (a list walk touches one cache line per entry): priority
+  // at f64 [2i], value at i32 [4i + 2], next entry in its bucket's list or in the free list at i32 [4i + 3].
+  private f64: Float64Array;
+  private i32: Int32Array;
   private free = -1; // first free pool entry (-1 = none below `used`)
   private used = 0; // pool entries ever handed out
   private queued = 0; // entries waiting in buckets (not in the heap)
@@ -42,10 +43,8 @@ export class BucketQueue {
     this.scale = hi > lo ? buckets / (hi - lo) : 0;
     this.head = new Int32Array(buckets).fill(-1);
     this.tail = new Int32Array(buckets).fill(-1);
-    const c = 1024;
-    this.prio = new Float64Array(c);
-    this.vals = new Int32Array(c);
-    this.next = new Int32Array(c);
+    this.f64 = new Float64Array(2 * 1024);
+    this.i32 = new Int32Array(this.f64.buffer);
   }
 
   get size(): number {
@@ -60,16 +59,16 @@ export class BucketQueue {
     }
     // Append to bucket b's list.
     let i = this.free;
-    if (i >= 0) this.free = this.next[i]!;
+    if (i >= 0) this.free = this.i32[4 * i + 3]!;
     else {
-      if (this.used === this.vals.length) this.grow();
+      if (2 * this.used === this.f64.length) this.grow();
       i = this.used++;
     }
-    this.prio[i] = priority;
-    this.vals[i] = value;
-    this.next[i] = -1;
+    this.f64[2 * i] = priority;
+    this.i32[4 * i + 2] = value;
+    this.i32[4 * i + 3] = -1;
     if (this.head[b] === -1) this.head[b] = i;
-    else this.next[this.tail[b]!] = i;
+    else this.i32[4 * this.tail[b]! + 3] = i;
     this.tail[b] = i;
     this.queued++;
   }
@@ -83,7 +82,18 @@ export class BucketQueue {
   /** Remove the smallest entry and return its value (-1 when empty). */
   pop(): number {
     if (this.heap.size === 0) this.refill();
-    return this.heap.pop();
+    const value = this.heap.pop();
+    // Empty: start again from bucket 0, so that the next pushes (a flood of the next section, which
+    // starts low again) wait in their buckets; left at this flood's high end, every push of the next
+    // would go to the heap, which then holds that flood's whole frontier.
+    if (this.heap.size === 0 && this.queued === 0) {
+      this.current = 0;
+      // Every pool entry is free again: hand them out in order from the first (a free list left in
+      // the order of the last flood's frees would scatter the next flood's lists over the pool).
+      this.used = 0;
+      this.free = -1;
+    }
+    return value;
   }
 
   private bucketOf(priority: number): number {
@@ -91,39 +101,31 @@ export class BucketQueue {
     return b < 0 ? 0 : b >= this.buckets ? this.buckets - 1 : b;
   }
 
-  /** Move the next non-empty bucket into the (empty) heap; start again from bucket 0 when all are empty. */
+  /** Move the next non-empty bucket into the (empty) heap. */
   private refill(): void {
-    if (this.queued === 0) {
-      this.current = 0;
-      return;
-    }
+    if (this.queued === 0) return;
     let b = this.current + 1;
     while (this.head[b] === -1) b++;
     this.current = b;
     let i = this.head[b]!;
     const last = this.tail[b]!;
+    const { f64, i32 } = this;
     while (i !== -1) {
-      this.heap.push(this.prio[i]!, this.vals[i]!);
+      this.heap.push(f64[2 * i]!, i32[4 * i + 2]!);
       this.queued--;
-      i = this.next[i]!;
+      i = i32[4 * i + 3]!;
     }
     // The whole list goes to the free list.
-    this.next[last] = this.free;
+    i32[4 * last + 3] = this.free;
     this.free = this.head[b]!;
     this.head[b] = -1;
     this.tail[b] = -1;
   }
 
   private grow(): void {
-    const c = this.vals.length * 2;
-    const prio = new Float64Array(c);
-    const vals = new Int32Array(c);
-    const next = new Int32Array(c);
-    prio.set(this.prio);
-    vals.set(this.vals);
-    next.set(this.next);
-    this.prio = prio;
-    this.vals = vals;
-    this.next = next;
+    const f64 = new Float64Array(2 * this.f64.length);
+    f64.set(this.f64);
+    this.f64 = f64;
+    this.i32 = new Int32Array(f64.buffer);
   }
 }

@@ -1,7 +1,6 @@
 import { InputError } from '../../core/errors.js';
 import type { Shape3 } from '../../data/types.js';
 import { distanceTransform } from './distance-transform.js';
-import { UnionFind } from './union-find.js';
 
 /*
  * Watershed seeds robust to noisy boundary maps. Seeding at every local minimum of a noisy map (or at
@@ -79,21 +78,19 @@ class HMinimaScratch {
   readonly order: Uint32Array;
   readonly key: Uint16Array;
   readonly start = new Uint32Array(KEYS + 1);
-  readonly uf: UnionFind;
-  readonly rank: Uint8Array;
-  readonly minOf: Int32Array; // root -> voxel of its basin's minimum
-  readonly state: Uint8Array; // 0 not yet flooded, 1 flooded, 2 flooded and a minimum
-  readonly dynamic: Float64Array; // by minimum voxel; Infinity = never died
+  // Per voxel, side by side (one cache line for a random access): [2v] union-find parent, [2v + 1] the
+  // voxel of its basin's minimum (meaningful at roots).
+  readonly node: Int32Array;
+  // Per voxel: bits 0-1 state (0 not yet flooded, 1 flooded, 2 flooded and a minimum still a seed
+  // candidate), bits 2-7 union-by-rank rank (< 32 for any block below 2^32 voxels).
+  readonly flags: Uint8Array;
   readonly queue: Int32Array;
   readonly nb = new Int32Array(6);
   constructor(n: number) {
     this.order = new Uint32Array(n);
     this.key = new Uint16Array(n);
-    this.uf = new UnionFind(n);
-    this.rank = new Uint8Array(n);
-    this.minOf = new Int32Array(n);
-    this.state = new Uint8Array(n);
-    this.dynamic = new Float64Array(n);
+    this.node = new Int32Array(2 * n);
+    this.flags = new Uint8Array(n);
     this.queue = new Int32Array(n);
   }
 }
@@ -127,6 +124,11 @@ function ascendingOrder(
   return m;
 }
 
+const FLOODED = 1;
+const MINIMUM = 2;
+const STATE = 3; // state bits of flags
+const RANK1 = 4; // rank 1 in flags
+
 /**
  * The h-minima pass on one block (the whole volume, or one section in 2D mode): seeds labelled 1..c in
  * `labels` (a zeroed view of the block) in ascending order of their minimum; returns each seed's
@@ -143,43 +145,53 @@ function hMinimaBlock(
   s: HMinimaScratch,
 ): number[] {
   const m = ascendingOrder(map, include, ks, s);
-  const { order, uf, rank, minOf, state, dynamic, queue, nb } = s;
-  const parent = uf.parent;
+  const { order, node, flags, queue, nb } = s;
   const n = map.length;
-  state.fill(0, 0, n);
-  rank.fill(0, 0, n);
-  dynamic.fill(Infinity, 0, n);
+  flags.fill(0, 0, n);
+  const find = (i: number): number => {
+    // path halving on node[2i]
+    while (node[2 * i] !== i) {
+      const g = node[2 * node[2 * i]!]!;
+      node[2 * i] = g;
+      i = g;
+    }
+    return i;
+  };
   // Dynamics by union-find flooding in ascending order: when two basins meet at level l, the one with
-  // the higher minimum (later index on ties) dies with dynamic l - its minimum. Trees are joined by rank
-  // (minOf keeps each root's basin minimum, so which root survives does not matter).
+  // the higher minimum (later index on ties) dies with dynamic l - its minimum, and stays a seed
+  // candidate only if that dynamic is at least h (a minimum dies once: its basin's minimum is the other
+  // one from then on). Trees are joined by rank (node[2r + 1] keeps each root's basin minimum, so which
+  // root survives does not matter).
   for (let i = 0; i < m; i++) {
     const v = order[i]!;
-    state[v] = 2;
-    parent[v] = v;
-    minOf[v] = v;
+    flags[v] = MINIMUM;
+    node[2 * v] = v;
+    node[2 * v + 1] = v;
     const level = map[v]!;
     let rv = v;
     const k = faceNeighbours(v, shape, mode2d, nb);
     for (let j = 0; j < k; j++) {
       const u = nb[j]!;
-      if (state[u] === 0) continue;
-      const ru = uf.find(u);
+      if ((flags[u]! & STATE) === 0) continue;
+      const ru = find(u);
       if (ru === rv) continue;
-      const mu = minOf[ru]!;
-      const mv = minOf[rv]!;
+      const mu = node[2 * ru + 1]!;
+      const mv = node[2 * rv + 1]!;
       const uDeeper = map[mu]! < map[mv]! || (map[mu]! === map[mv]! && mu < mv);
       const dying = uDeeper ? mv : mu;
       if (dying === v)
-        state[v] = 1; // a voxel that joins a basin at once is no minimum at all
-      else dynamic[dying] = Math.min(dynamic[dying]!, level - map[dying]!);
+        flags[v] = FLOODED; // a voxel that joins a basin at once is no minimum at all
+      else if (level - map[dying]! < h) flags[dying] = (flags[dying]! & ~STATE) | FLOODED;
       const keepMin = uDeeper ? mu : mv;
       // union by rank
       let root = ru;
       let child = rv;
-      if (rank[ru]! < rank[rv]!) [root, child] = [rv, ru];
-      else if (rank[ru] === rank[rv]) rank[ru]!++;
-      uf.link(child, root);
-      minOf[root] = keepMin;
+      const rankU = flags[ru]! >> 2;
+      const rankV = flags[rv]! >> 2;
+      if (rankU < rankV) [root, child] = [rv, ru];
+      else if (rankU === rankV) flags[ru] = flags[ru]! + RANK1;
+      node[2 * child] = root;
+      node[2 * root + 1] = keepMin;
       rv = root;
     }
   }
@@ -187,7 +199,7 @@ function hMinimaBlock(
   const minima: number[] = [];
   for (let i = 0; i < m; i++) {
     const mv = order[i]!;
-    if (state[mv] !== 2 || dynamic[mv]! < h || labels[mv] !== 0) continue;
+    if ((flags[mv]! & STATE) !== MINIMUM || labels[mv] !== 0) continue;
     minima.push(mv);
     const id = minima.length;
     const limit = map[mv]! + h;
