@@ -113,6 +113,7 @@ export {
   AFFINITY_IN_PLANE_CHANNELS,
   type AffinityNetOptions,
   type InputNorm,
+  type TokenFusion,
   type AffinityStepResult,
 } from './models/affinity-net.js';
 export { InPlaneUNet } from './models/affinity-unet.js';
