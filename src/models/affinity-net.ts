@@ -81,16 +81,13 @@ export const AFFINITY_RAW_CHANNELS = 8;
  * The in-plane U-Net is on by default: the pointwise fusion of 16 px tokens with one 3x3x3 conv of raw
  * could place membranes but not tell faint ones from texture. ISBI, scratch, crop 4x128x128, 200 steps,
  * validation sections 16-19 (VOI sum, seeds 1 / 2): without it 0.774 / 0.843; [8, 16, 32] 0.563 / 0.628
- * (y, x loss only), membrane pixel F1 0.61 -> 0.68. Deeper ([8, 16, 32, 64]: 0.546 / 0.775) did not win
- * over two seeds. It makes a finetuning step ~1.9x slower (one process, loaded machine).
- */
-/*
- * Four levels since 2026-11-30: at the full preset's budget (scratch, 2,000 steps, lr 5e-3, y/x loss, crop
- * 4x128x128), validation sections 16-19 (parameters chosen there), VOI sum seeds 1 / 2 / 3: [8, 16, 32]
- * 0.313 / 0.251 / 0.353, [8, 16, 32, 64] 0.225 / 0.169 / 0.187 (paired mean -0.112, 95 % t [-0.229,
- * +0.005]: better on 3 of 3 seeds), [8, 16, 32, 64, 128] 0.192 / 0.208 / 0.191 (not better than four
- * levels, and slower); membrane pixel F1 0.75 -> 0.80. A field of view of about 55 px instead of 25 tells
- * membranes from the texture inside cells. About 1.3x the step time of three levels.
+ * (y, x loss only), membrane pixel F1 0.61 -> 0.68; at 200 steps a fourth level (0.546 / 0.775) did not
+ * yet win. At the full preset's budget it does (scratch, 2,000 steps, lr 5e-3, validation VOI sum, seeds
+ * 1 / 2 / 3): [8, 16, 32] 0.313 / 0.251 / 0.353, [8, 16, 32, 64] 0.225 / 0.169 / 0.187 (paired mean
+ * -0.112, 95 % t [-0.228, +0.004], better on 3 of 3 seeds; membrane pixel F1 0.75 -> 0.80), [8, 16, 32,
+ * 64, 128] 0.192 / 0.208 / 0.191 (no better than four, and slower). A field of view of about 55 px instead
+ * of 25 tells membranes from the texture inside cells; four levels since 2026-11-30. A finetuning step
+ * costs ~1.3x that of three levels (`finetune_step` 140 vs 106 ms, quiet).
  */
 export const AFFINITY_IN_PLANE_CHANNELS: number[] = [8, 16, 32, 64];
 export const AFFINITY_FUSE_KERNEL = 1;
@@ -325,16 +322,18 @@ export class AffinityNet {
     }
     if (this.inPlane && this.fuseInPlane) {
       // tokens enter the U-Net at their own resolution, each section of a patch getting its token:
-      // [b*gz, 1, gy*gx, c] * ones [1, pz, 1, 1] -> [b, d, gy, gx, c] (a broadcast: its gradient is a sum)
+      // [b*gz, 1, gy*gx, c] broadcast to [b*gz, pz, gy*gx, c] = [b, d, gy, gx, c] (its gradient is a sum)
       const inject =
         this.tokenLevel >= 0
           ? {
               level: this.tokenLevel,
               features: tf.reshape(
-                tf.mul(
-                  tf.reshape(t, [batch * gz, 1, gy * gx, this.proj.outDim]),
-                  tf.ones([1, this.config.patch[0], 1, 1]),
-                ),
+                tf.broadcastTo(tf.reshape(t, [batch * gz, 1, gy * gx, this.proj.outDim]), [
+                  batch * gz,
+                  this.config.patch[0],
+                  gy * gx,
+                  this.proj.outDim,
+                ]),
                 [batch, d, gy, gx, this.proj.outDim],
               ) as tf.Tensor5D,
             }
