@@ -17,7 +17,7 @@
  * tiering up the JS and wasm code of a finetuning step, prediction and segmentation), paid by every
  * worker, at once when two start together.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend } from '../src/core/backend.js';
@@ -25,8 +25,12 @@ import { runBenchmark, runSpecs, type BenchmarkOptions } from '../src/tasks/benc
 import { runCost } from '../src/tasks/benchmark/jobs.js';
 
 interface BenchJobsOptions {
-  /** Finetuning steps per run (the largest part of a run). Default 40. */
-  finetuneSteps?: number;
+  /**
+   * Finetuning steps per run (the largest part of a run), one row each. Default [40, 160]: 40 is the
+   * config the ratio was first quoted at, where each worker's start is a third of its lane; 160 makes
+   * the runs' own work the larger part.
+   */
+  finetuneSteps?: number[];
   /**
    * Timings of each setting, alternated (1, 2, 2, 1, ...); the best of each is reported, since the
    * machine may be shared. Default 2.
@@ -44,11 +48,34 @@ const config = (finetuneSteps: number): BenchmarkOptions['config'] => ({
   finetune: { steps: finetuneSteps, batchSize: 1, validEvery: 0 },
 });
 
-/** Rows for bench/run.ts. */
+/** Clock ticks a second of /proc's CPU times (USER_HZ: 100 on every Linux port Node supports). */
+const USER_HZ = 100;
+
+/**
+ * CPU seconds (user + system) of this process's exited, reaped children (/proc/self/stat: cutime +
+ * cstime), or null where /proc is missing. runBenchmark returns only after its workers have exited.
+ */
+function childrenCpuSeconds(): number | null {
+  if (!existsSync('/proc/self/stat')) return null;
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / USER_HZ; // fields 16 and 17 of proc(5)
+}
+
+const round1 = (x: number) => +x.toFixed(1);
+
+/** Rows for bench/run.ts: one per finetuning-steps setting. */
 export async function benchJobs(opts: BenchJobsOptions = {}): Promise<object[]> {
-  const finetuneSteps = opts.finetuneSteps ?? 40;
-  const reps = opts.reps ?? 2;
+  const rows: object[] = [];
+  for (const steps of opts.finetuneSteps ?? [40, 160]) rows.push(await benchJobsAt(steps, opts.reps ?? 2));
+  return rows;
+}
+
+async function benchJobsAt(finetuneSteps: number, reps: number): Promise<object> {
   const walls: Record<number, number[]> = { 1: [], 2: [] };
+  // CPU seconds of each timing: this process (the parent) and its worker processes (all their threads)
+  const parentCpu: Record<number, number[]> = { 1: [], 2: [] };
+  const workersCpu: Record<number, (number | null)[]> = { 1: [], 2: [] };
   const loads: number[] = [];
   const scores: Record<number, string> = {};
   const options = (outDir: string, jobs: number): BenchmarkOptions => ({
@@ -65,9 +92,15 @@ export async function benchJobs(opts: BenchJobsOptions = {}): Promise<object[]> 
   for (const jobs of order) {
     const out = mkdtempSync(join(tmpdir(), `dbmim-bench-jobs${jobs}-`));
     try {
+      const children0 = childrenCpuSeconds();
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       const { results } = await runBenchmark(options(out, jobs));
       walls[jobs]!.push((performance.now() - t0) / 1000);
+      const cpu = process.cpuUsage(cpu0);
+      parentCpu[jobs]!.push((cpu.user + cpu.system) / 1e6);
+      const children1 = childrenCpuSeconds();
+      workersCpu[jobs]!.push(children0 === null || children1 === null ? null : children1 - children0);
       loads.push(loadavg()[0]!);
       // a timing of runs that failed would measure nothing
       if (results.failed?.length)
@@ -87,33 +120,45 @@ export async function benchJobs(opts: BenchJobsOptions = {}): Promise<object[]> 
     }
   }
   const best = (jobs: number) => Math.min(...walls[jobs]!);
-  return [
-    {
-      name: 'bench_jobs',
-      runs: specs.length,
-      run_costs: Object.fromEntries(
-        specs.map((r) => [`${r.policy}-s${r.seed}${r.part ? `/${r.part}` : ''}`, runCost(r)]),
-      ),
-      finetune_steps: finetuneSteps,
-      jobs1_s: +best(1).toFixed(1),
-      jobs2_s: +best(2).toFixed(1),
-      ratio: +(best(2) / best(1)).toFixed(3),
-      jobs1_s_each: walls[1]!.map((w) => +w.toFixed(1)),
-      jobs2_s_each: walls[2]!.map((w) => +w.toFixed(1)),
-      identical_results: scores[1] === scores[2],
-      cores: availableParallelism(),
-      // after each timing: a 1-minute load above ~1 means other work shared the cores
-      load_avg_1min: loads.map((l) => +l.toFixed(2)),
-    },
-  ];
+  const cpuEach = (jobs: number) =>
+    parentCpu[jobs]!.map((p, i) => {
+      const w = workersCpu[jobs]![i];
+      return { parent: round1(p), workers: w === null ? null : round1(w) };
+    });
+  // least total CPU of a setting (parent + workers): the work it did, whatever else the machine ran
+  const leastCpu = (jobs: number) => {
+    const totals = cpuEach(jobs).map((c) => (c.workers === null ? NaN : c.parent + c.workers));
+    return Math.min(...totals);
+  };
+  return {
+    name: 'bench_jobs',
+    runs: specs.length,
+    run_costs: Object.fromEntries(
+      specs.map((r) => [`${r.policy}-s${r.seed}${r.part ? `/${r.part}` : ''}`, runCost(r)]),
+    ),
+    finetune_steps: finetuneSteps,
+    jobs1_s: +best(1).toFixed(1),
+    jobs2_s: +best(2).toFixed(1),
+    ratio: +(best(2) / best(1)).toFixed(3),
+    jobs1_s_each: walls[1]!.map((w) => +w.toFixed(1)),
+    jobs2_s_each: walls[2]!.map((w) => +w.toFixed(1)),
+    jobs1_cpu_s_each: cpuEach(1),
+    jobs2_cpu_s_each: cpuEach(2),
+    // CPU of --jobs 2 over --jobs 1: above 1 by the work a second process repeats (its start)
+    cpu_ratio: +(leastCpu(2) / leastCpu(1)).toFixed(3),
+    identical_results: scores[1] === scores[2],
+    cores: availableParallelism(),
+    // after each timing: a 1-minute load above ~1 means other work shared the cores
+    load_avg_1min: loads.map((l) => +l.toFixed(2)),
+  };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const arg = (name: string) => {
     const i = process.argv.indexOf(name);
-    return i >= 0 ? Number(process.argv[i + 1]) : undefined;
+    return i >= 0 ? process.argv[i + 1]!.split(',').map(Number) : undefined;
   };
   const backend = await selectBackend();
-  const rows = await benchJobs({ finetuneSteps: arg('--finetune-steps'), reps: arg('--reps') });
+  const rows = await benchJobs({ finetuneSteps: arg('--finetune-steps'), reps: arg('--reps')?.[0] });
   for (const r of rows) console.log(JSON.stringify({ backend: backend.name, ...r }));
 }
