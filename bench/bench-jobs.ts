@@ -1,21 +1,29 @@
 /*
- * Wall time of a small synthetic benchmark run with `--jobs 1` and `--jobs 2` (worker processes), and
- * their ratio: `npm run bench -- --only bench_jobs`, or directly `node --import tsx bench/bench-jobs.ts
- * [--reps 2] [--finetune-steps 40]`.
+ * Wall time of a small synthetic benchmark run with `--jobs 1` and `--jobs 2` (worker processes), their
+ * ratio, and the CPU seconds of each setting: `npm run bench -- --only bench_jobs`, or directly
+ * `node --import tsx bench/bench-jobs.ts [--reps 2] [--finetune-steps 40,160]`.
  * Both settings run the same runs into fresh directories: the quick preset's rows `random` and `scratch`
- * at seeds 1 and 2, each read out by a probe (16 labelled crops) and by finetuning (all labels). A
- * `random` run pretrains and then does both readouts; `scratch` has nothing to share between its
- * readouts and is split into one run per readout, so 6 runs: 2 long and 4 short, which 2 workers can
- * share evenly (longest first). The row lists them with their scheduling cost and says whether every
- * run's scores and loss curves came out identical. Each worker pays its own start (module loading,
- * first-run warm-up, a few seconds), so on a machine with 2 free cores the ratio is 0.5 plus that
- * start over the serial time; with other work on the machine it says little (see load_avg_1min).
- * Workers are forked before the parent loads and checks the split, load theirs meanwhile, and the
- * parent computes the learning-free control while they run (jobs.ts), so the parent's serial work is
- * no longer added to either setting; what remains is each worker's own start: importing the modules
- * (~2.2 s CPU under tsx, ~1.7 s from dist/) and the first run's warm-up (~2.5 s: V8 compiling and
- * tiering up the JS and wasm code of a finetuning step, prediction and segmentation), paid by every
- * worker, at once when two start together.
+ * at seeds 1 and 2 (tiny model, a 16x64x64 synthetic volume), each read out by a probe (16 labelled
+ * crops) and by finetuning (all labels). A `random` run pretrains (24 MIM updates) and then does both
+ * readouts; `scratch` is split into one run per readout, so 6 runs: 2 long and 4 short, handed out
+ * longest first. One row per finetuning-steps setting: 40 (the config first quoted) and 160. Each row
+ * says whether every run's scores and loss curves came out identical, and the CPU seconds (user +
+ * system, all threads) of the parent and of its worker processes (reaped children, /proc), each timing.
+ *
+ * Where the time goes (measured 2026-11-30 on the project's 2-core machine; see the README): `--jobs 1`
+ * is one worker process, and it keeps more than one core busy. Of a worker's CPU, a fifth to a quarter
+ * is V8's background threads (optimizing compiler: about 4 s of compiling in a worker's first run, then a
+ * trickle; concurrent and parallel GC), which at `--jobs 1` run on the otherwise idle second core, as do
+ * the parent's split loading and learning-free control. So `--jobs 1`'s wall time is about its
+ * worker's main-thread CPU, while `--jobs 2`'s is at least all the CPU of both workers and the parent
+ * over 2 cores. Each worker also pays its own start: module loading (~1.3 s CPU from dist/, ~2.6 s
+ * under tsx) and its first run's warm-up (~4 s CPU more than a warm run: the JIT compiling tfjs, the
+ * generated wasm-loop builders, the segmentation code). At 40 finetuning steps a run that start is a
+ * third of the runs' own ~15 s CPU: `--jobs 2` needed 1.4x the CPU of `--jobs 1`, which bounds the
+ * ratio near 0.95 (measured 0.944 on a quiet machine). At 160 steps the start is small against ~60 s
+ * of runs: the two settings took the same CPU within noise and the bound is about 0.6. The rest
+ * (no barrier, lanes balanced, workers reused, the split loaded while workers start) was checked;
+ * the cost left is V8's per-process start, which Node 20 cannot share between processes.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
