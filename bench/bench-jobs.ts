@@ -23,7 +23,8 @@
  * ratio near 0.95 (measured 0.944 on a quiet machine). At 160 steps the start is small against ~60 s
  * of runs: the two settings took the same CPU within noise and the bound is about 0.6. The rest
  * (no barrier, lanes balanced, workers reused, the split loaded while workers start) was checked;
- * the cost left is V8's per-process start, which Node 20 cannot share between processes.
+ * the cost left is each process's own start: Node 20 has no compile cache for ES modules (Node 22's
+ * keeps bytecode, not the optimized code that most of the warm-up goes into).
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
