@@ -71,6 +71,8 @@ test('bench --jobs 1 and --jobs 2: results.json identical run by run; progress n
   // Two worker processes, and a progress line naming both runs while both were active.
   const pids = new Set(lines.map((l) => /started in worker process (\d+)/.exec(l)?.[1]).filter(Boolean));
   assert.is(pids.size, 2, lines.join('\n'));
+  // Both have exited (and been reaped) by the time runBenchmark returns: none outlives it.
+  for (const pid of pids) assert.throws(() => process.kill(Number(pid), 0), /ESRCH/);
   assert.ok(
     lines.some((l) => /active: .*random-s1.*random-s2|active: .*random-s2.*random-s1/.test(l)),
     'a progress line lists both active runs',

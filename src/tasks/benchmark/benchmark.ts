@@ -602,7 +602,7 @@ export async function runBenchmark(
     split = await loadDataSplit(first);
     checkSplit(split, specs, first);
   } catch (e) {
-    for (const w of workers) w.close();
+    await Promise.all(workers.map((w) => w.close()));
     throw e;
   }
   // Runs elsewhere (worker processes, the queue) are handed out first, longest first; this process

@@ -28,6 +28,8 @@ export const RUN_MEMORY_BYTES = 1.5 * 2 ** 30;
 const STATUS_EVERY_S = 15;
 /** Lines of a dead worker's stderr quoted in its run's error. */
 const STDERR_TAIL_LINES = 5;
+/** A closed worker that has not exited after this many seconds is killed (it should exit at once). */
+const EXIT_GRACE_S = 10;
 
 /** Default `--jobs`: one per core, capped by free memory (at least 1). */
 export function defaultJobs(): number {
@@ -137,12 +139,14 @@ function describe(name: string, a: Activity): string {
 
 /**
  * Execute `todo` in `jobs` worker processes, longest first ({@link dispatchOrder}); outcomes in the order
- * of `todo`. A run whose process dies
- * or raises is an `{ error }` outcome; the others are unaffected (a dead worker is replaced).
+ * of `todo`, once every worker process has exited (none outlives the call, and their CPU time is then
+ * counted in this process's children's). A run whose process dies or raises is an `{ error }` outcome;
+ * the others are unaffected (a dead worker is replaced).
  */
 export async function runInProcesses(todo: RunSpec[], opts: ProcessPoolOptions): Promise<RunOutcome[]> {
   checkJobs(opts.jobs);
   const started = [...(opts.workers ?? [])];
+  const closing: Promise<void>[] = [];
   const outcomes: RunOutcome[] = new Array<RunOutcome>(todo.length);
   const order = dispatchOrder(todo);
   const active = new Map<string, Activity>();
@@ -167,6 +171,7 @@ export async function runInProcesses(todo: RunSpec[], opts: ProcessPoolOptions):
         const name = `${spec.policy}-s${spec.seed}${spec.part ? `/${spec.part}` : ''}`;
         if (worker && !worker.alive) worker = null; // a started worker that died before its first run
         worker ??= new WorkerProcess(opts);
+        closing.push(worker.exited); // a replaced (dead) worker's has settled
         active.set(name, { stage: 'start', step: 0, total: 0 });
         opts.log(`  ${name}: started in worker process ${worker.pid}`);
         outcomes[k] = await worker.run(spec, (a) => {
@@ -182,14 +187,15 @@ export async function runInProcesses(todo: RunSpec[], opts: ProcessPoolOptions):
         status();
       }
     } finally {
-      worker?.close();
+      if (worker) closing.push(worker.close());
     }
   };
   try {
     await Promise.all(Array.from({ length: Math.min(opts.jobs, todo.length) }, lane));
   } finally {
     clearInterval(timer);
-    for (const w of started) w.close(); // more started than lanes ran
+    for (const w of started) closing.push(w.close()); // more started than lanes ran
+    await Promise.all(closing);
   }
   return outcomes;
 }
@@ -203,6 +209,8 @@ export class WorkerProcess {
     onExit: (how: string) => void;
   } | null = null;
   alive = true;
+  /** Settles once the process has exited. */
+  readonly exited: Promise<void>;
 
   constructor(private readonly opts: WorkerProcessOptions) {
     // Under tsx the entry is TypeScript: the child needs the loader too (inherited when the parent has it).
@@ -218,10 +226,17 @@ export class WorkerProcess {
     this.child.stdout!.on('data', (c: Buffer) => this.forward(c, false));
     this.child.stderr!.on('data', (c: Buffer) => this.forward(c, true));
     this.child.on('message', (m: ChildMessage) => this.current?.onMessage(m));
-    this.child.on('error', (e) => this.exited(`failed: ${e.message}`));
     this.child.on('close', (code, signal) =>
-      this.exited(signal ? `was killed by ${signal}` : `exited with code ${code}`),
+      this.ended(signal ? `was killed by ${signal}` : `exited with code ${code}`),
     );
+    // 'exit', not 'close': once this side has disconnected, Node 20 emits no 'close' for the child
+    this.exited = new Promise((resolve) => {
+      this.child.on('exit', () => resolve());
+      this.child.on('error', (e) => {
+        this.ended(`failed: ${e.message}`);
+        if (this.child.pid === undefined) resolve(); // never started: no 'close' follows
+      });
+    });
   }
 
   get pid(): number | undefined {
@@ -264,9 +279,16 @@ export class WorkerProcess {
     if (this.alive) this.child.send(m);
   }
 
-  /** Let the worker exit (it does once its IPC channel closes). */
-  close(): void {
+  /**
+   * Let the worker exit (it does once its IPC channel closes); resolves when it has, killing it if it
+   * has not after {@link EXIT_GRACE_S}.
+   */
+  close(): Promise<void> {
     if (this.alive && this.child.connected) this.child.disconnect();
+    if (!this.alive) return this.exited;
+    const timer = setTimeout(() => this.kill(), EXIT_GRACE_S * 1000);
+    timer.unref();
+    return this.exited.finally(() => clearTimeout(timer));
   }
 
   /** Stop the worker now; its current run ends as an error. */
@@ -274,7 +296,7 @@ export class WorkerProcess {
     if (this.alive) this.child.kill('SIGKILL');
   }
 
-  private exited(how: string): void {
+  private ended(how: string): void {
     if (!this.alive) return;
     this.alive = false;
     const c = this.current;
