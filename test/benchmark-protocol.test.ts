@@ -17,7 +17,7 @@ import {
 } from '../src/tasks/benchmark/benchmark.js';
 import { pairedDifference, studentTQuantile } from '../src/tasks/benchmark/paired-stats.js';
 import { resultFile } from '../src/tasks/benchmark/run-spec.js';
-import { scoreOnSplit } from '../src/tasks/benchmark/score-split.js';
+import { heldOutAffinityLoss, scoreOnSplit } from '../src/tasks/benchmark/score-split.js';
 import { loadDataSplit } from '../src/tasks/data-split.js';
 import { encoderFromTensors } from '../src/tasks/segmentation/encoder-source.js';
 import { finetune } from '../src/tasks/segmentation/finetune.js';
@@ -278,3 +278,34 @@ test('a data file other than the shipped stack needs an explicit split: the erro
 });
 
 test.run();
+
+test('held-out affinity loss: the finetuning objective of the map (0 for the labels, ln 2 for 0.5, ordered)', async () => {
+  await selectBackend();
+  const config = resolveConfig({ finetune: { boundaryWeight: 2, channelWeights: [0, 1, 1] } });
+  const { raw, labels } = generateSynthetic({ shape: [2, 32, 32], seed: 5 });
+  const v = { raw, labels: labels! };
+  const truth = labelsToAffinities(v.labels);
+  const before = tf.memory().numTensors;
+  const exact = heldOutAffinityLoss(truth, v, config);
+  const half = heldOutAffinityLoss(
+    truth.map(() => 0.5),
+    v,
+    config,
+  );
+  // the truth blurred towards 0.5 scores between the two
+  const soft = heldOutAffinityLoss(
+    truth.map((a) => 0.2 + 0.6 * a),
+    v,
+    config,
+  );
+  // the truth with the y and x channels swapped is wrong where the two disagree
+  const n = truth.length / 3;
+  const swapped = truth.slice();
+  swapped.set(truth.subarray(2 * n, 3 * n), n);
+  swapped.set(truth.subarray(n, 2 * n), 2 * n);
+  assert.ok(exact < 1e-4, `exact ${exact}`);
+  assert.ok(Math.abs(half - Math.LN2) < 1e-5, `half ${half}`);
+  assert.ok(exact < soft && soft < half, `soft ${soft}`);
+  assert.ok(heldOutAffinityLoss(swapped, v, config) > soft, 'a wrong map scores worse');
+  assert.is(tf.memory().numTensors, before);
+});

@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/core/backend.js';
+import { AffinityNet } from '../src/models/affinity-net.js';
 import { runBenchmark, type BenchmarkOptions } from '../src/tasks/benchmark/benchmark.js';
+import type { EvaluationRecord } from '../src/tasks/benchmark/results.js';
 import { TINY_BENCH_CONFIG } from './tiny-bench-config.js';
 
 // The whole benchmark on synthetic volumes with a very small model and a handful of steps: it must
@@ -44,16 +46,30 @@ test('benchmark: results, report rows, figures; tensors flat; finished runs skip
       assert.is(e.test.threshold, e.validation.threshold, `${at}: test scored at the validation choice`);
       assert.ok(e.split.valid && e.split.test, `${at}: split recorded`);
       assert.is(e.labelCrops?.k ?? 'all', e.labelBudget);
+      for (const part of ['validation', 'test'] as const)
+        assert.ok(
+          e.affinityLoss && e.affinityLoss[part] > 0 && e.affinityLoss[part] < 10,
+          `${at} ${part} loss`,
+        );
     }
   }
+  // the probe reads the frozen encoder through the token head (no in-plane U-Net); finetuning keeps it
+  const head = async (part: string) => {
+    const net = await AffinityNet.load(join(out, 'runs', 'random-s1', part, 'finetune', 'model'));
+    const widths = net.options.inPlaneChannels;
+    net.dispose();
+    return widths;
+  };
+  assert.equal(await head('probe-k2'), []);
+  assert.ok((await head('finetune-all'))!.length > 0);
   // the same labelled crops for both rows at a seed, other crops at the other seed
   const hash = (policy: string, seed: number) =>
     results.runs.find((r) => r.policy === policy && r.seed === seed)!.evaluations[0]!.labelCrops!.sha256;
   assert.is(hash('random', 1), hash('scratch', 1));
   assert.is(hash('random', 2), hash('scratch', 2));
   assert.is.not(hash('random', 1), hash('random', 2));
-  // random - scratch paired over the two seeds, for both scores at every readout and budget
-  assert.is(results.comparisons.length, 2 * 2);
+  // random - scratch paired over the two seeds, for the three scores at every readout and budget
+  assert.is(results.comparisons.length, 2 * 3);
   for (const c of results.comparisons) {
     assert.is(c.row, 'random');
     assert.is(c.baseline, 'scratch');
@@ -63,7 +79,9 @@ test('benchmark: results, report rows, figures; tensors flat; finished runs skip
         results.runs
           .find((r) => r.policy === p && r.seed === seed)!
           .evaluations.find((x) => x.readout === c.readout && x.labelBudget === c.labelBudget)!;
-      return e('random').test[c.score] - e('scratch').test[c.score];
+      const score = (x: EvaluationRecord) =>
+        c.score === 'affinity_loss' ? x.affinityLoss!.test : x.test[c.score];
+      return score(e('random')) - score(e('scratch'));
     });
     assert.equal(c.differences, diffs);
     assert.ok(c.interval && c.interval[0] <= c.mean && c.mean <= c.interval[1]);

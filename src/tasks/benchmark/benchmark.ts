@@ -19,6 +19,7 @@ import { buildPretraining, type PretrainSetup } from '../pretrain/build.js';
 import { loadDataSplit, type DataSplit } from '../data-split.js';
 import type {
   BenchmarkResults,
+  ComparedScore,
   ComparisonRecord,
   ControlRecord,
   EvaluationRecord,
@@ -27,7 +28,7 @@ import type {
   PretrainRecord,
   RunRecord,
 } from './results.js';
-import { learningFreeControl, scoreOnSplit, type HeldOut } from './score-split.js';
+import { heldOutAffinityLoss, learningFreeControl, scoreOnSplit, type HeldOut } from './score-split.js';
 import type { AffinityNet } from '../../models/affinity-net.js';
 import {
   ISBI_SPLIT,
@@ -436,11 +437,14 @@ async function evaluate(
   log(
     `  ${e.readout} ${spec.policy} seed ${spec.seed}, ${crops ? `${crops.n} labelled crops` : 'all labels'}: ${steps} steps`,
   );
+  // the token probe has no in-plane U-Net: boundaries must come from the frozen encoder's features
+  const probeTokens = e.readout === 'probe' && config.finetune.probeHead === 'tokens';
   const ft = await finetune({
     config,
     ...(encoder ? { encoderWeights: encoder } : { encoderDir: null }),
     train: { raw: split.train.raw, labels: split.train.labels! },
     ...(crops ? { trainCrops: crops } : {}),
+    ...(probeTokens ? { netOptions: { inPlaneChannels: [] } } : {}),
     outDir: join(dir, 'finetune'),
     keepModel: true,
     onStep: (step) => hooks.progress?.('finetune', step, steps),
@@ -476,6 +480,10 @@ async function evaluate(
       segment: { seconds: scored.seconds },
       validation: scored.value.validation,
       test: scored.value.test,
+      affinityLoss: {
+        validation: heldOutAffinityLoss(affValid, va, config),
+        test: heldOutAffinityLoss(affTest, ev, config),
+      },
       perThreshold: scored.value.perThreshold,
     };
   } finally {
@@ -669,6 +677,13 @@ async function runQueued(
   return runOnQueue(todo, { target, store: checkStore(q.store), outDir, backend, log });
 }
 
+/** The test scores compared per seed: segmentation (VOI sum, ARAND) and the boundary map's own loss. */
+const COMPARED_SCORES = ['voi_sum', 'arand', 'affinity_loss'] as const;
+
+function testScore(e: EvaluationRecord, score: ComparedScore): number | undefined {
+  return score === 'affinity_loss' ? e.affinityLoss?.test : e.test[score];
+}
+
 /** Paired differences over seeds: each policy - random and each pretrained row - scratch. */
 export function compareRows(runs: RunRecord[]): ComparisonRecord[] {
   // score of row at (readout, budget) by seed
@@ -692,12 +707,13 @@ export function compareRows(runs: RunRecord[]): ComparisonRecord[] {
     const against = rows.filter((r) => r !== baseline && r !== PRETRAIN_BASELINE);
     for (const e of evals)
       for (const row of against)
-        for (const score of ['voi_sum', 'arand'] as const) {
+        for (const score of COMPARED_SCORES) {
+          // runs recorded before the affinity loss existed have none: they drop out of that comparison
           const of = (name: string) =>
             new Map(
-              [
-                ...(table.get(keyOf(name, e.readout, e.labelBudget)) ?? new Map<number, EvaluationRecord>()),
-              ].map(([seed, x]) => [seed, x.test[score]] as const),
+              [...(table.get(keyOf(name, e.readout, e.labelBudget)) ?? new Map<number, EvaluationRecord>())]
+                .map(([seed, x]) => [seed, testScore(x, score)] as const)
+                .filter((p): p is readonly [number, number] => p[1] !== undefined),
             );
           const d = pairedDifference(of(row), of(baseline));
           if (!d.seeds.length) continue;

@@ -57,6 +57,11 @@ export interface EvaluationRecord {
   /** Test scores at the parameters chosen on validation: the evaluation's result. */
   test: Scores & SegmentationParams;
   /**
+   * The finetuning objective of the predicted affinities on the validation and test sections (no
+   * segmentation involved). Absent in records written before it existed.
+   */
+  affinityLoss?: { validation: number; test: number };
+  /**
    * Test scores at every threshold of the sweep (seed dynamic as chosen): for reading the curve only,
    * never for choosing.
    */
@@ -87,8 +92,11 @@ export interface ComparisonRecord extends PairedDifference {
   baseline: string;
   readout: Readout;
   labelBudget: LabelBudget;
-  score: 'voi_sum' | 'arand';
+  score: ComparedScore;
 }
+
+/** Scores compared per seed: VOI sum and ARAND of the segmentation, and the affinity loss. */
+export type ComparedScore = 'voi_sum' | 'arand' | 'affinity_loss';
 
 /**
  * A learning-free control: smoothed raw intensity as node affinities through the same segmentation, its
