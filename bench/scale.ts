@@ -6,7 +6,8 @@
  * - `predict` (what `dbmim predict` runs: streamed from a raw file to an affinity file; the tiny affinity
  *   network with random weights, since speed and memory do not depend on them)
  * at two sizes. Each size runs in a child process of its own, which reports its own peak RSS; inputs are
- * written beforehand by another child, so the measured process holds only what the command holds.
+ * written beforehand by another child, so the measured process holds only what the command holds. The
+ * children load h5wasm before the TypeScript loader registers its hooks (see H5WASM_PRELOAD).
  * Printed: seconds (wall and CPU), peak RSS, and the time exponent log(t2/t1) / log(v2/v1) (1 = linear;
  * CPU time is the steadier figure on a shared machine); for predict the peak-RSS ratio (1 = memory
  * independent of the volume).
@@ -42,9 +43,16 @@ interface ChildReport {
 
 const self = fileURLToPath(import.meta.url);
 
+// Loaded through tsx's hooks, h5wasm's 4 MB module costs ~6 s and ~600 MB of RSS in the loader (the
+// built CLI pays neither), and whether that memory is still held when the command peaks depends on GC
+// timing: peaks then differed by 400 MB between two runs of one size. Imported before tsx registers,
+// the module is loaded as the CLI loads it, and later imports reuse it.
+const H5WASM_PRELOAD = `data:text/javascript,await import(${JSON.stringify(import.meta.resolve('h5wasm/node'))});`;
+
 /** Run this file as a child with one task; its last stdout line is its JSON report. */
 function child(task: string, args: string[]): ChildReport {
-  const out = execFileSync(process.execPath, [...process.execArgv, self, '--child', task, ...args], {
+  const argv = ['--import', H5WASM_PRELOAD, ...process.execArgv, self, '--child', task, ...args];
+  const out = execFileSync(process.execPath, argv, {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
     maxBuffer: 1 << 24,
@@ -105,7 +113,7 @@ const cpuSeconds = (): number => {
 
 const peakRssMB = (): number => round(process.resourceUsage().maxRSS / 1024, 1);
 // Resident memory before the measured step (modules loaded, model built): under tsx a process already
-// holds several hundred MB here, so the step's own peak is peakRssMB - baseRssMB.
+// holds ~200 MB here, so the step's own peak is peakRssMB - baseRssMB.
 const rssMB = (): number => round(process.memoryUsage().rss / 1e6, 1);
 
 async function runChild(task: string, args: string[]): Promise<object> {
