@@ -9,12 +9,13 @@
  * written beforehand by another child, so the measured process holds only what the command holds. The
  * children load h5wasm before the TypeScript loader registers its hooks (see H5WASM_PRELOAD).
  * Printed: seconds (wall and CPU), peak RSS, and the time exponent log(t2/t1) / log(v2/v1) (1 = linear;
- * CPU time is the steadier figure on a shared machine); for predict the peak-RSS ratio (1 = memory
- * independent of the volume).
+ * CPU time is the steadier figure on a shared machine) of the whole child and, for segment, of the
+ * segmentation stage alone (`stageExponentCpu`); for predict the peak-RSS ratio (1 = memory independent
+ * of the volume).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Shape3 } from '../src/data/types.js';
@@ -81,7 +82,9 @@ export async function benchScale(): Promise<object[]> {
         child(task === 'segment' ? 'write-affinities' : 'write-raw', [shapeArg(shape), input]);
         const r = child(task, [shapeArg(shape), input, join(dir, `${task}-${shapeArg(shape)}-out.h5`)]);
         reports.push(r);
-        rows.push({ bench: 'scale', task, volume: shapeArg(shape), voxels: voxels(shape), ...r });
+        // the machine's 1-minute load after the run: on a shared machine the figures depend on it
+        const load1 = round(loadavg()[0]!);
+        rows.push({ bench: 'scale', task, volume: shapeArg(shape), voxels: voxels(shape), ...r, load1 });
         rmSync(input, { force: true });
       }
       const [a, b] = reports as [ChildReport, ChildReport];
@@ -91,6 +94,13 @@ export async function benchScale(): Promise<object[]> {
         task,
         summary: `${shapeArg(sizes[0]!)} -> ${shapeArg(sizes[1]!)} (${round(v2 / v1, 1)}x voxels)`,
         timeExponentCpu: exponent(a.cpuSeconds, b.cpuSeconds, v1, v2),
+        // segment: the segmentation stage alone (reading and writing the files left out)
+        ...(task === 'segment'
+          ? {
+              stageExponentCpu: exponent(Number(a.segmentCpuSeconds), Number(b.segmentCpuSeconds), v1, v2),
+              stageExponentWall: exponent(Number(a.segmentSeconds), Number(b.segmentSeconds), v1, v2),
+            }
+          : {}),
         timeExponentWall: exponent(a.seconds, b.seconds, v1, v2),
         peakRssRatio: round(b.peakRssMB / a.peakRssMB, 3),
         // the measured step's own peak (above the process's resident memory before it)
@@ -148,6 +158,7 @@ async function runChild(task: string, args: string[]): Promise<object> {
       peakRssMB: peakRssMB(),
       baseRssMB,
       segmentSeconds: round(r.segmentSeconds),
+      segmentCpuSeconds: round(r.segmentCpuSeconds),
       readSeconds: round(r.readSeconds),
       writeSeconds: round(r.writeSeconds),
       segments: r.segments,

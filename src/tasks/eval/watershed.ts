@@ -55,6 +55,10 @@ export interface Fragments {
 
 // Neighbour directions: 0 z-1, 1 z+1, 2 y-1, 3 y+1, 4 x-1, 5 x+1.
 const DIRS = 6;
+// Priority bands of the flood's bucket queue. Its binary heap holds one band: with 4096 bands it held
+// ~90 entries on average at 512^2 sections and ~350 at 1024^2, with 65536 bands 6 and 22 (a replay of
+// one flood's pushes and pops took 35-45 % less time at either size; the pop order is the same).
+const FLOOD_BUCKETS = 65536;
 
 /**
  * Seeded watershed on the affinity graph.
@@ -109,7 +113,7 @@ export function watershed(affinities: Float32Array, shape: Shape3, opts: Watersh
     if (a < aMin) aMin = a;
     if (a > aMax) aMax = a;
   }
-  const heap = new BucketQueue(1 - aMax, 1 - aMin);
+  const heap = new BucketQueue(1 - aMax, 1 - aMin, FLOOD_BUCKETS);
   const pushEdges = (p: number): void => {
     const z = Math.floor(p / hw);
     const r = p - z * hw;
