@@ -6,14 +6,16 @@
  * - `predict` (what `dbmim predict` runs: streamed from a raw file to an affinity file; the tiny affinity
  *   network with random weights, since speed and memory do not depend on them)
  * at two sizes. Each size runs in a child process of its own, which reports its own peak RSS; inputs are
- * written beforehand by another child, so the measured process holds only what the command holds.
+ * written beforehand by another child, so the measured process holds only what the command holds. The
+ * children load h5wasm before the TypeScript loader registers its hooks (see H5WASM_PRELOAD).
  * Printed: seconds (wall and CPU), peak RSS, and the time exponent log(t2/t1) / log(v2/v1) (1 = linear;
- * CPU time is the steadier figure on a shared machine); for predict the peak-RSS ratio (1 = memory
- * independent of the volume).
+ * CPU time is the steadier figure on a shared machine) of the whole child and, for segment, of the
+ * segmentation stage alone (`stageExponentCpu`); for predict the peak-RSS ratio (1 = memory independent
+ * of the volume).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Shape3 } from '../src/data/types.js';
@@ -42,9 +44,16 @@ interface ChildReport {
 
 const self = fileURLToPath(import.meta.url);
 
+// Loaded through tsx's hooks, h5wasm's 4 MB module costs ~6 s and ~600 MB of RSS in the loader (the
+// built CLI pays neither), and whether that memory is still held when the command peaks depends on GC
+// timing: peaks then differed by 400 MB between two runs of one size. Imported before tsx registers,
+// the module is loaded as the CLI loads it, and later imports reuse it.
+const H5WASM_PRELOAD = `data:text/javascript,await import(${JSON.stringify(import.meta.resolve('h5wasm/node'))});`;
+
 /** Run this file as a child with one task; its last stdout line is its JSON report. */
 function child(task: string, args: string[]): ChildReport {
-  const out = execFileSync(process.execPath, [...process.execArgv, self, '--child', task, ...args], {
+  const argv = ['--import', H5WASM_PRELOAD, ...process.execArgv, self, '--child', task, ...args];
+  const out = execFileSync(process.execPath, argv, {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
     maxBuffer: 1 << 24,
@@ -73,7 +82,9 @@ export async function benchScale(): Promise<object[]> {
         child(task === 'segment' ? 'write-affinities' : 'write-raw', [shapeArg(shape), input]);
         const r = child(task, [shapeArg(shape), input, join(dir, `${task}-${shapeArg(shape)}-out.h5`)]);
         reports.push(r);
-        rows.push({ bench: 'scale', task, volume: shapeArg(shape), voxels: voxels(shape), ...r });
+        // the machine's 1-minute load after the run: on a shared machine the figures depend on it
+        const load1 = round(loadavg()[0]!);
+        rows.push({ bench: 'scale', task, volume: shapeArg(shape), voxels: voxels(shape), ...r, load1 });
         rmSync(input, { force: true });
       }
       const [a, b] = reports as [ChildReport, ChildReport];
@@ -83,6 +94,13 @@ export async function benchScale(): Promise<object[]> {
         task,
         summary: `${shapeArg(sizes[0]!)} -> ${shapeArg(sizes[1]!)} (${round(v2 / v1, 1)}x voxels)`,
         timeExponentCpu: exponent(a.cpuSeconds, b.cpuSeconds, v1, v2),
+        // segment: the segmentation stage alone (reading and writing the files left out)
+        ...(task === 'segment'
+          ? {
+              stageExponentCpu: exponent(Number(a.segmentCpuSeconds), Number(b.segmentCpuSeconds), v1, v2),
+              stageExponentWall: exponent(Number(a.segmentSeconds), Number(b.segmentSeconds), v1, v2),
+            }
+          : {}),
         timeExponentWall: exponent(a.seconds, b.seconds, v1, v2),
         peakRssRatio: round(b.peakRssMB / a.peakRssMB, 3),
         // the measured step's own peak (above the process's resident memory before it)
@@ -105,7 +123,7 @@ const cpuSeconds = (): number => {
 
 const peakRssMB = (): number => round(process.resourceUsage().maxRSS / 1024, 1);
 // Resident memory before the measured step (modules loaded, model built): under tsx a process already
-// holds several hundred MB here, so the step's own peak is peakRssMB - baseRssMB.
+// holds ~200 MB here, so the step's own peak is peakRssMB - baseRssMB.
 const rssMB = (): number => round(process.memoryUsage().rss / 1e6, 1);
 
 async function runChild(task: string, args: string[]): Promise<object> {
@@ -140,6 +158,7 @@ async function runChild(task: string, args: string[]): Promise<object> {
       peakRssMB: peakRssMB(),
       baseRssMB,
       segmentSeconds: round(r.segmentSeconds),
+      segmentCpuSeconds: round(r.segmentCpuSeconds),
       readSeconds: round(r.readSeconds),
       writeSeconds: round(r.writeSeconds),
       segments: r.segments,

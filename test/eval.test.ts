@@ -247,6 +247,46 @@ test('bucket queue: the same pop order as the heap (ties, out-of-range, pushes b
   assert.throws(() => new BucketQueue(1, 0), /lo <= hi/);
 });
 
+test('bucket queue: onRefill reports each waiting value once, before its pop; the order is unchanged', () => {
+  const rng = Rng.fromSeed(6);
+  const plain = new BucketQueue(0, 1, 8);
+  const reported = new Set<number>();
+  let repeats = 0;
+  const hooked = new BucketQueue(0, 1, 8, (v) => {
+    if (reported.has(v)) repeats++;
+    reported.add(v);
+  });
+  // Values 0..49 are pushed before any pop and above the first band: all of them wait in a band.
+  for (let v = 0; v < 50; v++) {
+    const p = 0.2 + 0.8 * rng.uniform();
+    plain.push(p, v);
+    hooked.push(p, v);
+  }
+  let v = 50;
+  let pops = 0;
+  const popBoth = (): void => {
+    const a = plain.pop();
+    const b = hooked.pop();
+    assert.is(b, a);
+    if (b < 50) assert.ok(reported.has(b), `value ${b} reported before its pop`);
+    pops++;
+  };
+  for (let round = 0; round < 100; round++) {
+    for (let k = Math.floor(rng.uniform() * 4); k > 0; k--) {
+      const p = rng.uniform();
+      plain.push(p, v);
+      hooked.push(p, v++);
+    }
+    for (let k = Math.floor(rng.uniform() * 4); k > 0 && plain.size > 0; k--) popBoth();
+  }
+  while (plain.size > 0) popBoth();
+  assert.is(hooked.size, 0);
+  assert.ok(pops > 100, `${pops} pops`);
+  assert.is(repeats, 0);
+  for (let u = 0; u < 50; u++) assert.ok(reported.has(u), `value ${u} reported`);
+  for (const u of reported) assert.ok(u < v, 'only pushed values');
+});
+
 test('boundary map: 1 - mean of the touching affinities', () => {
   // 1 x 1 x 3, x affinities [-, 0.8, 0.2]: voxel 0 touches 0.8, voxel 1 touches 0.8 and 0.2, voxel 2 0.2.
   const aff = Float32Array.from([0, 0, 0, 0, 0, 0, 0, 0.8, 0.2]);

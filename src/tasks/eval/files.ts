@@ -59,6 +59,8 @@ export interface SegmentFileResult {
   segments: number[];
   readSeconds: number;
   segmentSeconds: number;
+  /** CPU time (user + system, s) of the segmentation stage: steadier than wall time on a shared machine. */
+  segmentCpuSeconds: number;
   writeSeconds: number;
 }
 
@@ -80,8 +82,11 @@ export async function segmentFile(
   };
   const aff = await readAffinities(affinitiesRef);
   const readSeconds = lap();
+  const cpu0 = process.cpuUsage();
   const segs = segment(aff.data, aff.shape, opts);
   const segmentSeconds = lap();
+  const cpu = process.cpuUsage(cpu0);
+  const segmentCpuSeconds = (cpu.user + cpu.system) / 1e6;
   const keys = segs.map((s) => thresholdKey(s.threshold));
   if (new Set(keys).size !== keys.length)
     throw new InputError(`segment: thresholds [${opts.thresholds.join(', ')}] repeat a value`);
@@ -102,7 +107,16 @@ export async function segmentFile(
     for (let i = 0; i < s.labels.length; i++) if (s.labels[i]! > max) max = s.labels[i]!;
     return max;
   });
-  return { out, shape: aff.shape, keys, segments, readSeconds, segmentSeconds, writeSeconds };
+  return {
+    out,
+    shape: aff.shape,
+    keys,
+    segments,
+    readSeconds,
+    segmentSeconds,
+    segmentCpuSeconds,
+    writeSeconds,
+  };
 }
 
 /** Scores of one predicted dataset; `threshold` when it came from a threshold sweep file. */

@@ -55,6 +55,12 @@ export interface Fragments {
 
 // Neighbour directions: 0 z-1, 1 z+1, 2 y-1, 3 y+1, 4 x-1, 5 x+1.
 const DIRS = 6;
+// Priority bands of the flood's bucket queue. Its binary heap holds one band: with 4096 bands it held
+// ~90 entries on average at 512^2 sections and ~350 at 1024^2, with 65536 bands 6 and 22 (a replay of
+// one flood's pushes and pops took 35-45 % less time at either size; the pop order is the same).
+const FLOOD_BUCKETS = 65536;
+// Where the flood's preloads go (read nowhere; kept so that the loads are not dropped).
+let preloadSink = 0;
 
 /**
  * Seeded watershed on the affinity graph.
@@ -109,7 +115,20 @@ export function watershed(affinities: Float32Array, shape: Shape3, opts: Watersh
     if (a < aMin) aMin = a;
     if (a > aMax) aMax = a;
   }
-  const heap = new BucketQueue(1 - aMax, 1 - aMin);
+  const offsets = [-hw, hw, -w, w, -1, 1];
+  // As a band of edges moves into the heap, load each edge's target voxel and what pushEdges will read
+  // around it: the loads of a whole band overlap, where each pop's own loads would wait one by one (at
+  // 1024^2 sections, whose labels and affinities do not stay in cache, the flood took ~28 % less time;
+  // at 512^2 ~15 %). Only loads: the order and the labels do not change.
+  const preload = (e: number): void => {
+    const p = Math.floor(e / DIRS);
+    const q = p + offsets[e - p * DIRS]!;
+    let s = labels[q]! + affinities[n + q]! + affinities[2 * n + q]!;
+    if (q >= w) s += labels[q - w]!;
+    if (q + w < n) s += labels[q + w]! + affinities[n + q + w]!;
+    preloadSink = (preloadSink + s) | 0;
+  };
+  const heap = new BucketQueue(1 - aMax, 1 - aMin, FLOOD_BUCKETS, preload);
   const pushEdges = (p: number): void => {
     const z = Math.floor(p / hw);
     const r = p - z * hw;
@@ -124,7 +143,6 @@ export function watershed(affinities: Float32Array, shape: Shape3, opts: Watersh
     if (x > 0 && labels[p - 1] === 0) heap.push(1 - affinities[2 * n + p]!, p * DIRS + 4);
     if (x < w - 1 && labels[p + 1] === 0) heap.push(1 - affinities[2 * n + p + 1]!, p * DIRS + 5);
   };
-  const offsets = [-hw, hw, -w, w, -1, 1];
   // Pop edges while their height is <= maxHeight (the weak edges stay queued for the next stage).
   const flood = (maxHeight = Infinity): void => {
     while (heap.size > 0 && heap.peekPriority()! <= maxHeight) {
