@@ -218,7 +218,9 @@ if (!HAVE_REDIS) {
         target,
         store,
         concurrency: 1,
-        lockMs: LOCK_SECONDS * 1000,
+        // no lock expiry is tested here: a long lock keeps a loaded machine (a run's first module loads
+        // can block this process for seconds) from stalling the job into another failure reason
+        lockMs: 60_000,
         backend: (await selectBackend()).name,
         preload: [],
         log: (l) => workerLog.push(l),
