@@ -264,6 +264,70 @@ test('BCE loss: value and closed-form gradient equal autodiff of the op-by-op fo
   tf.dispose([z, t, w]);
 });
 
+test('fused BCE on channels-last logits: value and gradient equal float64 sums of the formula (extremes, soft targets, several chunks, batch 2); other cases take the transpose path; flat tensors', async () => {
+  const rng = Rng.fromSeed(11);
+  const [b, c, d, h, w] = [2, 3, 2, 24, 24]; // 1,152 voxels a sample: more than one chunk of the loop
+  const v = d * h * w;
+  const zv = Float32Array.from({ length: b * v * c }, () => 6 * rng.normal());
+  zv.set([0, -95, 95, 1e-8, -1e-8, 40, -40, 87, -87.5, 0.5], 0); // extremes: exp underflow, sign at 0
+  const tv = Float32Array.from({ length: zv.length }, (_, i) =>
+    i % 7 === 0 ? 0.3 : rng.next() < 0.2 ? 0 : 1,
+  );
+  const wv = Float32Array.from(tv, (t, i) => (t === 0 ? 3 : 1 + (i % 2)));
+  const z = tf.tensor(zv, [b, d, h, w, c]);
+  const t = tf.tensor(tv, [b, c, d, h, w]);
+  const wt = tf.tensor(wv, [b, c, d, h, w]);
+  // float64 reference: loss and d(2.5 loss)/dz, z channels-last, t and w channels-first
+  let sum = 0;
+  let sumW = 0;
+  for (const x of wv) sumW += x;
+  const want = new Float64Array(zv.length);
+  for (let n = 0; n < b; n++)
+    for (let i = 0; i < v; i++)
+      for (let ch = 0; ch < c; ch++) {
+        const zz = zv[(n * v + i) * c + ch]!;
+        const tt = tv[(n * c + ch) * v + i]!;
+        const ww = wv[(n * c + ch) * v + i]!;
+        sum += ww * (Math.max(zz, 0) - zz * tt + Math.log1p(Math.exp(-Math.abs(zz))));
+        want[(n * v + i) * c + ch] = (2.5 * ww * (1 / (1 + Math.exp(-zz)) - tt)) / sumW;
+      }
+  const before = tf.memory().numTensors;
+  const [value, grad] = tf.tidy(() => {
+    const r = tf.valueAndGrad(
+      (x: tf.Tensor) => tf.mul(affinityLoss(x, t, wt, 'bce', 'channelsLast'), 2.5) as tf.Scalar,
+    )(z);
+    return [r.value.dataSync()[0]!, r.grad.dataSync()] as const;
+  });
+  assert.ok(Math.abs(value - (2.5 * sum) / sumW) < 1e-6 * value, `value ${value} vs ${(2.5 * sum) / sumW}`);
+  const scale = Math.max(...want.map(Math.abs));
+  for (let i = 0; i < want.length; i++)
+    assert.ok(Math.abs(grad[i]! - want[i]!) <= 1e-6 * scale, `gradient[${i}]: ${grad[i]} vs ${want[i]}`);
+  // one kernel of our own, no exp / log1p / sigmoid / transpose
+  const prof = await tf.profile(() =>
+    tf.tidy(() => void tf.grad((x: tf.Tensor) => affinityLoss(x, t, wt, 'bce', 'channelsLast'))(z)),
+  );
+  const names = prof.kernels.map((k) => k.name);
+  assert.ok(names.includes('DbmimFusedBce'), names.join(' '));
+  for (const k of ['Exp', 'Log1p', 'Sigmoid', 'Transpose']) assert.not.ok(names.includes(k), k);
+  // without weights, with MSE, or on channels-first logits: the transpose path, equal to the plain one
+  const zf = tf.tidy(() => tf.reshape(tf.transpose(tf.reshape(z, [b, v, c]), [0, 2, 1]), t.shape));
+  for (const [kind, weight] of [
+    ['bce', null],
+    ['mse', wt],
+  ] as const) {
+    const got = tf.tidy(() => affinityLoss(z, t, weight, kind, 'channelsLast').dataSync()[0]!);
+    const ref = tf.tidy(() => affinityLoss(zf, t, weight, kind).dataSync()[0]!);
+    assert.ok(Math.abs(got - ref) < 1e-6 * ref, `${kind}: ${got} vs ${ref}`);
+  }
+  assert.throws(
+    () => tf.tidy(() => affinityLoss(tf.zeros([b, d, h, w, 2]), t, wt, 'mse', 'channelsLast')),
+    /channels-last logits \[2,2,24,24,2\] do not match targets/,
+  );
+  zf.dispose();
+  assert.is(tf.memory().numTensors, before);
+  tf.dispose([z, t, wt]);
+});
+
 test('in-plane conv on the SIMD loop: value equals tfjs conv2d (with and without bias; k 1, 3, 5; edges, leftover pixels, tiny images); dX matches tfjs', () => {
   const rng = Rng.fromSeed(8);
   const before = tf.memory().numTensors;

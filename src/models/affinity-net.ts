@@ -407,7 +407,7 @@ export class AffinityNet {
     const { tgt, wt } = this.targetTensors(batch, targets, weights);
     try {
       const { value, grads } = tf.variableGrads(
-        () => affinityLoss(this.logitsChannelsFirst(raw, batch), tgt, wt, this.finetune.loss),
+        () => affinityLoss(this.logits(raw, batch), tgt, wt, this.finetune.loss, 'channelsLast'),
         this.optimizer.variables(),
       );
       const loss = value.dataSync()[0]!;
@@ -426,7 +426,7 @@ export class AffinityNet {
     const { tgt, wt } = this.targetTensors(batch, targets, weights);
     try {
       const t = tf.tidy(() =>
-        affinityLoss(this.logitsChannelsFirst(raw, batch), tgt, wt, this.finetune.loss),
+        affinityLoss(this.logits(raw, batch), tgt, wt, this.finetune.loss, 'channelsLast'),
       );
       const v = t.dataSync()[0]!;
       t.dispose();
