@@ -328,6 +328,51 @@ test('fused BCE on channels-last logits: value and gradient equal float64 sums o
   tf.dispose([z, t, wt]);
 });
 
+test('in-plane conv with a fused relu: value and gradients (x, filter, bias) equal relu after the conv; no relu kernel, no Reverse; flat tensors', async () => {
+  const rng = Rng.fromSeed(12);
+  const before = tf.memory().numTensors;
+  for (const [n, h, w, cin, cout, k] of [
+    [2, 6, 11, 3, 8, 3],
+    [1, 5, 7, 8, 4, 3],
+    [1, 4, 9, 16, 12, 5],
+    [1, 3, 2, 2, 8, 3], // narrower than the kernel: the backend's fused conv with its relu
+  ]) {
+    const x = rand(rng, [n!, h!, w!, cin!]) as tf.Tensor4D;
+    const wt = rand(rng, [k!, k!, cin!, cout!]) as tf.Tensor4D;
+    const b = rand(rng, [cout!]) as tf.Tensor1D;
+    const r = rand(rng, [n!, h!, w!, cout!]);
+    const [fused, ref] = [
+      (xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) =>
+        conv2dSame(xi as tf.Tensor4D, wi as tf.Tensor4D, bi as tf.Tensor1D, true),
+      (xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) =>
+        relu(conv2dSame(xi as tf.Tensor4D, wi as tf.Tensor4D, bi as tf.Tensor1D)),
+    ].map((f) =>
+      tf.tidy(() => {
+        const gs = tf.grads((xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) =>
+          tf.sum(tf.mul(f(xi, wi, bi), r)),
+        )([x, wt, b]);
+        return [f(x, wt, b).dataSync(), ...gs.map((g) => g.dataSync())];
+      }),
+    );
+    const what = `[${[n, h, w, cin, cout, k]}]`;
+    assert.equal(Array.from(fused![0]!), Array.from(ref![0]!), `${what} value`);
+    assert.ok(fused![0]!.some((v) => v === 0) && fused![0]!.some((v) => v > 0), `${what}: both signs`);
+    ['dX', 'dW', 'db'].forEach((g, i) => close(fused![i + 1]!, ref![i + 1]!, `${what} ${g}`, 1e-5));
+    tf.dispose([x, wt, b, r]);
+  }
+  const x = rand(rng, [1, 6, 8, 4]) as tf.Tensor4D;
+  const wt = rand(rng, [3, 3, 4, 8]) as tf.Tensor4D;
+  const b = rand(rng, [8]) as tf.Tensor1D;
+  const prof = await tf.profile(() =>
+    tf.tidy(() => void tf.grads((xi: tf.Tensor) => tf.sum(conv2dSame(xi as tf.Tensor4D, wt, b, true)))([x])),
+  );
+  const names = prof.kernels.map((kk) => kk.name);
+  assert.ok(names.includes('DbmimConvSameRelu'), names.join(' '));
+  for (const kk of ['DbmimRelu', 'Relu', 'Reverse']) assert.not.ok(names.includes(kk), kk);
+  tf.dispose([x, wt, b]);
+  assert.is(tf.memory().numTensors, before);
+});
+
 test('in-plane conv on the SIMD loop: value equals tfjs conv2d (with and without bias; k 1, 3, 5; edges, leftover pixels, tiny images); dX matches tfjs', () => {
   const rng = Rng.fromSeed(8);
   const before = tf.memory().numTensors;

@@ -307,7 +307,7 @@ export class AffinityNet {
     // standardized like the encoder's input (fixed) or per section, so the first convs start in range
     const xs: tf.Tensor5D =
       this.inputNorm === 'section' ? standardizeSections(x) : tf.div(tf.sub(x, 0.5), 0.2);
-    const r = relu(this.rawConv.apply(this.inputNorm === 'section' ? xs : x)); // [b, d, h, w, rc]
+    const r = this.rawConv.apply(this.inputNorm === 'section' ? xs : x, { relu: true }); // [b, d, h, w, rc]
     const r2 = tf.reshape(r, [-1, r.shape[4]]) as tf.Tensor2D; // [voxels, rc]
     let sum = this.fuseRaw.apply(r2); // [voxels, rc]
     if (this.fuse) {

@@ -764,6 +764,8 @@ export interface ConvSpec {
   cout: number;
   /** Whether the outputs start from a bias (else from zero). */
   bias: boolean;
+  /** Whether the outputs are stored through max(y, 0) (a relu fused into the store; absent: no). */
+  relu?: boolean;
 }
 
 /** Output pixels of a row computed together by {@link convFunc} (with 2 output vectors: 8 accumulators). */
@@ -850,7 +852,12 @@ function convFunc(spec: ConvSpec): Func {
     const out: number[] = [];
     for (let p = 0; p < pixels; p++)
       for (let v = 0; v < VB; v++)
-        out.push(...get(base), ...get(ACC(p, v)), ...storeAt(off + p * cout * 4 + v * 16));
+        out.push(
+          ...get(base),
+          ...get(ACC(p, v)),
+          ...(spec.relu ? [...ZERO, ...simd(0xe9)] : []), // f32x4.max
+          ...storeAt(off + p * cout * 4 + v * 16),
+        );
     return out;
   };
   const perBlock = [
@@ -1062,7 +1069,8 @@ export function wgradLoop(spec: WgradSpec): SimdLoop | null {
  */
 export function convLoop(spec: ConvSpec): SimdLoop | null {
   if (spec.cout % 4 !== 0 || spec.k % 2 !== 1 || !wasmSimd()) return null;
-  return generatedLoop(`conv/${spec.k}/${spec.cin}/${spec.cout}/${spec.bias}`, () => convFunc(spec));
+  const key = `conv/${spec.k}/${spec.cin}/${spec.cout}/${spec.bias}/${spec.relu === true}`;
+  return generatedLoop(key, () => convFunc(spec));
 }
 
 /**
@@ -1070,19 +1078,20 @@ export function convLoop(spec: ConvSpec): SimdLoop | null {
  * inside a kernel body: filter `[.., cin, cout]` (any leading shape: a dense layer's `[cin, cout]` is the
  * 1x1 case with its rows as one row of pixels), optional bias `[cout]`, output of `outShape`. Null
  * where the loop does not apply (another backend, no SIMD, dtype, `cout` not a multiple of 4): the
- * caller runs its backend kernel.
+ * caller runs its backend kernel. `relu`: outputs max(y, 0).
  */
 export function runConvLoop(
   inputs: { x: tf.TensorInfo; filter: tf.TensorInfo; bias?: tf.TensorInfo | undefined },
   k: number,
   [n, h, w]: [number, number, number],
   outShape: number[],
+  relu = false,
 ): tf.TensorInfo | null {
   const { x, filter, bias } = inputs;
   const cin = x.shape[x.shape.length - 1]!;
   const cout = filter.shape[filter.shape.length - 1]!;
   const mem = x.dtype === 'float32' ? activeJsMemory() : null;
-  const loop = mem ? convLoop({ k, cin, cout, bias: bias !== undefined }) : null;
+  const loop = mem ? convLoop({ k, cin, cout, bias: bias !== undefined, relu }) : null;
   if (!mem || !loop) return null;
   const out = mem.output(outShape);
   const at = (t: tf.TensorInfo) => mem.view(t).byteOffset;
