@@ -11,6 +11,7 @@ import { sumRows } from '../src/models/reduce.js';
 import { relu } from '../src/models/relu.js';
 import { swapMiddle } from '../src/models/swap-middle.js';
 import { affinityLoss } from '../src/models/affinity-loss.js';
+import { avgPool2 } from '../src/models/avg-pool2.js';
 import { convWeightGrad, denseWeightGrad } from '../src/models/weight-grad.js';
 
 /*
@@ -370,6 +371,38 @@ test('in-plane conv with a fused relu: value and gradients (x, filter, bias) equ
   assert.ok(names.includes('DbmimConvSameRelu'), names.join(' '));
   for (const kk of ['DbmimRelu', 'Relu', 'Reverse']) assert.not.ok(names.includes(kk), kk);
   tf.dispose([x, wt, b]);
+  assert.is(tf.memory().numTensors, before);
+});
+
+test('2x2 average pool on the SIMD loop: value and gradient equal tf.avgPool (c 4, 8, 12; rectangles; batches); other channel counts take tfjs; flat tensors', async () => {
+  const rng = Rng.fromSeed(13);
+  const before = tf.memory().numTensors;
+  for (const [n, h, w, c] of [
+    [2, 4, 6, 4],
+    [1, 8, 2, 8],
+    [3, 2, 10, 12],
+    [1, 4, 4, 3], // not a multiple of 4: tfjs's ops
+  ]) {
+    const x = rand(rng, [n!, h!, w!, c!]) as tf.Tensor4D;
+    const r = rand(rng, [n!, h! / 2, w! / 2, c!]);
+    const [ours, ref] = [avgPool2, (v: tf.Tensor4D) => tf.avgPool(v, 2, 2, 'valid')].map((f) =>
+      tf.tidy(() => {
+        const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(f(v as tf.Tensor4D), r)))(x);
+        return [f(x).dataSync(), g.dataSync()];
+      }),
+    );
+    close(ours![0]!, ref![0]!, `[${[n, h, w, c]}] value`, 1e-6);
+    close(ours![1]!, ref![1]!, `[${[n, h, w, c]}] gradient`, 1e-6);
+    tf.dispose([x, r]);
+  }
+  const x = rand(rng, [1, 4, 4, 8]) as tf.Tensor4D;
+  const prof = await tf.profile(() =>
+    tf.tidy(() => void tf.grad((v: tf.Tensor) => tf.sum(avgPool2(v as tf.Tensor4D)))(x)),
+  );
+  const names = prof.kernels.map((k) => k.name);
+  assert.ok(names.includes('DbmimAvgPool2') && names.includes('DbmimAvgPool2Grad'), names.join(' '));
+  for (const k of ['AvgPool', 'ResizeNearestNeighbor']) assert.not.ok(names.includes(k), k);
+  x.dispose();
   assert.is(tf.memory().numTensors, before);
 });
 

@@ -521,6 +521,57 @@ function vsumFunc(): Func {
   };
 }
 
+/**
+ * `pool2(src, dst, rows, wo, cBytes, grad)`: the 2x2 stride-2 average pool of channels-last images and its
+ * adjoint, c a multiple of 4 (cBytes = 4c). grad 0: dst `[rows, wo, c]` = the mean of each 2x2 window of
+ * src `[2 rows, 2 wo, c]`, ((a + b) + c + d) / 4; grad 1: dst `[2 rows, 2 wo, c]` = src `[rows, wo, c]` / 4
+ * copied to each pixel of its window (the pool's gradient).
+ */
+function pool2Func(): Func {
+  const [SRC, DST, ROWS, WO, CB, GRAD] = [0, 1, 2, 3, 4, 5];
+  const [R, J, K, BIG, SMALL, RB, QUART, VAL] = [6, 7, 8, 9, 10, 11, 12, 13];
+  // BIG walks the full-size image (two rows at a time), SMALL the pooled one
+  const at = (base: number, off: number[]) => [...get(base), ...off, ...get(K), ...I32_ADD];
+  const right = [...get(CB), ...I32_ADD];
+  const below = [...get(RB), ...I32_ADD];
+  const windowLoads = [
+    ...[...at(BIG, []), ...LOAD, ...at(BIG, right), ...LOAD, ...ADD],
+    ...[...at(BIG, below), ...LOAD, ...ADD, ...at(BIG, [...below, ...get(CB), ...I32_ADD]), ...LOAD, ...ADD],
+  ];
+  const forward = [...at(SMALL, []), ...windowLoads, ...get(QUART), ...MUL, ...STORE];
+  const backward = [
+    ...[...at(SMALL, []), ...LOAD, ...get(QUART), ...MUL, ...set(VAL)],
+    ...[...at(BIG, []), ...get(VAL), ...STORE, ...at(BIG, right), ...get(VAL), ...STORE],
+    ...[...at(BIG, below), ...get(VAL), ...STORE],
+    ...[...at(BIG, [...below, ...get(CB), ...I32_ADD]), ...get(VAL), ...STORE],
+  ];
+  return {
+    name: 'pool2',
+    params: new Array<number>(6).fill(I32),
+    locals: [
+      [6, I32],
+      [2, V128],
+    ],
+    body: [
+      ...[...f32Const(0.25), ...SPLAT, ...set(QUART)],
+      ...[...get(WO), ...get(CB), ...I32_MUL, ...i32Const(2), ...I32_MUL, ...set(RB)],
+      ...[...get(GRAD), 0x04, 0x40, ...get(DST), ...set(BIG), ...get(SRC), ...set(SMALL)],
+      ...[0x05, ...get(SRC), ...set(BIG), ...get(DST), ...set(SMALL), 0x0b], // else, end
+      ...doWhile(R, i32Const(1), ROWS, [
+        ...[...i32Const(0), ...set(J)],
+        ...doWhile(J, i32Const(1), WO, [
+          ...[...i32Const(0), ...set(K)],
+          ...[...get(GRAD), 0x04, 0x40, ...doWhile(K, i32Const(16), CB, backward)],
+          ...[0x05, ...doWhile(K, i32Const(16), CB, forward), 0x0b],
+          ...[...get(BIG), ...get(CB), ...i32Const(2), ...I32_MUL, ...I32_ADD, ...set(BIG)],
+          ...[...get(SMALL), ...get(CB), ...I32_ADD, ...set(SMALL)],
+        ]),
+        ...[...get(BIG), ...get(RB), ...I32_ADD, ...set(BIG)], // past the window's second row
+      ]),
+    ],
+  };
+}
+
 /** Tile edge of {@link transposeFunc}: both sides of the matrix must be multiples of it. */
 export const TRANSPOSE_TILE = 16;
 
@@ -981,7 +1032,7 @@ export type SimdLoop = (...args: number[]) => void;
 
 /**
  * The loops (see adamwFunc, bmmFunc, bmmtFunc, transposeFunc, colsumFunc, reluGradFunc, swapMiddleFunc,
- * bceFunc, vsumFunc).
+ * bceFunc, vsumFunc, pool2Func).
  */
 export interface SimdLoops {
   adamw: SimdLoop;
@@ -995,6 +1046,7 @@ export interface SimdLoops {
   bce: (...args: number[]) => number;
   /** Returns the sum (see vsumFunc). */
   vsum: (...args: number[]) => number;
+  pool2: SimdLoop;
 }
 
 /** The parts of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
@@ -1025,6 +1077,7 @@ export function wasmSimd(): SimdLoops | null {
           swapMiddleFunc(),
           bceFunc(),
           vsumFunc(),
+          pool2Func(),
         ]),
       );
       const inst = new WA.Instance(mod, { env: { memory } });
