@@ -40,6 +40,11 @@ function zStackLoop(
           continue;
         }
         let o = (n * d + zs) * plane * c; // the shifted section's first pixel
+        if (c === 1 && !adjoint) {
+          // one channel (the raw branch): no inner loop, about twice as fast
+          for (let p = 0; p < plane; p++, s += kc) dst[s] = src[o + p]!;
+          continue;
+        }
         if (adjoint)
           for (let p = 0; p < plane; p++, s += kc, o += c)
             for (let ci = 0; ci < c; ci++) dst[o + ci]! += src[s + ci]!;
