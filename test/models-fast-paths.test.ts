@@ -303,6 +303,14 @@ test('fused BCE on channels-last logits: value and gradient equal float64 sums o
   const scale = Math.max(...want.map(Math.abs));
   for (let i = 0; i < want.length; i++)
     assert.ok(Math.abs(grad[i]! - want[i]!) <= 1e-6 * scale, `gradient[${i}]: ${grad[i]} vs ${want[i]}`);
+  // the loss itself differentiated (upstream gradient 1, as in training): the saved gradient as it is
+  const plain = tf.tidy(() =>
+    tf
+      .grad((x: tf.Tensor) => affinityLoss(x, t, wt, 'bce', 'channelsLast'))(z)
+      .dataSync(),
+  );
+  for (let i = 0; i < want.length; i++)
+    assert.ok(Math.abs(2.5 * plain[i]! - want[i]!) <= 1e-6 * scale, `plain gradient[${i}]`);
   // one kernel of our own, no exp / log1p / sigmoid / transpose
   const prof = await tf.profile(() =>
     tf.tidy(() => void tf.grad((x: tf.Tensor) => affinityLoss(x, t, wt, 'bce', 'channelsLast'))(z)),
