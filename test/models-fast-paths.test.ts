@@ -11,6 +11,7 @@ import { sumRows } from '../src/models/reduce.js';
 import { relu } from '../src/models/relu.js';
 import { swapMiddle } from '../src/models/swap-middle.js';
 import { affinityLoss } from '../src/models/affinity-loss.js';
+import { avgPool2 } from '../src/models/avg-pool2.js';
 import { convWeightGrad, denseWeightGrad } from '../src/models/weight-grad.js';
 
 /*
@@ -262,6 +263,155 @@ test('BCE loss: value and closed-form gradient equal autodiff of the op-by-op fo
   }
   assert.is(tf.memory().numTensors, before);
   tf.dispose([z, t, w]);
+});
+
+test('fused BCE on channels-last logits: value and gradient equal float64 sums of the formula (extremes, soft targets, several chunks, batch 2); other cases take the transpose path; flat tensors', async () => {
+  const rng = Rng.fromSeed(11);
+  const [b, c, d, h, w] = [2, 3, 2, 24, 24]; // 1,152 voxels a sample: more than one chunk of the loop
+  const v = d * h * w;
+  const zv = Float32Array.from({ length: b * v * c }, () => 6 * rng.normal());
+  zv.set([0, -95, 95, 1e-8, -1e-8, 40, -40, 87, -87.5, 0.5], 0); // extremes: exp underflow, sign at 0
+  const tv = Float32Array.from({ length: zv.length }, (_, i) =>
+    i % 7 === 0 ? 0.3 : rng.next() < 0.2 ? 0 : 1,
+  );
+  const wv = Float32Array.from(tv, (t, i) => (t === 0 ? 3 : 1 + (i % 2)));
+  const z = tf.tensor(zv, [b, d, h, w, c]);
+  const t = tf.tensor(tv, [b, c, d, h, w]);
+  const wt = tf.tensor(wv, [b, c, d, h, w]);
+  // float64 reference: loss and d(2.5 loss)/dz, z channels-last, t and w channels-first
+  let sum = 0;
+  let sumW = 0;
+  for (const x of wv) sumW += x;
+  const want = new Float64Array(zv.length);
+  for (let n = 0; n < b; n++)
+    for (let i = 0; i < v; i++)
+      for (let ch = 0; ch < c; ch++) {
+        const zz = zv[(n * v + i) * c + ch]!;
+        const tt = tv[(n * c + ch) * v + i]!;
+        const ww = wv[(n * c + ch) * v + i]!;
+        sum += ww * (Math.max(zz, 0) - zz * tt + Math.log1p(Math.exp(-Math.abs(zz))));
+        want[(n * v + i) * c + ch] = (2.5 * ww * (1 / (1 + Math.exp(-zz)) - tt)) / sumW;
+      }
+  const before = tf.memory().numTensors;
+  const [value, grad] = tf.tidy(() => {
+    const r = tf.valueAndGrad(
+      (x: tf.Tensor) => tf.mul(affinityLoss(x, t, wt, 'bce', 'channelsLast'), 2.5) as tf.Scalar,
+    )(z);
+    return [r.value.dataSync()[0]!, r.grad.dataSync()] as const;
+  });
+  assert.ok(Math.abs(value - (2.5 * sum) / sumW) < 1e-6 * value, `value ${value} vs ${(2.5 * sum) / sumW}`);
+  const scale = Math.max(...want.map(Math.abs));
+  for (let i = 0; i < want.length; i++)
+    assert.ok(Math.abs(grad[i]! - want[i]!) <= 1e-6 * scale, `gradient[${i}]: ${grad[i]} vs ${want[i]}`);
+  // the loss itself differentiated (upstream gradient 1, as in training): the saved gradient as it is
+  const plain = tf.tidy(() =>
+    tf
+      .grad((x: tf.Tensor) => affinityLoss(x, t, wt, 'bce', 'channelsLast'))(z)
+      .dataSync(),
+  );
+  for (let i = 0; i < want.length; i++)
+    assert.ok(Math.abs(2.5 * plain[i]! - want[i]!) <= 1e-6 * scale, `plain gradient[${i}]`);
+  // one kernel of our own, no exp / log1p / sigmoid / transpose
+  const prof = await tf.profile(() =>
+    tf.tidy(() => void tf.grad((x: tf.Tensor) => affinityLoss(x, t, wt, 'bce', 'channelsLast'))(z)),
+  );
+  const names = prof.kernels.map((k) => k.name);
+  assert.ok(names.includes('DbmimFusedBce'), names.join(' '));
+  for (const k of ['Exp', 'Log1p', 'Sigmoid', 'Transpose']) assert.not.ok(names.includes(k), k);
+  // without weights, with MSE, or on channels-first logits: the transpose path, equal to the plain one
+  const zf = tf.tidy(() => tf.reshape(tf.transpose(tf.reshape(z, [b, v, c]), [0, 2, 1]), t.shape));
+  for (const [kind, weight] of [
+    ['bce', null],
+    ['mse', wt],
+  ] as const) {
+    const got = tf.tidy(() => affinityLoss(z, t, weight, kind, 'channelsLast').dataSync()[0]!);
+    const ref = tf.tidy(() => affinityLoss(zf, t, weight, kind).dataSync()[0]!);
+    assert.ok(Math.abs(got - ref) < 1e-6 * ref, `${kind}: ${got} vs ${ref}`);
+  }
+  assert.throws(
+    () => tf.tidy(() => affinityLoss(tf.zeros([b, d, h, w, 2]), t, wt, 'mse', 'channelsLast')),
+    /channels-last logits \[2,2,24,24,2\] do not match targets/,
+  );
+  zf.dispose();
+  assert.is(tf.memory().numTensors, before);
+  tf.dispose([z, t, wt]);
+});
+
+test('in-plane conv with a fused relu: value and gradients (x, filter, bias) equal relu after the conv; no relu kernel, no Reverse; flat tensors', async () => {
+  const rng = Rng.fromSeed(12);
+  const before = tf.memory().numTensors;
+  for (const [n, h, w, cin, cout, k] of [
+    [2, 6, 11, 3, 8, 3],
+    [1, 5, 7, 8, 4, 3],
+    [1, 4, 9, 16, 12, 5],
+    [1, 3, 2, 2, 8, 3], // narrower than the kernel: the backend's fused conv with its relu
+  ]) {
+    const x = rand(rng, [n!, h!, w!, cin!]) as tf.Tensor4D;
+    const wt = rand(rng, [k!, k!, cin!, cout!]) as tf.Tensor4D;
+    const b = rand(rng, [cout!]) as tf.Tensor1D;
+    const r = rand(rng, [n!, h!, w!, cout!]);
+    const [fused, ref] = [
+      (xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) =>
+        conv2dSame(xi as tf.Tensor4D, wi as tf.Tensor4D, bi as tf.Tensor1D, true),
+      (xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) =>
+        relu(conv2dSame(xi as tf.Tensor4D, wi as tf.Tensor4D, bi as tf.Tensor1D)),
+    ].map((f) =>
+      tf.tidy(() => {
+        const gs = tf.grads((xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) =>
+          tf.sum(tf.mul(f(xi, wi, bi), r)),
+        )([x, wt, b]);
+        return [f(x, wt, b).dataSync(), ...gs.map((g) => g.dataSync())];
+      }),
+    );
+    const what = `[${[n, h, w, cin, cout, k]}]`;
+    assert.equal(Array.from(fused![0]!), Array.from(ref![0]!), `${what} value`);
+    assert.ok(fused![0]!.some((v) => v === 0) && fused![0]!.some((v) => v > 0), `${what}: both signs`);
+    ['dX', 'dW', 'db'].forEach((g, i) => close(fused![i + 1]!, ref![i + 1]!, `${what} ${g}`, 1e-5));
+    tf.dispose([x, wt, b, r]);
+  }
+  const x = rand(rng, [1, 6, 8, 4]) as tf.Tensor4D;
+  const wt = rand(rng, [3, 3, 4, 8]) as tf.Tensor4D;
+  const b = rand(rng, [8]) as tf.Tensor1D;
+  const prof = await tf.profile(() =>
+    tf.tidy(() => void tf.grads((xi: tf.Tensor) => tf.sum(conv2dSame(xi as tf.Tensor4D, wt, b, true)))([x])),
+  );
+  const names = prof.kernels.map((kk) => kk.name);
+  assert.ok(names.includes('DbmimConvSameRelu'), names.join(' '));
+  for (const kk of ['DbmimRelu', 'Relu', 'Reverse']) assert.not.ok(names.includes(kk), kk);
+  tf.dispose([x, wt, b]);
+  assert.is(tf.memory().numTensors, before);
+});
+
+test('2x2 average pool on the SIMD loop: value and gradient equal tf.avgPool (c 4, 8, 12; rectangles; batches); other channel counts take tfjs; flat tensors', async () => {
+  const rng = Rng.fromSeed(13);
+  const before = tf.memory().numTensors;
+  for (const [n, h, w, c] of [
+    [2, 4, 6, 4],
+    [1, 8, 2, 8],
+    [3, 2, 10, 12],
+    [1, 4, 4, 3], // not a multiple of 4: tfjs's ops
+  ]) {
+    const x = rand(rng, [n!, h!, w!, c!]) as tf.Tensor4D;
+    const r = rand(rng, [n!, h! / 2, w! / 2, c!]);
+    const [ours, ref] = [avgPool2, (v: tf.Tensor4D) => tf.avgPool(v, 2, 2, 'valid')].map((f) =>
+      tf.tidy(() => {
+        const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(f(v as tf.Tensor4D), r)))(x);
+        return [f(x).dataSync(), g.dataSync()];
+      }),
+    );
+    close(ours![0]!, ref![0]!, `[${[n, h, w, c]}] value`, 1e-6);
+    close(ours![1]!, ref![1]!, `[${[n, h, w, c]}] gradient`, 1e-6);
+    tf.dispose([x, r]);
+  }
+  const x = rand(rng, [1, 4, 4, 8]) as tf.Tensor4D;
+  const prof = await tf.profile(() =>
+    tf.tidy(() => void tf.grad((v: tf.Tensor) => tf.sum(avgPool2(v as tf.Tensor4D)))(x)),
+  );
+  const names = prof.kernels.map((k) => k.name);
+  assert.ok(names.includes('DbmimAvgPool2') && names.includes('DbmimAvgPool2Grad'), names.join(' '));
+  for (const k of ['AvgPool', 'ResizeNearestNeighbor']) assert.not.ok(names.includes(k), k);
+  x.dispose();
+  assert.is(tf.memory().numTensors, before);
 });
 
 test('in-plane conv on the SIMD loop: value equals tfjs conv2d (with and without bias; k 1, 3, 5; edges, leftover pixels, tiny images); dX matches tfjs', () => {

@@ -307,7 +307,7 @@ export class AffinityNet {
     // standardized like the encoder's input (fixed) or per section, so the first convs start in range
     const xs: tf.Tensor5D =
       this.inputNorm === 'section' ? standardizeSections(x) : tf.div(tf.sub(x, 0.5), 0.2);
-    const r = relu(this.rawConv.apply(this.inputNorm === 'section' ? xs : x)); // [b, d, h, w, rc]
+    const r = this.rawConv.apply(this.inputNorm === 'section' ? xs : x, { relu: true }); // [b, d, h, w, rc]
     const r2 = tf.reshape(r, [-1, r.shape[4]]) as tf.Tensor2D; // [voxels, rc]
     let sum = this.fuseRaw.apply(r2); // [voxels, rc]
     if (this.fuse) {
@@ -407,7 +407,7 @@ export class AffinityNet {
     const { tgt, wt } = this.targetTensors(batch, targets, weights);
     try {
       const { value, grads } = tf.variableGrads(
-        () => affinityLoss(this.logitsChannelsFirst(raw, batch), tgt, wt, this.finetune.loss),
+        () => affinityLoss(this.logits(raw, batch), tgt, wt, this.finetune.loss, 'channelsLast'),
         this.optimizer.variables(),
       );
       const loss = value.dataSync()[0]!;
@@ -426,7 +426,7 @@ export class AffinityNet {
     const { tgt, wt } = this.targetTensors(batch, targets, weights);
     try {
       const t = tf.tidy(() =>
-        affinityLoss(this.logitsChannelsFirst(raw, batch), tgt, wt, this.finetune.loss),
+        affinityLoss(this.logits(raw, batch), tgt, wt, this.finetune.loss, 'channelsLast'),
       );
       const v = t.dataSync()[0]!;
       t.dispose();

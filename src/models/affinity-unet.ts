@@ -53,13 +53,15 @@ export class InPlaneUNet {
     let f = x;
     for (let i = 0; i < this.down.length; i++) {
       if (i > 0) f = pool2(f);
-      const pre = this.down[i]!.apply(f);
-      f = relu(inject?.level === i ? tf.add(pre, cropTo(inject.features, pre.shape)) : pre);
+      if (inject?.level === i) {
+        const pre = this.down[i]!.apply(f);
+        f = relu(tf.add(pre, cropTo(inject.features, pre.shape)));
+      } else f = this.down[i]!.apply(f, { relu: true }); // the relu fused into the conv
       skips.push(f);
     }
     for (let i = this.up.length - 1; i >= 0; i--) {
       const skip = skips[i]!;
-      f = relu(this.merge[i]!.apply(tf.add(skip, cropTo(this.up[i]!.apply(f), skip.shape))));
+      f = this.merge[i]!.apply(tf.add(skip, cropTo(this.up[i]!.apply(f), skip.shape)), { relu: true });
     }
     return f;
   }

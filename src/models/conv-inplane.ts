@@ -1,8 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { BackendError, ConfigError } from '../core/errors.js';
 import { dense } from './dense.js';
+import { ensureJsKernel, type JsKernelFunc } from './js-kernel.js';
 import type { ParamScope } from './params.js';
 import { sumRows } from './reduce.js';
+import { relu, reluBackward } from './relu.js';
 import { runConvLoop } from './wasm-simd.js';
 import { convWeightGrad } from './weight-grad.js';
 
@@ -22,6 +24,10 @@ import { convWeightGrad } from './weight-grad.js';
  */
 
 const KERNEL = 'DbmimConvSame';
+/** The same conv with a relu fused into its output store (one pass over the output less, each way). */
+const KERNEL_RELU = 'DbmimConvSameRelu';
+/** W `[k, k, in, out]` rotated 180 degrees with in/out swapped, `[k, k, out, in]`: dX's filter. */
+const FLIP = 'DbmimConvFilterFlip';
 
 /**
  * dW of a 'same' k x k convolution as one more conv2d: the input with channels as the batch and the
@@ -45,50 +51,94 @@ function filterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, k: number): tf.Tensor4D {
   return tf.transpose(g, [1, 2, 0, 3]); // [k, k, cin, cout]
 }
 
+/** One JS loop over the (small) filter where JS can address the backend's memory: wasm's Reverse and Transpose cost ~0.2 ms each here. */
+const flipKernel: JsKernelFunc = ({ w }, _attrs, mem) => {
+  const [k, , cin, cout] = w!.shape as [number, number, number, number];
+  const out = mem.output([k, k, cout, cin]);
+  const src = mem.view(w!);
+  const dst = mem.view(out);
+  for (let ky = 0; ky < k; ky++)
+    for (let kx = 0; kx < k; kx++) {
+      const s0 = ((k - 1 - ky) * k + (k - 1 - kx)) * cin * cout;
+      const d0 = (ky * k + kx) * cout * cin;
+      for (let ci = 0; ci < cin; ci++)
+        for (let co = 0; co < cout; co++) dst[d0 + co * cin + ci] = src[s0 + ci * cout + co]!;
+    }
+  return out;
+};
+
+/** The filter of dX: W rotated 180 degrees in-plane, in/out swapped. */
+function flipFilter(w: tf.Tensor4D): tf.Tensor4D {
+  if (w.dtype === 'float32' && ensureJsKernel(FLIP, flipKernel))
+    return tf.engine().runKernel(FLIP, { w }) as tf.Tensor4D;
+  return tf.tidy(() => tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]));
+}
+
+/** The conv's gradients from the upstream gradient of its (linear) output. */
+function convGrads(g: tf.Tensor4D, x: tf.Tensor4D, w: tf.Tensor4D) {
+  const k = w.shape[0];
+  return {
+    x: () => {
+      ensureKernel(KERNEL);
+      return tf.engine().runKernel(KERNEL, { x: g, filter: flipFilter(w) }) as tf.Tensor4D; // no bias
+    },
+    filter: () => convWeightGrad(x, g, k) ?? filterGrad(x, g, k),
+    bias: () => sumRows(tf.reshape(g, [-1, w.shape[3]]) as tf.Tensor2D),
+  };
+}
+
 tf.registerGradient({
   kernelName: KERNEL,
   inputsToSave: ['x', 'filter'],
   gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-    const g = dy as tf.Tensor4D;
     const [x, w] = saved as [tf.Tensor4D, tf.Tensor4D];
-    const k = w.shape[0];
-    return {
-      x: () => {
-        const wRot = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [k, k, cout, cin]
-        ensureKernel();
-        return tf.engine().runKernel(KERNEL, { x: g, filter: wRot }) as tf.Tensor4D; // no bias
-      },
-      filter: () => convWeightGrad(x, g, k) ?? filterGrad(x, g, k),
-      bias: () => sumRows(tf.reshape(g, [-1, w.shape[3]]) as tf.Tensor2D),
-    };
+    return convGrads(dy as tf.Tensor4D, x, w);
+  },
+});
+
+tf.registerGradient({
+  kernelName: KERNEL_RELU,
+  inputsToSave: ['x', 'filter'],
+  outputsToSave: [true],
+  gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+    const [x, w, y] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+    // relu's backward once, before the conv's: every gradient below reads it
+    return convGrads(reluBackward(dy as tf.Tensor, y) as tf.Tensor4D, x, w);
   },
 });
 
 /**
- * Register the kernel on the active backend (once): wasm-simd.ts's generated conv loop where it applies
+ * Register `name` on the active backend (once): wasm-simd.ts's generated conv loop where it applies
  * (wasm with SIMD, output channels a multiple of 4, images wider than the kernel), else the backend's
- * FusedConv2D.
+ * FusedConv2D; KERNEL_RELU with a relu on its output.
  */
-function ensureKernel(): void {
+function ensureKernel(name: typeof KERNEL | typeof KERNEL_RELU): void {
   const backend = tf.getBackend();
-  if (tf.getKernel(KERNEL, backend)) return;
+  if (tf.getKernel(name, backend)) return;
   const fused = tf.getKernel('FusedConv2D', backend);
   if (!fused) throw new BackendError(`in-plane conv: backend '${backend}' has no FusedConv2D kernel`);
+  const relu = name === KERNEL_RELU;
   tf.registerKernel({
-    kernelName: KERNEL,
+    kernelName: name,
     backendName: backend,
     kernelFunc: ({ inputs, backend: b }) => {
       const { x, filter, bias } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo; bias?: tf.TensorInfo };
       const [n, h, w] = x.shape as [number, number, number, number];
       const [k, , , cout] = filter.shape as [number, number, number, number];
       // the loop's rows need an interior (w >= k)
-      const simd = w >= k ? runConvLoop({ x, filter, bias }, k, [n, h, w], [n, h, w, cout]) : null;
+      const simd = w >= k ? runConvLoop({ x, filter, bias }, k, [n, h, w], [n, h, w, cout], relu) : null;
       return (
         simd ??
         fused.kernelFunc({
           inputs,
           backend: b,
-          attrs: { strides: 1, pad: 'same', dilations: 1, dataFormat: 'NHWC', activation: 'linear' },
+          attrs: {
+            strides: 1,
+            pad: 'same',
+            dilations: 1,
+            dataFormat: 'NHWC',
+            activation: relu ? 'relu' : 'linear',
+          },
         })
       );
     },
@@ -96,12 +146,14 @@ function ensureKernel(): void {
 }
 
 /**
- * `conv2d(x, w, 'same') + b`: x `[n, h, w, in]`, w `[k, k, in, out]` (k odd), b `[out]`, with the
- * backward above (wasm has none). Gradients are computed only for inputs that need them.
+ * `conv2d(x, w, 'same') + b` (then `max(., 0)` with `relu`): x `[n, h, w, in]`, w `[k, k, in, out]` (k
+ * odd), b `[out]`, with the backward above (wasm has none). Gradients are computed only for inputs that
+ * need them.
  */
-export function conv2dSame(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D): tf.Tensor4D {
-  ensureKernel();
-  return tf.engine().runKernel(KERNEL, { x, filter: w, bias: b }, {}) as tf.Tensor4D;
+export function conv2dSame(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, relu = false): tf.Tensor4D {
+  const name = relu ? KERNEL_RELU : KERNEL;
+  ensureKernel(name);
+  return tf.engine().runKernel(name, { x, filter: w, bias: b }, {}) as tf.Tensor4D;
 }
 
 /** A k x k in-plane convolution, 'same' padding, stride 1; weights `[k, k, in, out]`, bias `[out]`. */
@@ -122,18 +174,23 @@ export class ConvInPlane {
     this.b = scope.add('b', [outCh], { kind: 'zeros' });
   }
 
-  /** `[b, d, h, w, in] -> [b, d, h, w, out]`, each section on its own. */
-  apply(x: tf.Tensor5D): tf.Tensor5D {
+  /**
+   * `[b, d, h, w, in] -> [b, d, h, w, out]`, each section on its own; `relu`: `relu(conv(x))`, fused into
+   * the conv where it has a kernel.
+   */
+  apply(x: tf.Tensor5D, opts: { relu?: boolean } = {}): tf.Tensor5D {
     const [b, d, h, w, c] = x.shape;
     // 1x1: a matmul over voxels (its backward is two plain matmuls, not the conv filter gradient)
-    const y =
-      this.kernel === 1
-        ? dense(tf.reshape(x, [-1, c]) as tf.Tensor2D, tf.reshape(this.w, [c, this.outCh]), this.b)
-        : conv2dSame(
-            tf.reshape(x, [b * d, h, w, c]) as tf.Tensor4D,
-            this.w as tf.Tensor4D,
-            this.b as tf.Tensor1D,
-          );
+    if (this.kernel === 1) {
+      const y = dense(tf.reshape(x, [-1, c]) as tf.Tensor2D, tf.reshape(this.w, [c, this.outCh]), this.b);
+      return tf.reshape(opts.relu ? relu(y) : y, [b, d, h, w, this.outCh]) as tf.Tensor5D;
+    }
+    const y = conv2dSame(
+      tf.reshape(x, [b * d, h, w, c]) as tf.Tensor4D,
+      this.w as tf.Tensor4D,
+      this.b as tf.Tensor1D,
+      opts.relu === true,
+    );
     return tf.reshape(y, [b, d, h, w, this.outCh]) as tf.Tensor5D;
   }
 

@@ -40,6 +40,11 @@ function zStackLoop(
           continue;
         }
         let o = (n * d + zs) * plane * c; // the shifted section's first pixel
+        if (c === 1 && !adjoint) {
+          // one channel (the raw branch): no inner loop, about twice as fast
+          for (let p = 0; p < plane; p++, s += kc) dst[s] = src[o + p]!;
+          continue;
+        }
         if (adjoint)
           for (let p = 0; p < plane; p++, s += kc, o += c)
             for (let ci = 0; ci < c; ci++) dst[o + ci]! += src[s + ci]!;
@@ -124,15 +129,15 @@ export class Conv3d {
    * `[b, d, h, w, in] -> [b, d, h, w, out]`. Computed as one in-plane conv2d of the k z-shifted copies of
    * the input stacked as channels (zero beyond the volume's ends, as 'same' pads): the same sums as a
    * 3-D conv, but wasm's Conv3D is a naive loop (and its filter gradient another), ~4x slower here
-   * even for one input channel, while conv2d runs on XNNPACK.
+   * even for one input channel, while conv2d runs on XNNPACK. `relu`: `relu(conv(x))`, fused.
    */
-  apply(x: tf.Tensor5D): tf.Tensor5D {
+  apply(x: tf.Tensor5D, opts: { relu?: boolean } = {}): tf.Tensor5D {
     const [b, d, h, w, c] = x.shape;
     const k = this.kernel;
     const stacked = tf.reshape(zStack(x, k), [b * d, h, w, k * c]) as tf.Tensor4D;
     // [kz, ky, kx, in, out] -> [ky, kx, kz, in, out] -> [ky, kx, kz*in, out]
     const w2 = tf.reshape(tf.transpose(this.w, [1, 2, 0, 3, 4]), [k, k, k * c, this.outCh]) as tf.Tensor4D;
-    const y = conv2dSame(stacked, w2, this.b as tf.Tensor1D); // [b*d, h, w, out]
+    const y = conv2dSame(stacked, w2, this.b as tf.Tensor1D, opts.relu === true); // [b*d, h, w, out]
     return tf.reshape(y, [b, d, h, w, this.outCh]) as tf.Tensor5D;
   }
 

@@ -39,6 +39,16 @@ function ensureKernels(): boolean {
   return true;
 }
 
+/**
+ * relu's backward from its output: `y > 0 ? dy : 0` (y = relu(x), positive exactly where x is), the one
+ * SIMD pass where available. For kernels that fuse a relu into their output (conv-inplane.ts).
+ */
+export function reluBackward(dy: tf.Tensor, y: tf.Tensor): tf.Tensor {
+  if (dy.dtype === 'float32' && dy.size > 0 && dy.size % 4 === 0 && ensureKernels())
+    return tf.engine().runKernel(GRAD, { dy, y }) as tf.Tensor;
+  return tf.tidy(() => tf.mul(dy, tf.step(y)));
+}
+
 /** `max(x, 0)`, as tf.relu, with the one-pass backward where available. */
 export function relu<T extends tf.Tensor>(x: T): T {
   if (x.dtype !== 'float32' || x.size === 0 || x.size % 4 !== 0 || !ensureKernels()) return tf.relu(x);

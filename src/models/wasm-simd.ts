@@ -84,6 +84,8 @@ interface Func {
   /** Extra locals as (count, type) runs. */
   locals: [number, number][];
   body: number[];
+  /** Result types (none when absent). */
+  results?: number[];
 }
 
 /**
@@ -316,6 +318,258 @@ function swapMiddleFunc(): Func {
     ]),
   ];
   return { name: 'swapmid', params: new Array<number>(6).fill(I32), locals: [[9, I32]], body };
+}
+
+/** `f32.const v` (little-endian IEEE single). */
+const f32Const = (v: number) => [0x43, ...new Uint8Array(Float32Array.of(v).buffer)];
+/** `i8x16.shuffle` of two vectors by 32-bit lanes (0-3: the first operand's, 4-7: the second's). */
+const shuffle32 = (lanes: [number, number, number, number]) => [
+  ...simd(0x0d),
+  ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]),
+];
+
+/** Taylor coefficients 1/k! of exp, k = 7 down to 2 (|r| <= ln2 / 2: truncation below 1e-8 relative). */
+const EXP_COEFFS = [1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2];
+/** Coefficients 1/(2j+1) of log1p(e) = 2 s (1 + s^2/3 + s^4/5 + ...), s = e / (2 + e) <= 1/3, j = 7 down to 1. */
+const LOG1P_COEFFS = [1 / 15, 1 / 13, 1 / 11, 1 / 9, 1 / 7, 1 / 5, 1 / 3];
+/** exp's argument floor: e^-87.3 is float32's smallest normal number (2^-126). */
+const EXP_MIN = -87.3;
+
+/**
+ * `bce(z, t, w, g, groups, planeBytes, inv) -> f32`: weighted binary cross-entropy on logits for `groups`
+ * groups of 4 voxels of one sample, with logits channels-last `[voxels, 3]` (z, 48 bytes a group) and
+ * targets and weights channels-first `[3, voxels]` (channel c at `t + c planeBytes`, 16 bytes a group);
+ * targets and weights are shuffled into the logits' interleaved order, 3 vectors a group. Per element,
+ * with e = exp(-|z|) (a degree-7 polynomial after the usual ln 2 range reduction) and log1p(e) (its
+ * atanh series, 8 terms):
+ *   loss = max(z, 0) - z t + log1p(e)           (returned: the sum of w loss over the groups)
+ *   g    = w (sigmoid(z) - t) inv               (stored channels-last at g; sigmoid = 1/(1+e) or e/(1+e))
+ * Both to within a few float32 ulps of the op-by-op formula (tfjs's exp, log1p and sigmoid).
+ */
+function bceFunc(): Func {
+  const [Z, T, W, G, CNT, PB, INV] = [0, 1, 2, 3, 4, 5, 6];
+  const [I, END, ZP] = [7, 8, 9]; // i32: byte offset in a channel plane, its end, byte offset in z / g
+  // v128 locals: accumulator, 3 targets and 3 weights (interleaved), 3 raw channels, scratch, constants
+  let next = 10;
+  const v = () => next++;
+  const [ACC, T0, T1, T2, W0, W1, W2, CA, CB, CC, X, E, R, N, S, Q] = Array.from({ length: 16 }, v);
+  const [K_LOG2E, K_LN2HI, K_LN2LO, K_MIN, K_ONE, K_TWO, K_ZERO, K_INV] = Array.from({ length: 8 }, v);
+  const KE = EXP_COEFFS.map(v);
+  const KL = LOG1P_COEFFS.map(v);
+  const nV128 = next - 10;
+  const splatF = (x: number, local: number) => [...f32Const(x), ...SPLAT, ...set(local)];
+  const F32X4_ABS = simd(0xe0);
+  const F32X4_MAX = simd(0xe9);
+  const F32X4_NEAREST = simd(0x6a);
+  const F32X4_GE = simd(0x46);
+  const I32X4_TRUNC = simd(0xf8);
+  const I32X4_ADD = simd(0xae);
+  const I32X4_SHL = simd(0xab);
+  const I32X4_SPLAT = simd(0x11);
+  const BITSELECT = simd(0x52);
+  /** Load the 3 channel vectors at byte offset I of `base`'s planes into CA, CB, CC, then interleave them into o0-o2. */
+  const interleave = (base: number, o0: number, o1: number, o2: number) => [
+    ...[...get(base), ...get(I), ...I32_ADD, ...LOAD, ...set(CA)],
+    ...[...get(base), ...get(PB), ...I32_ADD, ...get(I), ...I32_ADD, ...LOAD, ...set(CB)],
+    ...[
+      ...get(base),
+      ...get(PB),
+      ...get(PB),
+      ...I32_ADD,
+      ...I32_ADD,
+      ...get(I),
+      ...I32_ADD,
+      ...LOAD,
+      ...set(CC),
+    ],
+    // (a0 b0 c0 a1), (b1 c1 a2 b2), (c2 a3 b3 c3)
+    ...[
+      ...get(CA),
+      ...get(CB),
+      ...shuffle32([0, 4, 1, 5]),
+      ...get(CC),
+      ...shuffle32([0, 1, 4, 2]),
+      ...set(o0),
+    ],
+    ...[
+      ...get(CA),
+      ...get(CB),
+      ...shuffle32([5, 2, 6, 3]),
+      ...get(CC),
+      ...shuffle32([0, 5, 1, 2]),
+      ...set(o1),
+    ],
+    ...[
+      ...get(CA),
+      ...get(CB),
+      ...shuffle32([3, 7, 3, 7]),
+      ...get(CC),
+      ...shuffle32([6, 0, 1, 7]),
+      ...set(o2),
+    ],
+  ];
+  /** One vector of 4 logits at ZP + off, their targets tl and weights wl: accumulate, store the gradient. */
+  const element = (off: number, tl: number, wl: number) => {
+    const out: number[] = [...get(Z), ...get(ZP), ...I32_ADD, ...loadAt(off), ...set(X)];
+    // e = exp(-|x|): n = nearest(y log2 e), r = y - n ln2 (two parts), e = p(r) 2^n
+    out.push(...get(X), ...F32X4_ABS, ...simd(0xe1), ...get(K_MIN), ...F32X4_MAX, ...set(R)); // y = max(-|x|, min)
+    out.push(...get(R), ...get(K_LOG2E), ...MUL, ...F32X4_NEAREST, ...set(N));
+    out.push(
+      ...get(R),
+      ...get(N),
+      ...get(K_LN2HI),
+      ...MUL,
+      ...SUB,
+      ...get(N),
+      ...get(K_LN2LO),
+      ...MUL,
+      ...SUB,
+    );
+    out.push(...set(R));
+    out.push(...get(KE[0]!));
+    for (let j = 1; j < KE.length; j++) out.push(...get(R), ...MUL, ...get(KE[j]!), ...ADD);
+    out.push(...get(R), ...MUL, ...get(K_ONE), ...ADD, ...get(R), ...MUL, ...get(K_ONE), ...ADD); // p(r)
+    out.push(...get(N), ...I32X4_TRUNC, ...i32Const(127), ...I32X4_SPLAT, ...I32X4_ADD, ...i32Const(23));
+    out.push(...I32X4_SHL, ...MUL, ...set(E));
+    // log1p(e) = 2 s q(s^2), s = e / (2 + e)
+    out.push(...get(E), ...get(K_TWO), ...get(E), ...ADD, ...DIV, ...set(S));
+    out.push(...get(S), ...get(S), ...MUL, ...set(Q)); // s^2
+    out.push(...get(KL[0]!));
+    for (let j = 1; j < KL.length; j++) out.push(...get(Q), ...MUL, ...get(KL[j]!), ...ADD);
+    out.push(...get(Q), ...MUL, ...get(K_ONE), ...ADD, ...get(S), ...MUL, ...get(K_TWO), ...MUL, ...set(S)); // log1p(e)
+    // acc += w ((max(x, 0) - x t) + log1p(e))
+    out.push(...get(ACC), ...get(wl));
+    out.push(
+      ...get(X),
+      ...get(K_ZERO),
+      ...F32X4_MAX,
+      ...get(X),
+      ...get(tl),
+      ...MUL,
+      ...SUB,
+      ...get(S),
+      ...ADD,
+    );
+    out.push(...MUL, ...ADD, ...set(ACC));
+    // g = (sigmoid(x) - t) w inv, sigmoid = x >= 0 ? 1/(1+e) : e/(1+e)
+    out.push(...get(G), ...get(ZP), ...I32_ADD); // store address
+    out.push(...get(K_ONE), ...get(K_ONE), ...get(E), ...ADD, ...DIV, ...set(Q));
+    out.push(...get(Q), ...get(E), ...get(Q), ...MUL, ...get(X), ...get(K_ZERO), ...F32X4_GE, ...BITSELECT);
+    out.push(...get(tl), ...SUB, ...get(wl), ...MUL, ...get(K_INV), ...MUL, ...storeAt(off));
+    return out;
+  };
+  const body = [
+    ...splatF(Math.LOG2E, K_LOG2E),
+    ...splatF(0.693359375, K_LN2HI),
+    ...splatF(-2.1219444e-4, K_LN2LO),
+    ...splatF(EXP_MIN, K_MIN),
+    ...splatF(1, K_ONE),
+    ...splatF(2, K_TWO),
+    ...splatF(0, K_ZERO),
+    ...[...get(INV), ...SPLAT, ...set(K_INV)],
+    ...EXP_COEFFS.flatMap((c, j) => splatF(c, KE[j]!)),
+    ...LOG1P_COEFFS.flatMap((c, j) => splatF(c, KL[j]!)),
+    ...[...ZERO, ...set(ACC), ...get(CNT), ...i32Const(16), ...I32_MUL, ...set(END)],
+    ...doWhile(I, i32Const(16), END, [
+      ...interleave(T, T0, T1, T2),
+      ...interleave(W, W0, W1, W2),
+      ...[...get(I), ...i32Const(3), ...I32_MUL, ...set(ZP)],
+      ...element(0, T0, W0),
+      ...element(16, T1, W1),
+      ...element(32, T2, W2),
+    ]),
+    ...[...get(ACC), ...lane(0), ...get(ACC), ...lane(1), ...F32_ADD],
+    ...[...get(ACC), ...lane(2), ...get(ACC), ...lane(3), ...F32_ADD, ...F32_ADD],
+  ];
+  return {
+    name: 'bce',
+    params: [I32, I32, I32, I32, I32, I32, F32],
+    locals: [
+      [3, I32],
+      [nV128, V128],
+    ],
+    body,
+    results: [F32],
+  };
+}
+
+/** `vsum(src, nBytes) -> f32`: the sum of nBytes / 4 floats (nBytes a positive multiple of 16), four lanes, then the lanes. */
+function vsumFunc(): Func {
+  const [SRC, NB, I, ACC] = [0, 1, 2, 3];
+  return {
+    name: 'vsum',
+    params: [I32, I32],
+    locals: [
+      [1, I32],
+      [1, V128],
+    ],
+    body: [
+      ...[...ZERO, ...set(ACC)],
+      ...doWhile(I, i32Const(16), NB, [
+        ...get(ACC),
+        ...get(SRC),
+        ...get(I),
+        ...I32_ADD,
+        ...LOAD,
+        ...ADD,
+        ...set(ACC),
+      ]),
+      ...[...get(ACC), ...lane(0), ...get(ACC), ...lane(1), ...F32_ADD],
+      ...[...get(ACC), ...lane(2), ...get(ACC), ...lane(3), ...F32_ADD, ...F32_ADD],
+    ],
+    results: [F32],
+  };
+}
+
+/**
+ * `pool2(src, dst, rows, wo, cBytes, grad)`: the 2x2 stride-2 average pool of channels-last images and its
+ * adjoint, c a multiple of 4 (cBytes = 4c). grad 0: dst `[rows, wo, c]` = the mean of each 2x2 window of
+ * src `[2 rows, 2 wo, c]`, ((a + b) + c + d) / 4; grad 1: dst `[2 rows, 2 wo, c]` = src `[rows, wo, c]` / 4
+ * copied to each pixel of its window (the pool's gradient).
+ */
+function pool2Func(): Func {
+  const [SRC, DST, ROWS, WO, CB, GRAD] = [0, 1, 2, 3, 4, 5];
+  const [R, J, K, BIG, SMALL, RB, QUART, VAL] = [6, 7, 8, 9, 10, 11, 12, 13];
+  // BIG walks the full-size image (two rows at a time), SMALL the pooled one
+  const at = (base: number, off: number[]) => [...get(base), ...off, ...get(K), ...I32_ADD];
+  const right = [...get(CB), ...I32_ADD];
+  const below = [...get(RB), ...I32_ADD];
+  const windowLoads = [
+    ...[...at(BIG, []), ...LOAD, ...at(BIG, right), ...LOAD, ...ADD],
+    ...[...at(BIG, below), ...LOAD, ...ADD, ...at(BIG, [...below, ...get(CB), ...I32_ADD]), ...LOAD, ...ADD],
+  ];
+  const forward = [...at(SMALL, []), ...windowLoads, ...get(QUART), ...MUL, ...STORE];
+  const backward = [
+    ...[...at(SMALL, []), ...LOAD, ...get(QUART), ...MUL, ...set(VAL)],
+    ...[...at(BIG, []), ...get(VAL), ...STORE, ...at(BIG, right), ...get(VAL), ...STORE],
+    ...[...at(BIG, below), ...get(VAL), ...STORE],
+    ...[...at(BIG, [...below, ...get(CB), ...I32_ADD]), ...get(VAL), ...STORE],
+  ];
+  return {
+    name: 'pool2',
+    params: new Array<number>(6).fill(I32),
+    locals: [
+      [6, I32],
+      [2, V128],
+    ],
+    body: [
+      ...[...f32Const(0.25), ...SPLAT, ...set(QUART)],
+      ...[...get(WO), ...get(CB), ...I32_MUL, ...i32Const(2), ...I32_MUL, ...set(RB)],
+      ...[...get(GRAD), 0x04, 0x40, ...get(DST), ...set(BIG), ...get(SRC), ...set(SMALL)],
+      ...[0x05, ...get(SRC), ...set(BIG), ...get(DST), ...set(SMALL), 0x0b], // else, end
+      ...doWhile(R, i32Const(1), ROWS, [
+        ...[...i32Const(0), ...set(J)],
+        ...doWhile(J, i32Const(1), WO, [
+          ...[...i32Const(0), ...set(K)],
+          ...[...get(GRAD), 0x04, 0x40, ...doWhile(K, i32Const(16), CB, backward)],
+          ...[0x05, ...doWhile(K, i32Const(16), CB, forward), 0x0b],
+          ...[...get(BIG), ...get(CB), ...i32Const(2), ...I32_MUL, ...I32_ADD, ...set(BIG)],
+          ...[...get(SMALL), ...get(CB), ...I32_ADD, ...set(SMALL)],
+        ]),
+        ...[...get(BIG), ...get(RB), ...I32_ADD, ...set(BIG)], // past the window's second row
+      ]),
+    ],
+  };
 }
 
 /** Tile edge of {@link transposeFunc}: both sides of the matrix must be multiples of it. */
@@ -561,6 +815,8 @@ export interface ConvSpec {
   cout: number;
   /** Whether the outputs start from a bias (else from zero). */
   bias: boolean;
+  /** Whether the outputs are stored through max(y, 0) (a relu fused into the store; absent: no). */
+  relu?: boolean;
 }
 
 /** Output pixels of a row computed together by {@link convFunc} (with 2 output vectors: 8 accumulators). */
@@ -647,7 +903,12 @@ function convFunc(spec: ConvSpec): Func {
     const out: number[] = [];
     for (let p = 0; p < pixels; p++)
       for (let v = 0; v < VB; v++)
-        out.push(...get(base), ...get(ACC(p, v)), ...storeAt(off + p * cout * 4 + v * 16));
+        out.push(
+          ...get(base),
+          ...get(ACC(p, v)),
+          ...(spec.relu ? [...ZERO, ...simd(0xe9)] : []), // f32x4.max
+          ...storeAt(off + p * cout * 4 + v * 16),
+        );
     return out;
   };
   const perBlock = [
@@ -747,7 +1008,11 @@ function convFunc(spec: ConvSpec): Func {
 
 /** A module of `funcs` importing `env.memory`. */
 function assemble(funcs: Func[]): Uint8Array {
-  const types = funcs.map((f) => [0x60, ...vec(f.params.map((t) => [t])), 0]);
+  const types = funcs.map((f) => [
+    0x60,
+    ...vec(f.params.map((t) => [t])),
+    ...vec((f.results ?? []).map((t) => [t])),
+  ]);
   const codes = funcs.map((f) => {
     const code = [...vec(f.locals.map(([n, t]) => [...uleb(n), t])), ...f.body, 0x0b];
     return [...uleb(code.length), ...code];
@@ -765,7 +1030,10 @@ function assemble(funcs: Func[]): Uint8Array {
 /** A SIMD loop: byte offsets, counts and constants as its builder above says. */
 export type SimdLoop = (...args: number[]) => void;
 
-/** The loops (see adamwFunc, bmmFunc, bmmtFunc, transposeFunc, colsumFunc, reluGradFunc, swapMiddleFunc). */
+/**
+ * The loops (see adamwFunc, bmmFunc, bmmtFunc, transposeFunc, colsumFunc, reluGradFunc, swapMiddleFunc,
+ * bceFunc, vsumFunc, pool2Func).
+ */
 export interface SimdLoops {
   adamw: SimdLoop;
   bmm: SimdLoop;
@@ -774,6 +1042,11 @@ export interface SimdLoops {
   colsum: SimdLoop;
   relugrad: SimdLoop;
   swapmid: SimdLoop;
+  /** Returns the weighted loss sum of its groups (see bceFunc). */
+  bce: (...args: number[]) => number;
+  /** Returns the sum (see vsumFunc). */
+  vsum: (...args: number[]) => number;
+  pool2: SimdLoop;
 }
 
 /** The parts of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
@@ -802,6 +1075,9 @@ export function wasmSimd(): SimdLoops | null {
           colsumFunc(),
           reluGradFunc(),
           swapMiddleFunc(),
+          bceFunc(),
+          vsumFunc(),
+          pool2Func(),
         ]),
       );
       const inst = new WA.Instance(mod, { env: { memory } });
@@ -846,7 +1122,8 @@ export function wgradLoop(spec: WgradSpec): SimdLoop | null {
  */
 export function convLoop(spec: ConvSpec): SimdLoop | null {
   if (spec.cout % 4 !== 0 || spec.k % 2 !== 1 || !wasmSimd()) return null;
-  return generatedLoop(`conv/${spec.k}/${spec.cin}/${spec.cout}/${spec.bias}`, () => convFunc(spec));
+  const key = `conv/${spec.k}/${spec.cin}/${spec.cout}/${spec.bias}/${spec.relu === true}`;
+  return generatedLoop(key, () => convFunc(spec));
 }
 
 /**
@@ -854,19 +1131,20 @@ export function convLoop(spec: ConvSpec): SimdLoop | null {
  * inside a kernel body: filter `[.., cin, cout]` (any leading shape: a dense layer's `[cin, cout]` is the
  * 1x1 case with its rows as one row of pixels), optional bias `[cout]`, output of `outShape`. Null
  * where the loop does not apply (another backend, no SIMD, dtype, `cout` not a multiple of 4): the
- * caller runs its backend kernel.
+ * caller runs its backend kernel. `relu`: outputs max(y, 0).
  */
 export function runConvLoop(
   inputs: { x: tf.TensorInfo; filter: tf.TensorInfo; bias?: tf.TensorInfo | undefined },
   k: number,
   [n, h, w]: [number, number, number],
   outShape: number[],
+  relu = false,
 ): tf.TensorInfo | null {
   const { x, filter, bias } = inputs;
   const cin = x.shape[x.shape.length - 1]!;
   const cout = filter.shape[filter.shape.length - 1]!;
   const mem = x.dtype === 'float32' ? activeJsMemory() : null;
-  const loop = mem ? convLoop({ k, cin, cout, bias: bias !== undefined }) : null;
+  const loop = mem ? convLoop({ k, cin, cout, bias: bias !== undefined, relu }) : null;
   if (!mem || !loop) return null;
   const out = mem.output(outShape);
   const at = (t: tf.TensorInfo) => mem.view(t).byteOffset;
