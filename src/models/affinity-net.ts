@@ -12,7 +12,7 @@ import {
   saveTrainable,
   type Checkpoint,
 } from './checkpoint.js';
-import { affinityLoss } from './affinity-loss.js';
+import { affinityLoss, channelsFirst } from './affinity-loss.js';
 import { InPlaneUNet } from './affinity-unet.js';
 import { relu } from './relu.js';
 import { ConvInPlane } from './conv-inplane.js';
@@ -354,14 +354,9 @@ export class AffinityNet {
     return out;
   }
 
-  /**
-   * Affinity logits channels-first `[batch, 3, d, h, w]`, the layout of targets and predictions: one
-   * transpose on the backend (a JS loop over a fresh array cost ~10 ms a step, mostly page faults).
-   */
+  /** Affinity logits channels-first `[batch, 3, d, h, w]`, the layout of targets and predictions. */
   private logitsChannelsFirst(raw: Float32Array, batch: number): tf.Tensor5D {
-    const [d, h, w] = this.crop;
-    const z = tf.reshape(this.logits(raw, batch), [batch, d * h * w, 3]);
-    return tf.reshape(tf.transpose(z, [0, 2, 1]), [batch, 3, d, h, w]) as tf.Tensor5D;
+    return channelsFirst(this.logits(raw, batch), [batch, 3, ...this.crop]) as tf.Tensor5D;
   }
 
   /** Encoder output tokens without gradient: `[batch, numPatches, D]` (caller disposes). */
