@@ -32,6 +32,7 @@ import { join } from 'node:path';
 import { selectBackend } from '../src/core/backend.js';
 import { runBenchmark, runSpecs, type BenchmarkOptions } from '../src/tasks/benchmark/benchmark.js';
 import { runCost } from '../src/tasks/benchmark/jobs.js';
+import { cpuMs } from './clock.js';
 
 interface BenchJobsOptions {
   /**
@@ -102,12 +103,11 @@ async function benchJobsAt(finetuneSteps: number, reps: number): Promise<object>
     const out = mkdtempSync(join(tmpdir(), `dbmim-bench-jobs${jobs}-`));
     try {
       const children0 = childrenCpuSeconds();
-      const cpu0 = process.cpuUsage();
+      const cpu0 = cpuMs();
       const t0 = performance.now();
       const { results } = await runBenchmark(options(out, jobs));
       walls[jobs]!.push((performance.now() - t0) / 1000);
-      const cpu = process.cpuUsage(cpu0);
-      parentCpu[jobs]!.push((cpu.user + cpu.system) / 1e6);
+      parentCpu[jobs]!.push((cpuMs() - cpu0) / 1000);
       const children1 = childrenCpuSeconds();
       workersCpu[jobs]!.push(children0 === null || children1 === null ? null : children1 - children0);
       loads.push(loadavg()[0]!);
