@@ -1,30 +1,39 @@
 /*
  * Wall time of a small synthetic benchmark run with `--jobs 1` and `--jobs 2` (worker processes), their
  * ratio, and the CPU seconds of each setting: `npm run bench -- --only bench_jobs`, or directly
- * `node --import tsx bench/bench-jobs.ts [--reps 2] [--finetune-steps 40,160]`.
+ * `node --import tsx bench/bench-jobs.ts [--reps 2] [--finetune-steps 40,160,400]`.
+ * It runs the built modules (dist/, `npm run build` first; an older build is an error), as the CLI does:
+ * the workers are dist/'s run-child.js under plain Node. Until 2026-11-30 it ran the sources, and so
+ * its workers under tsx, whose loader added over a second to each worker's start.
  * Both settings run the same runs into fresh directories: the quick preset's rows `random` and `scratch`
  * at seeds 1 and 2 (tiny model, a 16x64x64 synthetic volume), each read out by a probe (16 labelled
  * crops) and by finetuning (all labels). A `random` run pretrains (24 MIM updates) and then does both
  * readouts; `scratch` is split into one run per readout, so 6 runs: 2 long and 4 short, handed out
- * longest first. One row per finetuning-steps setting: 40 (the config first quoted) and 160. Each row
- * says whether every run's scores and loss curves came out identical, and the CPU seconds (user +
- * system, all threads) of the parent and of its worker processes (reaped children, /proc), each timing.
+ * longest first. One row per finetuning-steps setting: 40 (the config first quoted: the runs are
+ * short, a worker's start weighs most), 160, and 400 (the quick preset's finetuning length, at these
+ * smaller crops). Each row says whether every run's scores and loss curves came out identical, and
+ * for each timing the CPU seconds (user + system) of the parent, of the workers (all threads: reaped
+ * children, /proc), and of the workers' threads other than their main threads (sampled every 250 ms).
+ * `cpu_floor_ratio`: `--jobs 2`'s CPU over 2 cores, against `--jobs 1`'s worker main thread, is the
+ * wall ratio 2 free cores would give at best; read it when the machine is shared.
  *
- * Where the time goes (measured 2026-11-30 on the project's 2-core machine; see the README): `--jobs 1`
- * is one worker process, and it keeps more than one core busy. Of a worker's CPU, a fifth to a quarter
- * is V8's background threads (optimizing compiler: about 4 s of compiling in a worker's first run, then a
- * trickle; concurrent and parallel GC), which at `--jobs 1` run on the otherwise idle second core, as do
- * the parent's split loading and learning-free control. So `--jobs 1`'s wall time is about its
- * worker's main-thread CPU, while `--jobs 2`'s is at least all the CPU of both workers and the parent
- * over 2 cores. Each worker also pays its own start: module loading (~1.3 s CPU from dist/, ~2.6 s
- * under tsx) and its first run's warm-up (~4 s CPU more than a warm run: the JIT compiling tfjs, the
- * generated wasm-loop builders, the segmentation code). At 40 finetuning steps a run that start is a
- * third of the runs' own ~15 s CPU: `--jobs 2` needed 1.4x the CPU of `--jobs 1`, which bounds the
- * ratio near 0.95 (measured 0.944 on a quiet machine). At 160 steps the start is small against ~60 s
- * of runs: the two settings took the same CPU within noise and the bound is about 0.6. The rest
- * (no barrier, lanes balanced, workers reused, the split loaded while workers start) was checked;
- * the cost left is each process's own start: Node 20 has no compile cache for ES modules (Node 22's
- * keeps bytecode, not the optimized code that most of the warm-up goes into).
+ * Where the time goes (2026-11-30, 05:35-06:45 UTC, the 2-core machine, load 4-7 from other sessions;
+ * see the README): `--jobs 1` is one worker process and keeps more than one core busy: a sixth to a
+ * third of its worker's CPU is on V8's other threads (mostly the optimizing compiler, `perf`: 71 % of
+ * those samples; GC 13 %), which at `--jobs 1` run on the otherwise idle second core, as does the
+ * parent's split loading and learning-free control. So `--jobs 1`'s wall time is about its worker's
+ * main-thread CPU, while `--jobs 2`'s is at least all the CPU of both workers and the parent over 2
+ * cores. A second worker repeats the per-process part: at 1 finetuning step a run, 8-9 s CPU (module
+ * loading, its first runs' warm-up on the main thread ~4 s, the compiler's ~4 s on the others). The
+ * runs' own work is not slowed much by sharing the machine (the same in-process run alone and two at
+ * once: 38.6 s against 39.2 / 40.3 s CPU at 160 steps), and V8's threads do not spin (their CPU per
+ * worker is the same at `--jobs 1` and `--jobs 2`). So the ratio falls as the runs get longer: at 40
+ * steps a run `--jobs 2` needs 1.4-1.5x the CPU of `--jobs 1` and cannot approach 0.6; at 400 the two
+ * settings took the same CPU and the floor was 0.59. Cut here: the wasm loop generators (convFunc,
+ * wgradFunc) no longer get compiled by V8 (1.2 s of compiler CPU per process on this config), and a
+ * probe step counts 0.4 of a finetuning step in the dispatch order, which had given one lane both
+ * scratch finetunes (lanes 7 s apart at 160 steps). Tried and no better: a 64 MB young generation
+ * (`--max-semi-space-size=64`: 152 scavenges, 1.9 s, in a 40-step run; the same CPU with it).
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
