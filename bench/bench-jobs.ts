@@ -17,23 +17,24 @@
  * `cpu_floor_ratio`: `--jobs 2`'s CPU over 2 cores, against `--jobs 1`'s worker main thread, is the
  * wall ratio 2 free cores would give at best; read it when the machine is shared.
  *
- * Where the time goes (2026-11-30, 05:35-06:45 UTC, the 2-core machine, load 4-7 from other sessions;
- * see the README): `--jobs 1` is one worker process and keeps more than one core busy: a sixth to a
- * third of its worker's CPU is on V8's other threads (mostly the optimizing compiler, `perf`: 71 % of
- * those samples; GC 13 %), which at `--jobs 1` run on the otherwise idle second core, as does the
- * parent's split loading and learning-free control. So `--jobs 1`'s wall time is about its worker's
- * main-thread CPU, while `--jobs 2`'s is at least all the CPU of both workers and the parent over 2
- * cores. A second worker repeats the per-process part: at 1 finetuning step a run, 8-9 s CPU (module
- * loading, its first runs' warm-up on the main thread ~4 s, the compiler's ~4 s on the others). The
- * runs' own work is not slowed much by sharing the machine (the same in-process run alone and two at
- * once: 38.6 s against 39.2 / 40.3 s CPU at 160 steps), and V8's threads do not spin (their CPU per
- * worker is the same at `--jobs 1` and `--jobs 2`). So the ratio falls as the runs get longer: at 40
- * steps a run `--jobs 2` needs 1.4-1.5x the CPU of `--jobs 1` and cannot approach 0.6; at 400 the two
- * settings took the same CPU and the floor was 0.59. Cut here: the wasm loop generators (convFunc,
- * wgradFunc) no longer get compiled by V8 (1.2 s of compiler CPU per process on this config), and a
- * probe step counts 0.4 of a finetuning step in the dispatch order, which had given one lane both
- * scratch finetunes (lanes 7 s apart at 160 steps). Tried and no better: a 64 MB young generation
- * (`--max-semi-space-size=64`: 152 scavenges, 1.9 s, in a 40-step run; the same CPU with it).
+ * Where the time goes (2026-11-30, 05:35-06:45 UTC, the 2-core machine, load 2.5-7.5 from other sessions;
+ * see the README): `--jobs 1` is one worker process and keeps more than one core busy: a seventh (400
+ * steps) to two fifths (1 step) of its worker's CPU is on V8's other threads (mostly the optimizing
+ * compiler, `perf` at 40 steps: 71 % of those samples; GC 13 %), which at `--jobs 1` run on the otherwise
+ * idle second core, as does the parent's split loading and learning-free control. So `--jobs 1`'s wall
+ * time is about its worker's main-thread CPU, while `--jobs 2`'s is at least all the CPU of both workers
+ * and the parent over 2 cores. A second worker repeats the per-process part: 6-8 s CPU at 1-3 finetuning
+ * steps a run (module loading and its first runs' warm-up on the main thread, 3-4 s; the compiler on the
+ * others, 4 s). The runs' own work is not slowed much by sharing the machine (the same in-process run
+ * alone and two at once: 38.6 s against 39.2 / 40.3 s CPU at 160 steps), and V8's threads do not spin
+ * (their CPU per worker is the same at `--jobs 1` and `--jobs 2`). So the ratio falls as the runs get
+ * longer: at 40 steps a run `--jobs 2` needs 1.3-1.5x the CPU of `--jobs 1` and cannot approach 0.6; at
+ * 400 one run of three took the same CPU in both settings (floor 0.59), the other two 1.3x (floor
+ * 0.77-0.80): CPU time itself grows when a third busy process shares the 2 cores. Cut here: the wasm loop
+ * generators (convFunc, wgradFunc) no longer get compiled by V8 (1.2 s of compiler CPU per process on this
+ * config), and a probe step counts 0.4 of a finetuning step in the dispatch order, which had given one
+ * lane both scratch finetunes (lanes 7 s apart at 160 steps). Tried and no better: a 64 MB young
+ * generation (`--max-semi-space-size=64`: 152 scavenges, 1.9 s, in a 40-step run; the same CPU with it).
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
