@@ -1,44 +1,56 @@
 /*
  * Wall time of a small synthetic benchmark run with `--jobs 1` and `--jobs 2` (worker processes), their
  * ratio, and the CPU seconds of each setting: `npm run bench -- --only bench_jobs`, or directly
- * `node --import tsx bench/bench-jobs.ts [--reps 2] [--finetune-steps 40,160]`.
+ * `node --import tsx bench/bench-jobs.ts [--reps 2] [--finetune-steps 40,160,400]`.
+ * It runs the built modules (dist/, `npm run build` first; an older build is an error), as the CLI does:
+ * the workers are dist/'s run-child.js under plain Node. Until 2026-11-30 it ran the sources, and so
+ * its workers under tsx, whose loader added over a second to each worker's start.
  * Both settings run the same runs into fresh directories: the quick preset's rows `random` and `scratch`
  * at seeds 1 and 2 (tiny model, a 16x64x64 synthetic volume), each read out by a probe (16 labelled
  * crops) and by finetuning (all labels). A `random` run pretrains (24 MIM updates) and then does both
  * readouts; `scratch` is split into one run per readout, so 6 runs: 2 long and 4 short, handed out
- * longest first. One row per finetuning-steps setting: 40 (the config first quoted) and 160. Each row
- * says whether every run's scores and loss curves came out identical, and the CPU seconds (user +
- * system, all threads) of the parent and of its worker processes (reaped children, /proc), each timing.
+ * longest first. One row per finetuning-steps setting: 40 (the config first quoted: the runs are
+ * short, a worker's start weighs most), 160, and 400 (the quick preset's finetuning length, at these
+ * smaller crops). Each row says whether every run's scores and loss curves came out identical, and
+ * for each timing the CPU seconds (user + system) of the parent, of the workers (all threads: reaped
+ * children, /proc), and of the workers' threads other than their main threads (sampled every 250 ms).
+ * `cpu_floor_ratio`: `--jobs 2`'s CPU over 2 cores, against `--jobs 1`'s worker main thread, is the
+ * wall ratio 2 free cores would give at best; read it when the machine is shared.
  *
- * Where the time goes (measured 2026-11-30 on the project's 2-core machine; see the README): `--jobs 1`
- * is one worker process, and it keeps more than one core busy. Of a worker's CPU, a fifth to a quarter
- * is V8's background threads (optimizing compiler: about 4 s of compiling in a worker's first run, then a
- * trickle; concurrent and parallel GC), which at `--jobs 1` run on the otherwise idle second core, as do
- * the parent's split loading and learning-free control. So `--jobs 1`'s wall time is about its
- * worker's main-thread CPU, while `--jobs 2`'s is at least all the CPU of both workers and the parent
- * over 2 cores. Each worker also pays its own start: module loading (~1.3 s CPU from dist/, ~2.6 s
- * under tsx) and its first run's warm-up (~4 s CPU more than a warm run: the JIT compiling tfjs, the
- * generated wasm-loop builders, the segmentation code). At 40 finetuning steps a run that start is a
- * third of the runs' own ~15 s CPU: `--jobs 2` needed 1.4x the CPU of `--jobs 1`, which bounds the
- * ratio near 0.95 (measured 0.944 on a quiet machine). At 160 steps the start is small against ~60 s
- * of runs: the two settings took the same CPU within noise and the bound is about 0.6. The rest
- * (no barrier, lanes balanced, workers reused, the split loaded while workers start) was checked;
- * the cost left is each process's own start: Node 20 has no compile cache for ES modules (Node 22's
- * keeps bytecode, not the optimized code that most of the warm-up goes into).
+ * Where the time goes (2026-11-30, 05:35-06:45 UTC, the 2-core machine, load 2.5-7.5 from other sessions;
+ * see the README): `--jobs 1` is one worker process and keeps more than one core busy: a seventh (400
+ * steps) to two fifths (1 step) of its worker's CPU is on V8's other threads (mostly the optimizing
+ * compiler, `perf` at 40 steps: 71 % of those samples; GC 13 %), which at `--jobs 1` run on the otherwise
+ * idle second core, as does the parent's split loading and learning-free control. So `--jobs 1`'s wall
+ * time is about its worker's main-thread CPU, while `--jobs 2`'s is at least all the CPU of both workers
+ * and the parent over 2 cores. A second worker repeats the per-process part: 6-8 s CPU at 1-3 finetuning
+ * steps a run (module loading and its first runs' warm-up on the main thread, 3-4 s; the compiler on the
+ * others, 4 s). The runs' own work is not slowed much by sharing the machine (the same in-process run
+ * alone and two at once: 38.6 s against 39.2 / 40.3 s CPU at 160 steps), and V8's threads do not spin
+ * (their CPU per worker is the same at `--jobs 1` and `--jobs 2`). So the ratio falls as the runs get
+ * longer: at 40 steps a run `--jobs 2` needs 1.3-1.5x the CPU of `--jobs 1` and cannot approach 0.6; at
+ * 400 one run of three took the same CPU in both settings (floor 0.59), the other two 1.3x (floor
+ * 0.77-0.80): CPU time itself grows when a third busy process shares the 2 cores. Cut here: the wasm loop
+ * generators (convFunc, wgradFunc) no longer get compiled by V8 (1.2 s of compiler CPU per process on this
+ * config), and a probe step counts 0.4 of a finetuning step in the dispatch order, which had given one
+ * lane both scratch finetunes (lanes 7 s apart at 160 steps). Tried and no better: a 64 MB young
+ * generation (`--max-semi-space-size=64`: 152 scavenges, 1.9 s, in a 40-step run; the same CPU with it).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { selectBackend } from '../src/core/backend.js';
-import { runBenchmark, runSpecs, type BenchmarkOptions } from '../src/tasks/benchmark/benchmark.js';
-import { runCost } from '../src/tasks/benchmark/jobs.js';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type * as BackendModule from '../src/core/backend.js';
+import type * as BenchmarkModule from '../src/tasks/benchmark/benchmark.js';
+import type { BenchmarkOptions } from '../src/tasks/benchmark/benchmark.js';
+import type * as JobsModule from '../src/tasks/benchmark/jobs.js';
 import { cpuMs } from './clock.js';
 
 interface BenchJobsOptions {
   /**
-   * Finetuning steps per run (the largest part of a run), one row each. Default [40, 160]: 40 is the
-   * config the ratio was first quoted at, where each worker's start is a third of its lane; 160 makes
-   * the runs' own work the larger part.
+   * Finetuning steps per run (the largest part of a run), one row each. Default [40, 160, 400]: 40 is
+   * the config the ratio was first quoted at, where each worker's start is a third of its lane; 160
+   * makes the runs' own work the larger part; 400 is the quick preset's finetuning length.
    */
   finetuneSteps?: number[];
   /**
@@ -58,34 +70,138 @@ const config = (finetuneSteps: number): BenchmarkOptions['config'] => ({
   finetune: { steps: finetuneSteps, batchSize: 1, validEvery: 0 },
 });
 
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Source files (.ts under src/) whose compiled file under dist/ is missing or older. */
+function staleBuild(dir = join(ROOT, 'src')): string[] {
+  const stale: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const src = join(dir, e.name);
+    if (e.isDirectory()) stale.push(...staleBuild(src));
+    else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) {
+      const built = join(ROOT, 'dist', relative(join(ROOT, 'src'), src)).replace(/\.ts$/, '.js');
+      if (!existsSync(built) || statSync(built).mtimeMs < statSync(src).mtimeMs)
+        stale.push(relative(ROOT, src));
+    }
+  }
+  return stale;
+}
+
+/**
+ * The built modules (dist/), what `dbmim bench` runs: its workers then run dist/'s run-child.js under
+ * plain Node, not the sources under tsx (whose loader adds seconds to each worker's start).
+ */
+async function builtModules() {
+  const stale = staleBuild();
+  if (stale.length)
+    throw new Error(
+      `bench_jobs measures the built CLI: run \`npm run build\` first (${stale.length} source files are newer than dist/, e.g. ${stale[0]})`,
+    );
+  const load = (path: string) => import(new URL(`../dist/${path}`, import.meta.url).href);
+  return {
+    backend: (await load('core/backend.js')) as typeof BackendModule,
+    benchmark: (await load('tasks/benchmark/benchmark.js')) as typeof BenchmarkModule,
+    jobs: (await load('tasks/benchmark/jobs.js')) as typeof JobsModule,
+  };
+}
+
 /** Clock ticks a second of /proc's CPU times (USER_HZ: 100 on every Linux port Node supports). */
 const USER_HZ = 100;
+/** How often the worker processes' threads are sampled (ms): their last interval before exit is missed. */
+const SAMPLE_EVERY_MS = 250;
+
+/** utime + stime (s) in a /proc stat line, and the fields after the command name. */
+function statCpu(line: string, utimeField = 11): number {
+  const fields = line.slice(line.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[utimeField]) + Number(fields[utimeField + 1])) / USER_HZ;
+}
+
+const readOrNull = (path: string): string | null => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null; // the process or thread has just exited
+  }
+};
 
 /**
  * CPU seconds (user + system) of this process's exited, reaped children (/proc/self/stat: cutime +
  * cstime), or null where /proc is missing. runBenchmark returns only after its workers have exited.
  */
 function childrenCpuSeconds(): number | null {
-  if (!existsSync('/proc/self/stat')) return null;
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[13]) + Number(fields[14])) / USER_HZ; // fields 16 and 17 of proc(5)
+  const stat = readOrNull('/proc/self/stat');
+  return stat === null ? null : statCpu(stat, 13); // fields 16 and 17 of proc(5)
+}
+
+/**
+ * Per-thread CPU of this process's child processes (the workers), sampled from /proc while they run:
+ * each worker's main thread (the runs' JS and wasm) apart from its other threads (V8's optimizing
+ * compiler and GC helpers, and libuv's pool). Null where /proc has no children lists.
+ */
+function startThreadSampler(): { stop: () => { main: number[]; background: number } } | null {
+  if (!existsSync(`/proc/self/task/${process.pid}/children`)) return null;
+  const seen = new Map<number, Map<number, number>>(); // pid -> tid -> CPU seconds
+  const sample = () => {
+    for (const tid of readdirSync('/proc/self/task')) {
+      for (const pid of (readOrNull(`/proc/self/task/${tid}/children`) ?? '').split(/\s+/).filter(Boolean)) {
+        // only the benchmark's workers (under tsx, its esbuild service is a child too)
+        if (!seen.has(Number(pid)) && !readOrNull(`/proc/${pid}/cmdline`)?.includes('run-child')) continue;
+        const threads = seen.get(Number(pid)) ?? new Map<number, number>();
+        seen.set(Number(pid), threads);
+        for (const t of readdirSync(`/proc/${pid}/task`).map(Number)) {
+          const line = readOrNull(`/proc/${pid}/task/${t}/stat`);
+          if (line !== null) threads.set(t, Math.max(threads.get(t) ?? 0, statCpu(line)));
+        }
+      }
+    }
+  };
+  const timer = setInterval(() => {
+    try {
+      sample();
+    } catch {
+      // a worker exited between listing and reading
+    }
+  }, SAMPLE_EVERY_MS);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      const main = [...seen].map(([pid, threads]) => threads.get(pid) ?? 0);
+      const all = [...seen.values()].flatMap((threads) => [...threads.values()]);
+      return { main, background: all.reduce((a, b) => a + b, 0) - main.reduce((a, b) => a + b, 0) };
+    },
+  };
 }
 
 const round1 = (x: number) => +x.toFixed(1);
 
+/** One timing's CPU seconds: parent, workers (all threads, exact), and the workers' split (sampled). */
+interface TimingCpu {
+  parent: number;
+  workers: number | null;
+  /** The workers' threads other than their main threads (sampled, so a lower bound). */
+  workers_background: number | null;
+  /** Each worker's main thread (sampled). */
+  workers_main: number[] | null;
+}
+
 /** Rows for bench/run.ts: one per finetuning-steps setting. */
 export async function benchJobs(opts: BenchJobsOptions = {}): Promise<object[]> {
+  const built = await builtModules();
   const rows: object[] = [];
-  for (const steps of opts.finetuneSteps ?? [40, 160]) rows.push(await benchJobsAt(steps, opts.reps ?? 2));
+  for (const steps of opts.finetuneSteps ?? [40, 160, 400])
+    rows.push(await benchJobsAt(built, steps, opts.reps ?? 2));
   return rows;
 }
 
-async function benchJobsAt(finetuneSteps: number, reps: number): Promise<object> {
+async function benchJobsAt(
+  built: Awaited<ReturnType<typeof builtModules>>,
+  finetuneSteps: number,
+  reps: number,
+): Promise<object> {
+  // the built modules' own backend state (this process's src/ copy is another module instance)
+  const backend = await built.backend.selectBackend();
   const walls: Record<number, number[]> = { 1: [], 2: [] };
-  // CPU seconds of each timing: this process (the parent) and its worker processes (all their threads)
-  const parentCpu: Record<number, number[]> = { 1: [], 2: [] };
-  const workersCpu: Record<number, (number | null)[]> = { 1: [], 2: [] };
+  const cpu: Record<number, TimingCpu[]> = { 1: [], 2: [] };
   const loads: number[] = [];
   const scores: Record<number, string> = {};
   const options = (outDir: string, jobs: number): BenchmarkOptions => ({
@@ -97,19 +213,26 @@ async function benchJobsAt(finetuneSteps: number, reps: number): Promise<object>
     jobs,
     config: config(finetuneSteps),
   });
-  const specs = runSpecs(options('', 1));
+  const specs = built.benchmark.runSpecs(options('', 1));
   const order = Array.from({ length: reps }, (_, r) => (r % 2 === 0 ? [1, 2] : [2, 1])).flat();
   for (const jobs of order) {
     const out = mkdtempSync(join(tmpdir(), `dbmim-bench-jobs${jobs}-`));
     try {
       const children0 = childrenCpuSeconds();
+      const sampler = startThreadSampler();
       const cpu0 = cpuMs();
       const t0 = performance.now();
-      const { results } = await runBenchmark(options(out, jobs));
+      const { results } = await built.benchmark.runBenchmark(options(out, jobs));
       walls[jobs]!.push((performance.now() - t0) / 1000);
-      parentCpu[jobs]!.push((cpuMs() - cpu0) / 1000);
+      const parent = (cpuMs() - cpu0) / 1000;
+      const threads = sampler?.stop() ?? null;
       const children1 = childrenCpuSeconds();
-      workersCpu[jobs]!.push(children0 === null || children1 === null ? null : children1 - children0);
+      cpu[jobs]!.push({
+        parent: round1(parent),
+        workers: children0 === null || children1 === null ? null : round1(children1 - children0),
+        workers_background: threads && round1(threads.background),
+        workers_main: threads && threads.main.map(round1),
+      });
       loads.push(loadavg()[0]!);
       // a timing of runs that failed would measure nothing
       if (results.failed?.length)
@@ -129,21 +252,22 @@ async function benchJobsAt(finetuneSteps: number, reps: number): Promise<object>
     }
   }
   const best = (jobs: number) => Math.min(...walls[jobs]!);
-  const cpuEach = (jobs: number) =>
-    parentCpu[jobs]!.map((p, i) => {
-      const w = workersCpu[jobs]![i];
-      return { parent: round1(p), workers: w === null ? null : round1(w) };
-    });
   // least total CPU of a setting (parent + workers): the work it did, whatever else the machine ran
-  const leastCpu = (jobs: number) => {
-    const totals = cpuEach(jobs).map((c) => (c.workers === null ? NaN : c.parent + c.workers));
-    return Math.min(...totals);
-  };
+  const leastCpu = (jobs: number) =>
+    Math.min(...cpu[jobs]!.map((c) => (c.workers === null ? NaN : c.parent + c.workers)));
+  // --jobs 1's critical path: its worker's main thread (the parent's work and the worker's other
+  // threads run on the second core meanwhile)
+  const leastMain1 = Math.min(...cpu[1]!.map((c) => (c.workers_main ? c.workers_main[0]! : NaN)));
+  const cores = availableParallelism();
   return {
     name: 'bench_jobs',
+    code: 'dist',
     runs: specs.length,
     run_costs: Object.fromEntries(
-      specs.map((r) => [`${r.policy}-s${r.seed}${r.part ? `/${r.part}` : ''}`, runCost(r)]),
+      specs.map((r) => [
+        `${r.policy}-s${r.seed}${r.part ? `/${r.part}` : ''}`,
+        round1(built.jobs.runCost(r)),
+      ]),
     ),
     finetune_steps: finetuneSteps,
     jobs1_s: +best(1).toFixed(1),
@@ -151,12 +275,16 @@ async function benchJobsAt(finetuneSteps: number, reps: number): Promise<object>
     ratio: +(best(2) / best(1)).toFixed(3),
     jobs1_s_each: walls[1]!.map((w) => +w.toFixed(1)),
     jobs2_s_each: walls[2]!.map((w) => +w.toFixed(1)),
-    jobs1_cpu_s_each: cpuEach(1),
-    jobs2_cpu_s_each: cpuEach(2),
+    jobs1_cpu_s_each: cpu[1],
+    jobs2_cpu_s_each: cpu[2],
     // CPU of --jobs 2 over --jobs 1: above 1 by the work a second process repeats (its start)
     cpu_ratio: +(leastCpu(2) / leastCpu(1)).toFixed(3),
+    // the best wall ratio free cores allow: all of --jobs 2's CPU spread evenly over 2 cores, against
+    // --jobs 1's worker main thread; the load-independent figure to read when the machine is shared
+    cpu_floor_ratio: +(leastCpu(2) / Math.min(cores, 2) / leastMain1).toFixed(3),
     identical_results: scores[1] === scores[2],
-    cores: availableParallelism(),
+    backend: backend.name,
+    cores,
     // after each timing: a 1-minute load above ~1 means other work shared the cores
     load_avg_1min: loads.map((l) => +l.toFixed(2)),
   };
@@ -167,7 +295,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const i = process.argv.indexOf(name);
     return i >= 0 ? process.argv[i + 1]!.split(',').map(Number) : undefined;
   };
-  const backend = await selectBackend();
   const rows = await benchJobs({ finetuneSteps: arg('--finetune-steps'), reps: arg('--reps')?.[0] });
-  for (const r of rows) console.log(JSON.stringify({ backend: backend.name, ...r }));
+  for (const r of rows) console.log(JSON.stringify(r));
 }

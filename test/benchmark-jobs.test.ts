@@ -112,7 +112,7 @@ test('bench --jobs: a killed worker loses only its run; the report lists it; a r
   assert.equal(second.results.runs.map(numbers), serial.runs.map(numbers));
 });
 
-test('bench --jobs: runs are handed out longest first, equals in report order', () => {
+test('bench --jobs: runs are handed out longest first (a probe step costs less), equals in report order', () => {
   // random pretrains and does both readouts; scratch is split into one run per readout
   const specs = runSpecs({
     ...opts('', 2, () => undefined),
@@ -129,17 +129,23 @@ test('bench --jobs: runs are handed out longest first, equals in report order', 
     'scratch-s2/finetune-all',
   ]);
   const { train, finetune } = specs[0]!.config;
-  assert.is(runCost(specs[0]!), train.phase1Steps + train.phase2Steps + 2 * finetune.steps);
-  assert.is(runCost(specs[1]!), finetune.steps);
+  // a probe step (frozen encoder) counts 0.4 of a finetuning step
+  assert.is(
+    runCost(specs[0]!),
+    train.phase1Steps + train.phase2Steps + (0.4 * finetune.steps + finetune.steps),
+  );
+  assert.is(runCost(specs[1]!), 0.4 * finetune.steps);
+  assert.is(runCost(specs[2]!), finetune.steps);
+  // the two finetunes go out before the two probes, so two lanes get one of each
   assert.equal(
     dispatchOrder(specs).map((i) => names[i]),
     [
       'random-s1',
       'random-s2',
-      'scratch-s1/probe-k16',
       'scratch-s1/finetune-all',
-      'scratch-s2/probe-k16',
       'scratch-s2/finetune-all',
+      'scratch-s1/probe-k16',
+      'scratch-s2/probe-k16',
     ],
   );
 });

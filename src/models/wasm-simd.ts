@@ -36,8 +36,20 @@ function sleb(n: number): number[] {
   }
 }
 
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
+/**
+ * Byte arrays (and single bytes) joined, by Array.prototype.concat. The generators join long arrays
+ * with this, not with `[...a, ...b]` or a `for of` push: V8 runs those as bytecode loops over every byte
+ * in the generator's own frame, which made the per-shape generators (convFunc, wgradFunc) hot enough
+ * for V8 to compile them, inlined helpers and all: 1.2-5 s of compiler CPU in every process, for
+ * functions that run a few times.
+ */
+const cat = (...parts: (number[] | number)[]): number[] => ([] as number[]).concat(...parts);
+/** Byte arrays appended to `out` (in the generators' loops: no spread there, see cat). */
+function append(out: number[], ...parts: number[][]): void {
+  for (const p of parts) for (let i = 0; i < p.length; i++) out.push(p[i]!);
+}
+const section = (id: number, body: number[]) => cat(id, uleb(body.length), body);
+const vec = (items: number[][]) => cat(uleb(items.length), ...items);
 const name = (s: string) => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
 
 const I32 = 0x7f;
@@ -70,12 +82,12 @@ const DIV = simd(0xe7);
 
 /** `do { body } while (local[counter] += step, local[counter] < local[limit])` (counts are never 0). */
 function doWhile(counter: number, step: number[], limit: number, body: number[]): number[] {
-  return [
-    ...[0x03, 0x40], // loop
-    ...body,
-    ...[...get(counter), ...step, ...I32_ADD, 0x22, ...uleb(counter)], // local.tee
-    ...[...get(limit), ...I32_LT_U, 0x0d, 0, 0x0b], // br_if 0, end
-  ];
+  return cat(
+    [0x03, 0x40], // loop
+    body,
+    [...get(counter), ...step, ...I32_ADD, 0x22, ...uleb(counter)], // local.tee
+    [...get(limit), ...I32_LT_U, 0x0d, 0, 0x0b], // br_if 0, end
+  );
 }
 
 interface Func {
@@ -682,9 +694,7 @@ function wgradFunc(spec: WgradSpec): Func {
   const DYV = (v: number) => 24 + nAcc + v;
   const S = 24 + nAcc + VB;
   const code: number[] = [];
-  const emit = (...parts: number[][]) => {
-    for (const p of parts) for (const b of p) code.push(b);
-  };
+  const emit = (...parts: number[][]) => append(code, ...parts);
   /**
    * One pixel's products for the taps kx in [kx0, kx1]: dY's vectors at `dBase + dOff`, x's value of tap
    * kx, block channel ci at `xBase + xOff(kx) + 4 ci`.
@@ -698,12 +708,12 @@ function wgradFunc(spec: WgradSpec): Func {
     kx1: number,
   ) => {
     const out: number[] = [];
-    for (let v = 0; v < VB; v++) out.push(...get(dBase), ...loadAt(dOff + v * 16), ...set(DYV(v)));
+    for (let v = 0; v < VB; v++) append(out, get(dBase), loadAt(dOff + v * 16), set(DYV(v)));
     for (let kx = kx0; kx <= kx1; kx++)
       for (let ci = 0; ci < CB; ci++) {
-        out.push(...get(xBase), ...splatAt(xOff(kx) + ci * 4), ...set(S));
+        append(out, get(xBase), splatAt(xOff(kx) + ci * 4), set(S));
         for (let v = 0; v < VB; v++)
-          out.push(...get(ACC(kx, ci, v)), ...get(S), ...get(DYV(v)), ...MUL, ...ADD, ...set(ACC(kx, ci, v)));
+          append(out, get(ACC(kx, ci, v)), get(S), get(DYV(v)), MUL, ADD, set(ACC(kx, ci, v)));
       }
     return out;
   };
@@ -712,13 +722,13 @@ function wgradFunc(spec: WgradSpec): Func {
     for (let kx = 0; kx < k; kx++)
       for (let ci = 0; ci < CB; ci++)
         for (let v = 0; v < VB; v++)
-          out.push(...f(ACC(kx, ci, v), ((ky * k + kx) * cin + ci) * cout * 4 + v * 16));
+          append(out, f(ACC(kx, ci, v), ((ky * k + kx) * cin + ci) * cout * 4 + v * 16));
     return out;
   };
-  const rows: number[] = [];
+  const rows: number[][] = [];
   for (let ky = 0; ky < k; ky++) {
-    const block = [
-      ...[
+    const block = cat(
+      [
         ...get(DW),
         ...get(C0),
         ...i32Const(cout),
@@ -728,8 +738,8 @@ function wgradFunc(spec: WgradSpec): Func {
         ...I32_ADD,
         ...set(DWB),
       ],
-      ...[...get(XS), ...get(C0), ...I32_ADD, ...set(XSC)],
-      ...[
+      [...get(XS), ...get(C0), ...I32_ADD, ...set(XSC)],
+      [
         ...get(DYROW),
         ...get(V0),
         ...I32_ADD,
@@ -739,34 +749,43 @@ function wgradFunc(spec: WgradSpec): Func {
         ...I32_ADD,
         ...set(DENDV),
       ],
-      ...accs(ky, (acc, off) => [...get(DWB), ...loadAt(off), ...set(acc)]),
+      accs(ky, (acc, off) => [...get(DWB), ...loadAt(off), ...set(acc)]),
       // interior pixels x in [r, w - r): XPTR at x's source row + (x - r) pixels, all taps
-      ...[...get(XSC), ...set(XPTR), ...get(DYRV), ...i32Const(r * cout * 4), ...I32_ADD, ...set(DPTR)],
-      ...doWhile(DPTR, i32Const(cout * 4), DENDV, [
-        ...pixel(DPTR, 0, XPTR, (kx) => kx * cin * 4, 0, k - 1),
-        ...[...get(XPTR), ...i32Const(cin * 4), ...I32_ADD, ...set(XPTR)],
-      ]),
+      [...get(XSC), ...set(XPTR), ...get(DYRV), ...i32Const(r * cout * 4), ...I32_ADD, ...set(DPTR)],
+      doWhile(
+        DPTR,
+        i32Const(cout * 4),
+        DENDV,
+        cat(
+          pixel(DPTR, 0, XPTR, (kx) => kx * cin * 4, 0, k - 1),
+          [...get(XPTR), ...i32Const(cin * 4), ...I32_ADD, ...set(XPTR)],
+        ),
+      ),
       // edge pixels x = e (left) and x = w - 1 - e (right), e < r: the taps that stay in the row
-      ...Array.from({ length: r }, (_, e) => [
-        ...pixel(DYRV, e * cout * 4, XSC, (kx) => (e - r + kx) * cin * 4, r - e, k - 1),
-        ...pixel(DENDV, (r - 1 - e) * cout * 4, XPTR, (kx) => (r - 1 - e + kx) * cin * 4, 0, r + e),
-      ]).flat(),
-      ...accs(ky, (acc, off) => [...get(DWB), ...get(acc), ...storeAt(off)]),
-    ];
-    const group = [
+      ...Array.from({ length: r }, (_, e) =>
+        cat(
+          pixel(DYRV, e * cout * 4, XSC, (kx) => (e - r + kx) * cin * 4, r - e, k - 1),
+          pixel(DENDV, (r - 1 - e) * cout * 4, XPTR, (kx) => (r - 1 - e + kx) * cin * 4, 0, r + e),
+        ),
+      ),
+      accs(ky, (acc, off) => [...get(DWB), ...get(acc), ...storeAt(off)]),
+    );
+    const group = cat(
       // source row y + ky - r of this image, and the end of the interior of the dY row
-      ...[...get(XROW), ...get(RBX), ...i32Const(ky - r), ...I32_MUL, ...I32_ADD, ...set(XS)],
-      ...[...get(DYROW), ...get(RBD), ...I32_ADD, ...i32Const(r * cout * 4), ...I32_SUB, ...set(DEND)],
+      [...get(XROW), ...get(RBX), ...i32Const(ky - r), ...I32_MUL, ...I32_ADD, ...set(XS)],
+      [...get(DYROW), ...get(RBD), ...I32_ADD, ...i32Const(r * cout * 4), ...I32_SUB, ...set(DEND)],
       // blocks of input channels (C0 in bytes of x) and of output vectors (V0 in bytes of dY)
-      ...[...i32Const(0), ...set(C0)],
-      ...doWhile(C0, i32Const(CB * 4), LIMC, [
-        ...[...i32Const(0), ...set(V0)],
-        ...doWhile(V0, i32Const(VB * 16), LIMV, block),
-      ]),
-    ];
+      [...i32Const(0), ...set(C0)],
+      doWhile(
+        C0,
+        i32Const(CB * 4),
+        LIMC,
+        cat([...i32Const(0), ...set(V0)], doWhile(V0, i32Const(VB * 16), LIMV, block)),
+      ),
+    );
     // a source row outside the image (y + ky - r < 0 or >= h, as unsigned) adds nothing
     const inside = [...get(Y), ...i32Const(ky - r), ...I32_ADD, ...get(H), ...I32_LT_U];
-    rows.push(...(ky === r ? group : [...inside, 0x04, 0x40, ...group, 0x0b]));
+    rows.push(ky === r ? group : cat(inside, [0x04, 0x40], group, 0x0b));
   }
   const dwBytes = k * k * cin * cout * 4;
   emit(
@@ -786,14 +805,24 @@ function wgradFunc(spec: WgradSpec): Func {
     ],
     [...i32Const(cin * 4), ...set(LIMC), ...i32Const(cout * 4), ...set(LIMV)],
     [...get(X), ...set(XROW), ...get(DY), ...set(DYROW)],
-    doWhile(IMG, i32Const(1), N, [
-      ...[...i32Const(0), ...set(Y)],
-      ...doWhile(Y, i32Const(1), H, [
-        ...rows,
-        ...[...get(DYROW), ...get(RBD), ...I32_ADD, ...set(DYROW)],
-        ...[...get(XROW), ...get(RBX), ...I32_ADD, ...set(XROW)],
-      ]),
-    ]),
+    doWhile(
+      IMG,
+      i32Const(1),
+      N,
+      cat(
+        [...i32Const(0), ...set(Y)],
+        doWhile(
+          Y,
+          i32Const(1),
+          H,
+          cat(
+            ...rows,
+            [...get(DYROW), ...get(RBD), ...I32_ADD, ...set(DYROW)],
+            [...get(XROW), ...get(RBX), ...I32_ADD, ...set(XROW)],
+          ),
+        ),
+      ),
+    ),
   );
   return {
     name: 'wgrad',
@@ -848,7 +877,7 @@ function convFunc(spec: ConvSpec): Func {
   const ifRow = (ky: number, body: number[]) =>
     ky === r
       ? body
-      : [...get(YY), ...i32Const(ky - r), ...I32_ADD, ...get(H), ...I32_LT_U, 0x04, 0x40, ...body, 0x0b];
+      : cat([...get(YY), ...i32Const(ky - r), ...I32_ADD, ...get(H), ...I32_LT_U, 0x04, 0x40], body, 0x0b);
   // XK = the source row ky's start plus `xOff` (a local or nothing)
   const rowBase = (ky: number, xOff: number | null) => [
     ...[...get(XROW), ...get(RBX), ...i32Const(ky - r), ...I32_MUL, ...I32_ADD],
@@ -866,36 +895,33 @@ function convFunc(spec: ConvSpec): Func {
     kx0: number,
     kx1: number,
   ) => {
-    const out: number[] = [];
+    const rows: number[][] = [];
     for (let ky = 0; ky < k; ky++) {
-      const body: number[] = [...rowBase(ky, xLocal)];
+      const body: number[][] = [rowBase(ky, xLocal)];
       for (let kx = kx0; kx <= kx1; kx++) {
         // input channels as a runtime loop: WP walks the weights of tap (ky, kx), XP the first pixel's channels
-        body.push(...get(WB), ...i32Const(wOff(ky, kx, 0, 0)), ...I32_ADD, ...set(WP));
-        body.push(...get(XK), ...i32Const(xOff(0, kx)), ...I32_ADD, ...set(XP));
-        body.push(...get(XP), ...i32Const(cin * 4), ...I32_ADD, ...set(XEND));
+        body.push(cat(get(WB), i32Const(wOff(ky, kx, 0, 0)), I32_ADD, set(WP)));
+        body.push(cat(get(XK), i32Const(xOff(0, kx)), I32_ADD, set(XP)));
+        body.push(cat(get(XP), i32Const(cin * 4), I32_ADD, set(XEND)));
         const step: number[] = [];
-        for (let v = 0; v < VB; v++) step.push(...get(WP), ...loadAt(v * 16), ...set(WV(v)));
+        for (let v = 0; v < VB; v++) append(step, get(WP), loadAt(v * 16), set(WV(v)));
         for (let p = 0; p < pixels; p++) {
-          step.push(...get(XP), ...splatAt(xOff(p, kx) - xOff(0, kx)), ...set(S));
+          append(step, get(XP), splatAt(xOff(p, kx) - xOff(0, kx)), set(S));
           for (let v = 0; v < VB; v++)
-            step.push(...get(ACC(p, v)), ...get(S), ...get(WV(v)), ...MUL, ...ADD, ...set(ACC(p, v)));
+            append(step, get(ACC(p, v)), get(S), get(WV(v)), MUL, ADD, set(ACC(p, v)));
         }
-        step.push(...get(WP), ...i32Const(cout * 4), ...I32_ADD, ...set(WP));
-        for (const b of doWhile(XP, i32Const(4), XEND, step)) body.push(b);
+        append(step, get(WP), i32Const(cout * 4), I32_ADD, set(WP));
+        body.push(doWhile(XP, i32Const(4), XEND, step));
       }
-      for (const b of ifRow(ky, body)) out.push(b);
+      rows.push(ifRow(ky, cat(...body)));
     }
-    return out;
+    return cat(...rows);
   };
   const init = (pixels: number) => {
     const out: number[] = [];
     for (let p = 0; p < pixels; p++)
       for (let v = 0; v < VB; v++)
-        out.push(
-          ...(bias ? [...get(B), ...get(V0), ...I32_ADD, ...loadAt(v * 16)] : ZERO),
-          ...set(ACC(p, v)),
-        );
+        append(out, bias ? [...get(B), ...get(V0), ...I32_ADD, ...loadAt(v * 16)] : ZERO, set(ACC(p, v)));
     return out;
   };
   // store `pixels` outputs at `base` (a local) + off + p cout*4
@@ -903,32 +929,38 @@ function convFunc(spec: ConvSpec): Func {
     const out: number[] = [];
     for (let p = 0; p < pixels; p++)
       for (let v = 0; v < VB; v++)
-        out.push(
-          ...get(base),
-          ...get(ACC(p, v)),
-          ...(spec.relu ? [...ZERO, ...simd(0xe9)] : []), // f32x4.max
-          ...storeAt(off + p * cout * 4 + v * 16),
+        append(
+          out,
+          get(base),
+          get(ACC(p, v)),
+          spec.relu ? [...ZERO, ...simd(0xe9)] : [], // f32x4.max
+          storeAt(off + p * cout * 4 + v * 16),
         );
     return out;
   };
-  const perBlock = [
+  const perBlock = cat(
     // WB: the weights of this output block; YP: output pixel r of the row; XO: its source offset 0
-    ...[...get(WT), ...get(V0), ...I32_ADD, ...set(WB)],
-    ...[...get(YROW), ...get(V0), ...I32_ADD, ...set(YEND)],
-    ...[...get(YEND), ...i32Const(r * cout * 4), ...I32_ADD, ...set(YP), ...i32Const(0), ...set(XO)],
+    [...get(WT), ...get(V0), ...I32_ADD, ...set(WB)],
+    [...get(YROW), ...get(V0), ...I32_ADD, ...set(YEND)],
+    [...get(YEND), ...i32Const(r * cout * 4), ...I32_ADD, ...set(YP), ...i32Const(0), ...set(XO)],
     // interior blocks of PB pixels: CNT = (w - 2r) / PB of them
-    ...[...get(W), ...i32Const(2 * r), ...I32_SUB, ...i32Const(PB), ...I32_DIV_U, ...set(CNT)],
-    ...[...get(CNT), 0x04, 0x40],
-    ...[...get(CNT), ...i32Const(PB * cout * 4), ...I32_MUL, ...get(YP), ...I32_ADD, ...set(CNT)], // CNT: end of the blocks
-    ...doWhile(YP, i32Const(PB * cout * 4), CNT, [
-      ...init(PB),
-      ...taps(PB, XO, (p, kx) => (p + kx) * cin * 4, 0, k - 1),
-      ...store(PB, YP, 0),
-      ...[...get(XO), ...i32Const(PB * cin * 4), ...I32_ADD, ...set(XO)],
-    ]),
+    [...get(W), ...i32Const(2 * r), ...I32_SUB, ...i32Const(PB), ...I32_DIV_U, ...set(CNT)],
+    [...get(CNT), 0x04, 0x40],
+    [...get(CNT), ...i32Const(PB * cout * 4), ...I32_MUL, ...get(YP), ...I32_ADD, ...set(CNT)], // CNT: end of the blocks
+    doWhile(
+      YP,
+      i32Const(PB * cout * 4),
+      CNT,
+      cat(
+        init(PB),
+        taps(PB, XO, (p, kx) => (p + kx) * cin * 4, 0, k - 1),
+        store(PB, YP, 0),
+        [...get(XO), ...i32Const(PB * cin * 4), ...I32_ADD, ...set(XO)],
+      ),
+    ),
     0x0b,
     // interior pixels left over, one at a time, up to output pixel w - r
-    ...[
+    [
       ...get(YEND),
       ...get(W),
       ...i32Const(r),
@@ -938,33 +970,41 @@ function convFunc(spec: ConvSpec): Func {
       ...I32_ADD,
       ...set(CNT),
     ],
-    ...[...get(YP), ...get(CNT), ...I32_LT_U, 0x04, 0x40],
-    ...doWhile(YP, i32Const(cout * 4), CNT, [
-      ...init(1),
-      ...taps(1, XO, (_, kx) => kx * cin * 4, 0, k - 1),
-      ...store(1, YP, 0),
-      ...[...get(XO), ...i32Const(cin * 4), ...I32_ADD, ...set(XO)],
-    ]),
+    [...get(YP), ...get(CNT), ...I32_LT_U, 0x04, 0x40],
+    doWhile(
+      YP,
+      i32Const(cout * 4),
+      CNT,
+      cat(
+        init(1),
+        taps(1, XO, (_, kx) => kx * cin * 4, 0, k - 1),
+        store(1, YP, 0),
+        [...get(XO), ...i32Const(cin * 4), ...I32_ADD, ...set(XO)],
+      ),
+    ),
     0x0b,
     // edge pixels x = e (left) and x = w - 1 - e (right), e < r: only the taps inside the row
-    ...Array.from({ length: r }, (_, e) => [
-      ...init(1),
-      ...taps(1, null, (_, kx) => (e - r + kx) * cin * 4, r - e, k - 1),
-      ...store(1, YEND, e * cout * 4),
-      ...init(1),
-      ...taps(1, XRIGHT, (_, kx) => (r - e + kx) * cin * 4, 0, r + e),
-      ...[
-        ...get(YEND),
-        ...get(W),
-        ...i32Const(1 + e),
-        ...I32_SUB,
-        ...i32Const(cout * 4),
-        ...I32_MUL,
-        ...I32_ADD,
-      ],
-      ...[...set(CNT), ...store(1, CNT, 0)],
-    ]).flat(),
-  ];
+    ...Array.from({ length: r }, (_, e) =>
+      cat(
+        init(1),
+        taps(1, null, (_, kx) => (e - r + kx) * cin * 4, r - e, k - 1),
+        store(1, YEND, e * cout * 4),
+        init(1),
+        taps(1, XRIGHT, (_, kx) => (r - e + kx) * cin * 4, 0, r + e),
+        [
+          ...get(YEND),
+          ...get(W),
+          ...i32Const(1 + e),
+          ...I32_SUB,
+          ...i32Const(cout * 4),
+          ...I32_MUL,
+          ...I32_ADD,
+        ],
+        set(CNT),
+        store(1, CNT, 0),
+      ),
+    ),
+  );
   return {
     name: 'conv',
     params: new Array<number>(7).fill(I32),
@@ -972,8 +1012,8 @@ function convFunc(spec: ConvSpec): Func {
       [18, I32],
       [PB * VB + VB + 1, V128],
     ],
-    body: [
-      ...[
+    body: cat(
+      [
         ...get(W),
         ...i32Const(cin * 4),
         ...I32_MUL,
@@ -983,26 +1023,32 @@ function convFunc(spec: ConvSpec): Func {
         ...I32_MUL,
         ...set(RBY),
       ],
-      ...[...get(W), ...i32Const(k), ...I32_SUB, ...i32Const(cin * 4), ...I32_MUL, ...set(XRIGHT)],
-      ...[...i32Const(cout * 4), ...set(LIMV), ...get(X), ...set(XROW), ...get(YO), ...set(YROW)],
-      ...doWhile(IMG, i32Const(1), N, [
-        ...[...i32Const(0), ...set(YY)],
-        ...doWhile(YY, i32Const(1), H, [
-          ...[...i32Const(0), ...set(V0)],
-          ...doWhile(V0, i32Const(VB * 16), LIMV, perBlock),
-          ...[
-            ...get(XROW),
-            ...get(RBX),
-            ...I32_ADD,
-            ...set(XROW),
-            ...get(YROW),
-            ...get(RBY),
-            ...I32_ADD,
-            ...set(YROW),
-          ],
-        ]),
-      ]),
-    ],
+      [...get(W), ...i32Const(k), ...I32_SUB, ...i32Const(cin * 4), ...I32_MUL, ...set(XRIGHT)],
+      [...i32Const(cout * 4), ...set(LIMV), ...get(X), ...set(XROW), ...get(YO), ...set(YROW)],
+      doWhile(
+        IMG,
+        i32Const(1),
+        N,
+        cat(
+          [...i32Const(0), ...set(YY)],
+          doWhile(
+            YY,
+            i32Const(1),
+            H,
+            cat([...i32Const(0), ...set(V0)], doWhile(V0, i32Const(VB * 16), LIMV, perBlock), [
+              ...get(XROW),
+              ...get(RBX),
+              ...I32_ADD,
+              ...set(XROW),
+              ...get(YROW),
+              ...get(RBY),
+              ...I32_ADD,
+              ...set(YROW),
+            ]),
+          ),
+        ),
+      ),
+    ),
   };
 }
 
@@ -1014,17 +1060,19 @@ function assemble(funcs: Func[]): Uint8Array {
     ...vec((f.results ?? []).map((t) => [t])),
   ]);
   const codes = funcs.map((f) => {
-    const code = [...vec(f.locals.map(([n, t]) => [...uleb(n), t])), ...f.body, 0x0b];
-    return [...uleb(code.length), ...code];
+    const code = cat(vec(f.locals.map(([n, t]) => [...uleb(n), t])), f.body, 0x0b);
+    return cat(uleb(code.length), code);
   });
-  return Uint8Array.from([
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, vec(types)),
-    ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, 0x01]])), // memory, min 1 page
-    ...section(3, vec(funcs.map((_, i) => uleb(i)))),
-    ...section(7, vec(funcs.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]))),
-    ...section(10, vec(codes)),
-  ]);
+  return Uint8Array.from(
+    cat(
+      [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+      section(1, vec(types)),
+      section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, 0x01]])), // memory, min 1 page
+      section(3, vec(funcs.map((_, i) => uleb(i)))),
+      section(7, vec(funcs.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]))),
+      section(10, vec(codes)),
+    ),
+  );
 }
 
 /** A SIMD loop: byte offsets, counts and constants as its builder above says. */
