@@ -11,7 +11,7 @@
  * Printed: seconds (wall and CPU), peak RSS, and the time exponent log(t2/t1) / log(v2/v1) (1 = linear;
  * CPU time is the steadier figure on a shared machine) of the whole child and, for segment, of the
  * segmentation stage alone (`stageExponentCpu`); for predict the peak-RSS ratio (1 = memory independent
- * of the volume).
+ * of the volume). Run directly, `node --import tsx bench/scale.ts segment` (or `predict`) runs one task.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -69,12 +69,15 @@ const round = (x: number, d = 2): number => Number(x.toFixed(d));
 const exponent = (t1: number, t2: number, v1: number, v2: number): number =>
   round(Math.log(t2 / t1) / Math.log(v2 / v1), 3);
 
-/** Rows for bench/run.ts: one per (task, size), then one summary row per task. */
-export async function benchScale(): Promise<object[]> {
+const TASKS = ['segment', 'predict'] as const;
+type Task = (typeof TASKS)[number];
+
+/** Rows for bench/run.ts: one per (task, size), then one summary row per task (by default both tasks). */
+export async function benchScale(tasks: readonly Task[] = TASKS): Promise<object[]> {
   const dir = mkdtempSync(join(tmpdir(), 'dbmim-scale-'));
   const rows: object[] = [];
   try {
-    for (const task of ['segment', 'predict'] as const) {
+    for (const task of tasks) {
       const sizes = task === 'segment' ? SEGMENT_SIZES : PREDICT_SIZES;
       const reports: ChildReport[] = [];
       for (const shape of sizes) {
@@ -202,6 +205,9 @@ async function runChild(task: string, args: string[]): Promise<object> {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const i = process.argv.indexOf('--child');
+  const only = process.argv[2];
   if (i >= 0) console.log(JSON.stringify(await runChild(process.argv[i + 1]!, process.argv.slice(i + 2))));
-  else for (const row of await benchScale()) console.log(JSON.stringify(row));
+  else if (only !== undefined && !(TASKS as readonly string[]).includes(only))
+    throw new Error(`bench/scale.ts: task must be one of ${TASKS.join(', ')}, got '${only}'`);
+  else for (const row of await benchScale(only ? [only as Task] : TASKS)) console.log(JSON.stringify(row));
 }

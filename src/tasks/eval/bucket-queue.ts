@@ -29,21 +29,22 @@ export class BucketQueue {
   private used = 0; // pool entries ever handed out
   private queued = 0; // entries waiting in buckets (not in the heap)
   private current = 0; // buckets <= current are in the heap
-  private readonly onRefill: ((value: number) => void) | null;
+  private readonly onEnterHeap: ((value: number) => void) | null;
 
   /**
    * @param lo lowest priority expected
    * @param hi highest priority expected (>= lo)
    * @param buckets number of equal priority bands
-   * @param onRefill called with each value as its bucket moves into the heap (soon to be popped): a
-   *   caller can load what the pop will need, so that the loads of a whole bucket overlap
+   * @param onEnterHeap called with each value as it enters the heap (soon to be popped): pushed into
+   *   the current band, or its band moved into the heap. A caller can load what the pop will need, so
+   *   that those loads overlap (a whole band's at once)
    */
-  constructor(lo: number, hi: number, buckets = 4096, onRefill?: (value: number) => void) {
+  constructor(lo: number, hi: number, buckets = 4096, onEnterHeap?: (value: number) => void) {
     if (!(Number.isFinite(lo) && Number.isFinite(hi) && hi >= lo))
       throw new InputError(`bucket queue: range must be two finite numbers lo <= hi, got [${lo}, ${hi}]`);
     this.lo = lo;
     this.buckets = buckets;
-    this.onRefill = onRefill ?? null;
+    this.onEnterHeap = onEnterHeap ?? null;
     this.scale = hi > lo ? buckets / (hi - lo) : 0;
     this.head = new Int32Array(buckets).fill(-1);
     this.tail = new Int32Array(buckets).fill(-1);
@@ -59,6 +60,7 @@ export class BucketQueue {
     const b = this.bucketOf(priority);
     if (b <= this.current) {
       this.heap.push(priority, value);
+      this.onEnterHeap?.(value);
       return;
     }
     // Append to bucket b's list.
@@ -113,10 +115,10 @@ export class BucketQueue {
     this.current = b;
     let i = this.head[b]!;
     const last = this.tail[b]!;
-    const { f64, i32, onRefill } = this;
+    const { f64, i32, onEnterHeap } = this;
     while (i !== -1) {
       this.heap.push(f64[2 * i]!, i32[4 * i + 2]!);
-      onRefill?.(i32[4 * i + 2]!);
+      onEnterHeap?.(i32[4 * i + 2]!);
       this.queued--;
       i = i32[4 * i + 3]!;
     }

@@ -57,8 +57,12 @@ export interface Fragments {
 const DIRS = 6;
 // Priority bands of the flood's bucket queue. Its binary heap holds one band: with 4096 bands it held
 // ~90 entries on average at 512^2 sections and ~350 at 1024^2, with 65536 bands 6 and 22 (a replay of
-// one flood's pushes and pops took 35-45 % less time at either size; the pop order is the same).
-const FLOOD_BUCKETS = 65536;
+// one flood's pushes and pops took 35-45 % less time at either size; the pop order is the same). A band
+// moving into the heap then held 8.5 entries on average at 512^2 and 30 at 1024^2, so larger blocks get
+// one band per FLOOD_VOXELS_PER_BAND voxels (262144 at 1024^2), up to FLOOD_BUCKETS_MAX (8 MB of lists).
+const FLOOD_BUCKETS = 65536; // at least
+const FLOOD_VOXELS_PER_BAND = 4;
+const FLOOD_BUCKETS_MAX = 1 << 20;
 // Where the flood's preloads go (read nowhere; kept so that the loads are not dropped).
 let preloadSink = 0;
 
@@ -116,10 +120,12 @@ export function watershed(affinities: Float32Array, shape: Shape3, opts: Watersh
     if (a > aMax) aMax = a;
   }
   const offsets = [-hw, hw, -w, w, -1, 1];
-  // As a band of edges moves into the heap, load each edge's target voxel and what pushEdges will read
-  // around it: the loads of a whole band overlap, where each pop's own loads would wait one by one (at
-  // 1024^2 sections, whose labels and affinities do not stay in cache, the flood took ~28 % less time;
-  // at 512^2 ~15 %). Only loads: the order and the labels do not change.
+  // As an edge enters the heap (its band moved in, or pushed into the current band), load its target
+  // voxel and what pushEdges will read around it: the loads of a whole band overlap, where each pop's
+  // own loads would wait one by one (at 1024^2 sections, whose labels and affinities do not stay in
+  // cache, the flood took ~28 % less time; at 512^2 ~15 %; the edges pushed straight into the heap and
+  // the bands scaled with the block took another ~10 % off at 1024^2, nothing at 512^2). Only loads:
+  // the order and the labels do not change.
   const preload = (e: number): void => {
     const p = Math.floor(e / DIRS);
     const q = p + offsets[e - p * DIRS]!;
@@ -128,7 +134,8 @@ export function watershed(affinities: Float32Array, shape: Shape3, opts: Watersh
     if (q + w < n) s += labels[q + w]! + affinities[n + q + w]!;
     preloadSink = (preloadSink + s) | 0;
   };
-  const heap = new BucketQueue(1 - aMax, 1 - aMin, FLOOD_BUCKETS, preload);
+  const bands = Math.min(FLOOD_BUCKETS_MAX, Math.max(FLOOD_BUCKETS, Math.floor(bn / FLOOD_VOXELS_PER_BAND)));
+  const heap = new BucketQueue(1 - aMax, 1 - aMin, bands, preload);
   const pushEdges = (p: number): void => {
     const z = Math.floor(p / hw);
     const r = p - z * hw;
