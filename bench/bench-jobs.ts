@@ -44,6 +44,7 @@ import type * as BackendModule from '../src/core/backend.js';
 import type * as BenchmarkModule from '../src/tasks/benchmark/benchmark.js';
 import type { BenchmarkOptions } from '../src/tasks/benchmark/benchmark.js';
 import type * as JobsModule from '../src/tasks/benchmark/jobs.js';
+import type * as RunSpecModule from '../src/tasks/benchmark/run-spec.js';
 import { cpuMs } from './clock.js';
 
 interface BenchJobsOptions {
@@ -102,6 +103,7 @@ async function builtModules() {
     backend: (await load('core/backend.js')) as typeof BackendModule,
     benchmark: (await load('tasks/benchmark/benchmark.js')) as typeof BenchmarkModule,
     jobs: (await load('tasks/benchmark/jobs.js')) as typeof JobsModule,
+    runSpec: (await load('tasks/benchmark/run-spec.js')) as typeof RunSpecModule,
   };
 }
 
@@ -264,10 +266,7 @@ async function benchJobsAt(
     code: 'dist',
     runs: specs.length,
     run_costs: Object.fromEntries(
-      specs.map((r) => [
-        `${r.policy}-s${r.seed}${r.part ? `/${r.part}` : ''}`,
-        round1(built.jobs.runCost(r)),
-      ]),
+      specs.map((r) => [built.runSpec.runLabel(r), round1(built.jobs.runCost(r))]),
     ),
     finetune_steps: finetuneSteps,
     jobs1_s: +best(1).toFixed(1),

@@ -4,7 +4,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../../core/config.js';
 import { ConfigError } from '../../core/errors.js';
-import { describeRecord, type RunOutcome, type RunSpec, type RunStage } from './run-spec.js';
+import { describeRecord, runLabel, type RunOutcome, type RunSpec, type RunStage } from './run-spec.js';
 import type { RunRecord } from './results.js';
 
 /*
@@ -179,7 +179,7 @@ export async function runInProcesses(todo: RunSpec[], opts: ProcessPoolOptions):
       while (next < todo.length) {
         const k = order[next++]!;
         const spec = todo[k]!;
-        const name = `${spec.policy}-s${spec.seed}${spec.part ? `/${spec.part}` : ''}`;
+        const name = runLabel(spec);
         if (worker && !worker.alive) worker = null; // a started worker that died before its first run
         worker ??= new WorkerProcess(opts);
         closing.push(worker.exited); // a replaced (dead) worker's has settled

@@ -58,6 +58,12 @@ export function runName(policy: string, seed: number): string {
   return `${policy}-s${seed}`;
 }
 
+/** A run's name with its part where it is one part of a split run, e.g. `scratch-s1/probe-k16` (logs, progress). */
+export function runLabel(spec: RunSpec): string {
+  const name = runName(spec.policy, spec.seed);
+  return spec.part ? `${name}/${spec.part}` : name;
+}
+
 /** An evaluation's output directory name under its run, e.g. `probe-k16`, `finetune-all`. */
 export function evaluationDir(e: EvaluationSpec): string {
   return `${e.readout}-${e.labelBudget === 'all' ? 'all' : `k${e.labelBudget}`}`;
