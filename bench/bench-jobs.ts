@@ -1,7 +1,7 @@
 /*
  * Wall time of a small synthetic benchmark run with `--jobs 1` and `--jobs 2` (worker processes), their
  * ratio, and the CPU seconds of each setting: `npm run bench -- --only bench_jobs`, or directly
- * `node --import tsx bench/bench-jobs.ts [--reps 2] [--finetune-steps 40,160,400]`.
+ * `node --import tsx bench/bench-jobs.ts [--reps 2] [--finetune-steps 40,400,1200]`.
  * It runs the built modules (dist/, `npm run build` first; an older build is an error), as the CLI does:
  * the workers are dist/'s run-child.js under plain Node. Until 2026-11-30 it ran the sources, and so
  * its workers under tsx, whose loader added over a second to each worker's start.
@@ -10,8 +10,8 @@
  * crops) and by finetuning (all labels). A `random` run pretrains (24 MIM updates) and then does both
  * readouts; `scratch` is split into one run per readout, so 6 runs: 2 long and 4 short, handed out
  * longest first. One row per finetuning-steps setting: 40 (the config first quoted: the runs are
- * short, a worker's start weighs most), 160, and 400 (the quick preset's finetuning length, at these
- * smaller crops). Each row says whether every run's scores and loss curves came out identical, and
+ * short, a worker's start weighs most), 400 (the quick preset's finetuning length until issue 11) and
+ * 1,200 (its length since, at these smaller crops: ~3 min at `--jobs 1`). Each row says whether every run's scores and loss curves came out identical, and
  * for each timing the CPU seconds (user + system) of the parent, of the workers (all threads: reaped
  * children, /proc), and of the workers' threads other than their main threads (sampled every 250 ms).
  * `cpu_floor_ratio`: `--jobs 2`'s CPU over 2 cores, against `--jobs 1`'s worker main thread, is the
@@ -33,8 +33,15 @@
  * 0.77-0.80): CPU time itself grows when a third busy process shares the 2 cores. Cut here: the wasm loop
  * generators (convFunc, wgradFunc) no longer get compiled by V8 (1.2 s of compiler CPU per process on this
  * config), and a probe step counts 0.4 of a finetuning step in the dispatch order, which had given one
- * lane both scratch finetunes (lanes 7 s apart at 160 steps). Tried and no better: a 64 MB young
- * generation (`--max-semi-space-size=64`: 152 scavenges, 1.9 s, in a 40-step run; the same CPU with it).
+ * lane both scratch finetunes (lanes 7 s apart at 160 steps). A 64 MB young generation, which a
+ * timing under load had shown no better, was measured again on a quiet machine (2026-11-30 08:00-09:00
+ * UTC): the workers now get it (jobs.ts, WORKER_SEMI_SPACE_MB).
+ * What is left, quiet, at 400 steps: a worker's other threads take 15 % of its main thread's CPU
+ * (`perf`: compiler ~55 %, GC ~25 %, all through the run, not only at its start: each run type's
+ * first run and deopts compile anew), and a second worker adds its own start and compiles, so
+ * `--jobs 2` does ~1.12x the CPU of `--jobs 1` (cpu_ratio), over 2 cores: about 0.56 of its wall time
+ * before anything else; the same runs' main-thread CPU also varies by up to 15 % between consecutive
+ * timings on this 2-vCPU VM, at either setting.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -49,9 +56,9 @@ import { cpuMs } from './clock.js';
 
 interface BenchJobsOptions {
   /**
-   * Finetuning steps per run (the largest part of a run), one row each. Default [40, 160, 400]: 40 is
-   * the config the ratio was first quoted at, where each worker's start is a third of its lane; 160
-   * makes the runs' own work the larger part; 400 is the quick preset's finetuning length.
+   * Finetuning steps per run (the largest part of a run), one row each. Default [40, 400, 1200]: 40 is
+   * the config the ratio was first quoted at, where each worker's start is a third of its lane; 400 and
+   * 1,200 are the quick preset's finetuning length before and since issue 11.
    */
   finetuneSteps?: number[];
   /**
@@ -190,7 +197,7 @@ interface TimingCpu {
 export async function benchJobs(opts: BenchJobsOptions = {}): Promise<object[]> {
   const built = await builtModules();
   const rows: object[] = [];
-  for (const steps of opts.finetuneSteps ?? [40, 160, 400])
+  for (const steps of opts.finetuneSteps ?? [40, 400, 1200])
     rows.push(await benchJobsAt(built, steps, opts.reps ?? 2));
   return rows;
 }

@@ -3,9 +3,10 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { selectBackend } from '../src/core/backend.js';
 import { runBenchmark, runSpecs, type BenchmarkOptions } from '../src/tasks/benchmark/benchmark.js';
-import { dispatchOrder, runCost } from '../src/tasks/benchmark/jobs.js';
+import { dispatchOrder, runCost, workerExecArgv } from '../src/tasks/benchmark/jobs.js';
 import type { BenchmarkResults, RunRecord } from '../src/tasks/benchmark/results.js';
 import { runCli } from './cli-harness.js';
 import { TINY_BENCH_CONFIG } from './tiny-bench-config.js';
@@ -155,6 +156,28 @@ test('bench --jobs: not a positive integer is one clear error', async () => {
   const r = await runCli('bench', '--synthetic', '--out', out, '--jobs', '0');
   assert.is(r.code, 1);
   assert.equal(r.err, ["error: --jobs: expected an integer in [1, 256], got '0'"]);
+});
+
+test('workers get a 64 MB young generation unless the user sets one, and tsx only for a .ts entry', () => {
+  assert.equal(workerExecArgv([], 'run-child.js', ''), ['--max-semi-space-size=64']);
+  assert.equal(workerExecArgv(['--max-semi-space-size=8'], 'run-child.js', ''), ['--max-semi-space-size=8']);
+  assert.equal(workerExecArgv(['--min_semi_space_size=32'], 'run-child.js', ''), [
+    '--min_semi_space_size=32',
+  ]);
+  assert.equal(workerExecArgv([], 'run-child.js', '--max-semi-space-size=32 --trace-warnings'), []);
+  assert.equal(workerExecArgv([], 'run-child.js', '--trace-warnings'), ['--max-semi-space-size=64']);
+  assert.equal(workerExecArgv([], 'run-child.ts', ''), ['--import', 'tsx', '--max-semi-space-size=64']);
+  assert.equal(workerExecArgv(['--import', 'tsx'], 'run-child.ts', ''), [
+    '--import',
+    'tsx',
+    '--max-semi-space-size=64',
+  ]);
+  // Node takes the flag as given (an unknown or malformed V8 flag would stop it)
+  const r = spawnSync(process.execPath, [...workerExecArgv([], 'x.js', ''), '-p', 'process.execArgv[0]'], {
+    encoding: 'utf8',
+  });
+  assert.is(r.status, 0, r.stderr);
+  assert.is(r.stdout.trim(), '--max-semi-space-size=64');
 });
 
 test.run();
