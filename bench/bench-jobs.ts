@@ -11,9 +11,10 @@
  * readouts; `scratch` is split into one run per readout, so 6 runs: 2 long and 4 short, handed out
  * longest first. One row per finetuning-steps setting: 40 (the config first quoted: the runs are
  * short, a worker's start weighs most), 400 (the quick preset's finetuning length until issue 11) and
- * 1,200 (its length since, at these smaller crops: ~3 min at `--jobs 1`). Each row says whether every run's scores and loss curves came out identical, and
- * for each timing the CPU seconds (user + system) of the parent, of the workers (all threads: reaped
- * children, /proc), and of the workers' threads other than their main threads (sampled every 250 ms).
+ * 1,200 (its length since, at these smaller crops: ~3 min at `--jobs 1`). Each row says whether every
+ * run's scores and loss curves came out identical, and for each timing the CPU seconds (user +
+ * system) of the parent, of the workers (all threads: reaped children, /proc), and of the workers'
+ * threads other than their main threads (sampled every 250 ms).
  * `cpu_floor_ratio`: `--jobs 2`'s CPU over 2 cores, against `--jobs 1`'s worker main thread, is the
  * wall ratio 2 free cores would give at best; read it when the machine is shared.
  *
@@ -40,7 +41,7 @@
  * (`perf`: compiler ~55 %, GC ~25 %, all through the run, not only at its start: each run type's
  * first run and deopts compile anew), and a second worker adds its own start and compiles, so
  * `--jobs 2` does ~1.12x the CPU of `--jobs 1` (cpu_ratio), over 2 cores: about 0.56 of its wall time
- * before anything else; the same runs' main-thread CPU also varies by up to 15 % between consecutive
+ * before anything else; the same runs' main-thread CPU also varies by up to 25 % between
  * timings on this 2-vCPU VM, at either setting.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -51,6 +52,7 @@ import type * as BackendModule from '../src/core/backend.js';
 import type * as BenchmarkModule from '../src/tasks/benchmark/benchmark.js';
 import type { BenchmarkOptions } from '../src/tasks/benchmark/benchmark.js';
 import type * as JobsModule from '../src/tasks/benchmark/jobs.js';
+import type * as PairedStatsModule from '../src/tasks/benchmark/paired-stats.js';
 import type * as RunSpecModule from '../src/tasks/benchmark/run-spec.js';
 import { cpuMs } from './clock.js';
 
@@ -110,6 +112,7 @@ async function builtModules() {
     backend: (await load('core/backend.js')) as typeof BackendModule,
     benchmark: (await load('tasks/benchmark/benchmark.js')) as typeof BenchmarkModule,
     jobs: (await load('tasks/benchmark/jobs.js')) as typeof JobsModule,
+    pairedStats: (await load('tasks/benchmark/paired-stats.js')) as typeof PairedStatsModule,
     runSpec: (await load('tasks/benchmark/run-spec.js')) as typeof RunSpecModule,
   };
 }
@@ -279,6 +282,11 @@ async function benchJobsAt(
     jobs1_s: +best(1).toFixed(1),
     jobs2_s: +best(2).toFixed(1),
     ratio: +(best(2) / best(1)).toFixed(3),
+    // each rep's two timings ran one after the other: their ratio, and over the reps the geometric mean
+    // ratio with its 95 % t interval (the paired interval of log wall times); this machine's wall times
+    // move by 10-20 % from one timing to the next, so best-of-each alone can mislead
+    ratio_each: walls[2]!.map((w, r) => +(w / walls[1]![r]!).toFixed(3)),
+    ratio_geomean_ci95: pairedRatio(built.pairedStats, walls[2]!, walls[1]!),
     jobs1_s_each: walls[1]!.map((w) => +w.toFixed(1)),
     jobs2_s_each: walls[2]!.map((w) => +w.toFixed(1)),
     jobs1_cpu_s_each: cpu[1],
@@ -294,6 +302,19 @@ async function benchJobsAt(
     // after each timing: a 1-minute load above ~1 means other work shared the cores
     load_avg_1min: loads.map((l) => +l.toFixed(2)),
   };
+}
+
+/** Geometric mean of `a[r] / b[r]` over the reps and its 95 % t interval, or null under 2 reps. */
+function pairedRatio(
+  stats: typeof PairedStatsModule,
+  a: number[],
+  b: number[],
+): [number, number, number] | null {
+  const logs = (w: number[]) => new Map(w.map((x, r) => [r, Math.log(x)]));
+  const d = stats.pairedDifference(logs(a), logs(b));
+  if (!d.interval) return null;
+  const r3 = (x: number) => +Math.exp(x).toFixed(3);
+  return [r3(d.interval[0]), r3(d.mean), r3(d.interval[1])];
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

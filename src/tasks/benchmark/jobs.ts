@@ -217,7 +217,7 @@ export async function runInProcesses(todo: RunSpec[], opts: ProcessPoolOptions):
  * kernel), so at 16 MB the worker scavenged every 2-3 steps, each time copying the step's live tensors;
  * at 64 MB a quarter as often. Measured (tiny model, 4x64x64 crops, 200 steps after 100, 3 runs each,
  * 2026-11-30): V8's helper threads 2.2-2.5 ms of CPU a step against 3.2-4.2. At `--jobs 1` those threads
- * use the idle second core, at `--jobs 2` the workers' own time. Costs up to ~150 MB more per worker.
+ * use the idle second core, at `--jobs 2` the workers' own time. Peak RSS of `npm start`: +130 MB.
  */
 const WORKER_SEMI_SPACE_MB = 64;
 
