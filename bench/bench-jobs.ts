@@ -284,7 +284,7 @@ async function benchJobsAt(
     ratio: +(best(2) / best(1)).toFixed(3),
     // each rep's two timings ran one after the other: their ratio, and over the reps the geometric mean
     // ratio with its 95 % t interval (the paired interval of log wall times); this machine's wall times
-    // move by 10-20 % from one timing to the next, so best-of-each alone can mislead
+    // move by up to 25 % from one timing to the next, so best-of-each alone can mislead
     ratio_each: walls[2]!.map((w, r) => +(w / walls[1]![r]!).toFixed(3)),
     ratio_geomean_ci95: pairedRatio(built.pairedStats, walls[2]!, walls[1]!),
     jobs1_s_each: walls[1]!.map((w) => +w.toFixed(1)),

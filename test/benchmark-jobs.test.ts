@@ -8,6 +8,7 @@ import { selectBackend } from '../src/core/backend.js';
 import { runBenchmark, runSpecs, type BenchmarkOptions } from '../src/tasks/benchmark/benchmark.js';
 import { dispatchOrder, runCost, workerExecArgv } from '../src/tasks/benchmark/jobs.js';
 import type { BenchmarkResults, RunRecord } from '../src/tasks/benchmark/results.js';
+import { runLabel } from '../src/tasks/benchmark/run-spec.js';
 import { runCli } from './cli-harness.js';
 import { TINY_BENCH_CONFIG } from './tiny-bench-config.js';
 
@@ -120,7 +121,7 @@ test('bench --jobs: runs are handed out longest first (a probe step costs less),
     noScratch: false,
     readouts: { probe: [16], finetune: ['all'] },
   });
-  const names = specs.map((s) => `${s.policy}-s${s.seed}${s.part ? `/${s.part}` : ''}`);
+  const names = specs.map(runLabel);
   assert.equal(names, [
     'random-s1',
     'scratch-s1/probe-k16',
