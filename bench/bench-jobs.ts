@@ -44,9 +44,9 @@
  * before anything else; the same runs' main-thread CPU also varies by up to 25 % between
  * timings on this 2-vCPU VM, at either setting.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as BackendModule from '../src/core/backend.js';
 import type * as BenchmarkModule from '../src/tasks/benchmark/benchmark.js';
@@ -54,6 +54,7 @@ import type { BenchmarkOptions } from '../src/tasks/benchmark/benchmark.js';
 import type * as JobsModule from '../src/tasks/benchmark/jobs.js';
 import type * as PairedStatsModule from '../src/tasks/benchmark/paired-stats.js';
 import type * as RunSpecModule from '../src/tasks/benchmark/run-spec.js';
+import { staleBuild } from '../scripts/stale-build.js';
 import { cpuMs } from './clock.js';
 
 interface BenchJobsOptions {
@@ -82,27 +83,12 @@ const config = (finetuneSteps: number): BenchmarkOptions['config'] => ({
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** Source files (.ts under src/) whose compiled file under dist/ is missing or older. */
-function staleBuild(dir = join(ROOT, 'src')): string[] {
-  const stale: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const src = join(dir, e.name);
-    if (e.isDirectory()) stale.push(...staleBuild(src));
-    else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) {
-      const built = join(ROOT, 'dist', relative(join(ROOT, 'src'), src)).replace(/\.ts$/, '.js');
-      if (!existsSync(built) || statSync(built).mtimeMs < statSync(src).mtimeMs)
-        stale.push(relative(ROOT, src));
-    }
-  }
-  return stale;
-}
-
 /**
  * The built modules (dist/), what `dbmim bench` runs: its workers then run dist/'s run-child.js under
  * plain Node, not the sources under tsx (whose loader adds seconds to each worker's start).
  */
 async function builtModules() {
-  const stale = staleBuild();
+  const stale = staleBuild(ROOT);
   if (stale.length)
     throw new Error(
       `bench_jobs measures the built CLI: run \`npm run build\` first (${stale.length} source files are newer than dist/, e.g. ${stale[0]})`,

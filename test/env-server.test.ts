@@ -1,8 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { selectBackend } from '../src/core/backend.js';
 import { loadConfig } from '../src/core/config.js';
@@ -19,6 +18,7 @@ import {
 } from '../src/env/protocol/frame.js';
 import { serveEnv } from '../src/env/protocol/server.js';
 import { FakeCrops, FakeMim } from './env-fakes.js';
+import { staleBuild } from '../scripts/stale-build.js';
 
 /*
  * `dbmim env-server` driven from Node through the binary protocol (no Python needed), the bad-input
@@ -34,21 +34,12 @@ const SETS = [
 ];
 const SERVER_ARGS = ['--synthetic', '--seed', '3', ...SETS.flatMap((s) => ['--set', s])];
 
-/** Newest modification time of the files under `dir`. */
-function newest(dir: string): number {
-  return Math.max(
-    ...readdirSync(dir, { withFileTypes: true }).map((e) =>
-      e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs,
-    ),
-  );
-}
-
 /**
- * The CLI as node arguments: the built `bin/dbmim.js` when dist/ is newer than every source (as after
+ * The CLI as node arguments: the built `bin/dbmim.js` when dist/ is as new as every source (as after
  * `npm ci`; it starts ~5x faster), else the sources through tsx.
  */
 const CLI =
-  existsSync('dist/cli/main.js') && statSync('dist/cli/main.js').mtimeMs >= newest('src')
+  staleBuild('.').length === 0
     ? ['bin/dbmim.js', '--backend', 'wasm']
     : ['--import', 'tsx', 'scripts/dev.ts', '--backend', 'wasm'];
 const startServer = () => EnvServerClient.spawn(process.execPath, [...CLI, 'env-server', ...SERVER_ARGS]);

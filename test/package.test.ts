@@ -1,9 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { staleBuild } from '../scripts/stale-build.js';
 
 /*
  * The npm package: `npm pack` of this checkout's build (dist/, built by `npm ci` / `npm run build`),
@@ -41,20 +42,13 @@ function runAsync(
   });
 }
 
-/** Newest modification time under `dir` (to notice a dist/ older than its sources). */
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-
 test('npm pack -> npm install ./dbmim-*.tgz in an empty dir -> npx dbmim info, import with types, a plug-in', async () => {
   assert.ok(existsSync(join(ROOT, 'dist/index.js')), 'dist/ is missing: run `npm run build` (npm ci does)');
-  if (newest(join(ROOT, 'src')) > statSync(join(ROOT, 'dist/index.js')).mtimeMs)
-    console.log('note: src/ is newer than dist/; the package test checks the last build (npm run build)');
+  const stale = staleBuild(ROOT);
+  if (stale.length)
+    console.log(
+      `note: ${stale[0]} is newer than its build; the package test checks the last build (npm run build)`,
+    );
   const t0 = performance.now();
   const work = mkdtempSync(join(tmpdir(), 'dbmim-pack-'));
   try {

@@ -69,6 +69,8 @@ const I32_MUL = [0x6c];
 const F32_LOAD = [0x2a, 0, 0]; // align hint 1, offset 0
 const F32_STORE = [0x38, 0, 0];
 const F32_ADD = [0x92];
+/** `local += step` (i32): a counter's or a pointer's advance. */
+const addTo = (local: number, step: number[]) => [...get(local), ...step, ...I32_ADD, ...set(local)];
 const lane = (i: number) => [...simd(0x1f), i]; // f32x4.extract_lane
 const ZERO = [...simd(0x0c), ...new Array<number>(16).fill(0)]; // v128.const 0
 const LOAD = [...simd(0x00), 0, 0]; // v128.load, align hint 1, offset 0
@@ -186,9 +188,9 @@ function bmmFunc(): Func {
             ...[...get(CROW), ...get(J), ...I32_ADD, ...LOAD],
             ...[...get(AV), ...get(BROW), ...get(J), ...I32_ADD, ...LOAD, ...MUL, ...ADD, ...STORE],
           ]),
-          ...[...get(BROW), ...get(NB), ...I32_ADD, ...set(BROW)],
+          ...addTo(BROW, get(NB)),
         ]),
-        ...[...get(CROW), ...get(NB), ...I32_ADD, ...set(CROW)],
+        ...addTo(CROW, get(NB)),
       ]),
     ]),
   ];
@@ -226,10 +228,10 @@ function bmmtFunc(): Func {
           ]),
           ...[...get(COUT), ...get(ACC), ...lane(0), ...get(ACC), ...lane(1), ...F32_ADD],
           ...[...get(ACC), ...lane(2), ...get(ACC), ...lane(3), ...F32_ADD, ...F32_ADD, ...F32_STORE],
-          ...[...get(COUT), ...i32Const(4), ...I32_ADD, ...set(COUT)],
-          ...[...get(BROW), ...get(KB), ...I32_ADD, ...set(BROW)],
+          ...addTo(COUT, i32Const(4)),
+          ...addTo(BROW, get(KB)),
         ]),
-        ...[...get(AROW), ...get(KB), ...I32_ADD, ...set(AROW)],
+        ...addTo(AROW, get(KB)),
       ]),
     ]),
   ];
@@ -263,7 +265,7 @@ function colsumFunc(): Func {
         ...[...get(DST), ...get(J), ...I32_ADD, ...LOAD],
         ...[...get(ROW), ...get(J), ...I32_ADD, ...LOAD, ...ADD, ...STORE],
       ]),
-      ...[...get(ROW), ...get(RB), ...I32_ADD, ...set(ROW)],
+      ...addTo(ROW, get(RB)),
     ]),
   ];
   return { name: 'colsum', params: new Array<number>(4).fill(I32), locals: [[3, I32]], body };
@@ -314,19 +316,11 @@ function swapMiddleFunc(): Func {
           ...doWhile(J, i32Const(16), DB, [
             ...[...get(DP), ...get(J), ...I32_ADD, ...get(SP), ...get(J), ...I32_ADD, ...LOAD, ...STORE],
           ]),
-          ...[
-            ...get(SP),
-            ...get(DB),
-            ...I32_ADD,
-            ...set(SP),
-            ...get(DP),
-            ...get(BDB),
-            ...I32_ADD,
-            ...set(DP),
-          ],
+          ...addTo(SP, get(DB)),
+          ...addTo(DP, get(BDB)),
         ]),
       ]),
-      ...[...get(DA), ...get(CBDB), ...I32_ADD, ...set(DA)],
+      ...addTo(DA, get(CBDB)),
     ]),
   ];
   return { name: 'swapmid', params: new Array<number>(6).fill(I32), locals: [[9, I32]], body };
@@ -576,9 +570,9 @@ function pool2Func(): Func {
           ...[...get(GRAD), 0x04, 0x40, ...doWhile(K, i32Const(16), CB, backward)],
           ...[0x05, ...doWhile(K, i32Const(16), CB, forward), 0x0b],
           ...[...get(BIG), ...get(CB), ...i32Const(2), ...I32_MUL, ...I32_ADD, ...set(BIG)],
-          ...[...get(SMALL), ...get(CB), ...I32_ADD, ...set(SMALL)],
+          ...addTo(SMALL, get(CB)),
         ]),
-        ...[...get(BIG), ...get(RB), ...I32_ADD, ...set(BIG)], // past the window's second row
+        ...addTo(BIG, get(RB)), // past the window's second row
       ]),
     ],
   };
@@ -619,16 +613,8 @@ function transposeFunc(): Func {
           ...[...i32Const(0), ...set(J)],
           ...doWhile(J, i32Const(1), TILE, [
             ...[...get(DP), ...get(SP), ...F32_LOAD, ...F32_STORE],
-            ...[
-              ...get(SP),
-              ...i32Const(4),
-              ...I32_ADD,
-              ...set(SP),
-              ...get(DP),
-              ...get(CB),
-              ...I32_ADD,
-              ...set(DP),
-            ],
+            ...addTo(SP, i32Const(4)),
+            ...addTo(DP, get(CB)),
           ]),
         ]),
       ]),
@@ -758,7 +744,7 @@ function wgradFunc(spec: WgradSpec): Func {
         DENDV,
         cat(
           pixel(DPTR, 0, XPTR, (kx) => kx * cin * 4, 0, k - 1),
-          [...get(XPTR), ...i32Const(cin * 4), ...I32_ADD, ...set(XPTR)],
+          addTo(XPTR, i32Const(cin * 4)),
         ),
       ),
       // edge pixels x = e (left) and x = w - 1 - e (right), e < r: the taps that stay in the row
@@ -811,16 +797,7 @@ function wgradFunc(spec: WgradSpec): Func {
       N,
       cat(
         [...i32Const(0), ...set(Y)],
-        doWhile(
-          Y,
-          i32Const(1),
-          H,
-          cat(
-            ...rows,
-            [...get(DYROW), ...get(RBD), ...I32_ADD, ...set(DYROW)],
-            [...get(XROW), ...get(RBX), ...I32_ADD, ...set(XROW)],
-          ),
-        ),
+        doWhile(Y, i32Const(1), H, cat(...rows, addTo(DYROW, get(RBD)), addTo(XROW, get(RBX)))),
       ),
     ),
   );
@@ -955,7 +932,7 @@ function convFunc(spec: ConvSpec): Func {
         init(PB),
         taps(PB, XO, (p, kx) => (p + kx) * cin * 4, 0, k - 1),
         store(PB, YP, 0),
-        [...get(XO), ...i32Const(PB * cin * 4), ...I32_ADD, ...set(XO)],
+        addTo(XO, i32Const(PB * cin * 4)),
       ),
     ),
     0x0b,
@@ -979,7 +956,7 @@ function convFunc(spec: ConvSpec): Func {
         init(1),
         taps(1, XO, (_, kx) => kx * cin * 4, 0, k - 1),
         store(1, YP, 0),
-        [...get(XO), ...i32Const(cin * 4), ...I32_ADD, ...set(XO)],
+        addTo(XO, i32Const(cin * 4)),
       ),
     ),
     0x0b,
@@ -1036,14 +1013,8 @@ function convFunc(spec: ConvSpec): Func {
             i32Const(1),
             H,
             cat([...i32Const(0), ...set(V0)], doWhile(V0, i32Const(VB * 16), LIMV, perBlock), [
-              ...get(XROW),
-              ...get(RBX),
-              ...I32_ADD,
-              ...set(XROW),
-              ...get(YROW),
-              ...get(RBY),
-              ...I32_ADD,
-              ...set(YROW),
+              ...addTo(XROW, get(RBX)),
+              ...addTo(YROW, get(RBY)),
             ]),
           ),
         ),
