@@ -569,7 +569,7 @@ function pool2Func(): Func {
           ...[...i32Const(0), ...set(K)],
           ...[...get(GRAD), 0x04, 0x40, ...doWhile(K, i32Const(16), CB, backward)],
           ...[0x05, ...doWhile(K, i32Const(16), CB, forward), 0x0b],
-          ...[...get(BIG), ...get(CB), ...i32Const(2), ...I32_MUL, ...I32_ADD, ...set(BIG)],
+          ...addTo(BIG, [...get(CB), ...i32Const(2), ...I32_MUL]),
           ...addTo(SMALL, get(CB)),
         ]),
         ...addTo(BIG, get(RB)), // past the window's second row
